@@ -1,0 +1,13 @@
+"""Thin Bolt listeners: a Slack payload in, a typed job out. All listeners are registered here."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from app.queue import JobQueue
+from handlers import commands, events
+
+
+def register(app: AsyncApp, queue: JobQueue) -> None:
+    commands.register(app, queue)
+    events.register(app, queue)

@@ -1,0 +1,66 @@
+"""`/steward help` and the App Home tab: what Steward can do in this workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import blocks as bk
+
+COMMANDS = [
+    ("/summarize [3d | 6h | #channel 2d | thread link]", "summarise this channel or a thread"),
+    ("/draft <what you want>", "draft a message; a manager approves it when policy says so"),
+    ("/steward policy", "what AI may do in this channel, who approves, your budget left"),
+    ("/steward request <use-case>", "ask the admins to enable a use case here"),
+    ("/steward audit | usage", "admins: review interactions and usage"),
+    ("/steward pause [reason] | resume", "admins: stop or restart all AI calls"),
+]
+
+SHORTCUTS = [
+    ("Summarize thread", "on any message: a cited summary of its thread, just for you"),
+    ("Draft a reply", "on any message: a reply drafted from the thread"),
+]
+
+
+def _usage_lines() -> str:
+    lines = [f"• `{usage}` — {what}" for usage, what in COMMANDS]
+    lines += [f"• *{name}* (message shortcut) — {what}" for name, what in SHORTCUTS]
+    return "\n".join(lines)
+
+
+def help_message(engine: str, note: str | None = None) -> bk.Message:
+    """The ephemeral answer to `/steward help` (and to commands Steward does not know)."""
+    intro = (
+        "*Steward* is this workspace's governed AI assistant: it summarises conversations and "
+        "drafts messages, with citations, a confidence score and an audit trail."
+    )
+    parts = [bk.section(note)] if note else []
+    parts += [
+        bk.section(intro),
+        bk.section(_usage_lines()),
+        bk.context(
+            f"Engine: {engine_label(engine)} · Every output is AI-generated, cites its sources "
+            "and has a *Why?* button."
+        ),
+    ]
+    return bk.message("Steward help: /summarize, /draft and /steward commands", parts)
+
+
+def engine_label(engine: str) -> str:
+    return "offline engine (no model key configured)" if engine == "offline" else "OpenAI model"
+
+
+def home(engine: str) -> dict[str, Any]:
+    """The App Home tab everyone sees."""
+    return bk.home_view(
+        [
+            bk.header("Steward — governed AI for this workspace"),
+            bk.section(
+                "Ask for a *summary* of a thread or channel, or a *draft* of a message. "
+                "Drafts to sensitive channels are approved by a named person before they post; "
+                "every AI interaction is logged for review."
+            ),
+            bk.divider(),
+            bk.section("*What you can do here*\n" + _usage_lines()),
+            bk.context(f"Engine: {engine_label(engine)}"),
+        ]
+    )

@@ -1,0 +1,96 @@
+"""Job kinds: the typed payload each one carries and the use case that runs it.
+
+Handlers enqueue a kind with its payload model; a worker validates the payload back into that
+model and calls the use case. Adding a feature means adding one entry to `KINDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from app import help as help_
+from app.queue import Job
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class HelpRequest(BaseModel):
+    """Show someone the help message, privately, where they asked."""
+
+    team_id: str
+    user_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+    thread_ts: str | None = None
+    note: str | None = None
+
+
+class HomeRequest(BaseModel):
+    """Publish someone's App Home tab."""
+
+    team_id: str
+    user_id: str
+
+
+async def run_help(services: Services, req: HelpRequest) -> None:
+    msg = help_.help_message(services.engine, req.note)
+    await services.slack.tell(
+        req.user_id,
+        msg.text,
+        msg.blocks,
+        channel=req.channel_id,
+        response_url=req.response_url,
+        thread_ts=req.thread_ts,
+    )
+
+
+async def run_home(services: Services, req: HomeRequest) -> None:
+    await services.slack.publish_home(req.user_id, help_.home(services.engine))
+
+
+@dataclass(frozen=True)
+class Kind:
+    model: type[BaseModel]
+    run: Callable[[Services, Any], Awaitable[None]]
+
+
+KINDS: dict[str, Kind] = {
+    "help": Kind(HelpRequest, run_help),
+    "home": Kind(HomeRequest, run_home),
+}
+
+
+def kind_of(payload: BaseModel) -> str:
+    for name, kind in KINDS.items():
+        if isinstance(payload, kind.model):
+            return name
+    raise KeyError(f"no job kind takes {type(payload).__name__}")
+
+
+async def dispatch(services: Services, job: Job) -> None:
+    kind = KINDS.get(job.kind)
+    if kind is None:
+        raise KeyError(f"unknown job kind {job.kind!r}")
+    await kind.run(services, kind.model.model_validate(job.payload))
+
+
+async def tell_dead(services: Services, job: Job, error: str) -> None:
+    """A job gave up for good: the person who asked must hear about it, not wait forever."""
+    if job.notify is None:
+        return
+    text = (
+        ":warning: Sorry — Steward could not finish your request after several tries "
+        f"(reference `{job.id[:12]}`). Please try again later; the operators can see what failed."
+    )
+    await services.slack.tell(
+        job.notify.user_id,
+        text,
+        channel=job.notify.channel_id,
+        response_url=job.notify.response_url,
+    )

@@ -1,0 +1,59 @@
+"""Prometheus metrics, one registry per process, served at GET /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+SLACK_REQUESTS = Counter(
+    "steward_slack_requests_total",
+    "Requests received from Slack, by HTTP status returned.",
+    ["status"],
+    registry=REGISTRY,
+)
+BAD_SIGNATURES = Counter(
+    "steward_bad_signatures_total",
+    "Requests refused with 401: missing, wrong or stale Slack signature.",
+    registry=REGISTRY,
+)
+ACK_SECONDS = Histogram(
+    "steward_ack_seconds",
+    "Time from receiving a Slack request to answering it.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
+    registry=REGISTRY,
+)
+JOBS_ENQUEUED = Counter(
+    "steward_jobs_enqueued_total",
+    "Jobs offered to the queue, by outcome (queued, duplicate, unavailable).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+JOBS_DONE = Counter(
+    "steward_jobs_total",
+    "Job runs, by outcome (ok, retry, dead).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+JOB_SECONDS = Histogram(
+    "steward_job_seconds",
+    "Time a worker spent on one run of a job.",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+    registry=REGISTRY,
+)
+JOBS_RECLAIMED = Counter(
+    "steward_jobs_reclaimed_total",
+    "Jobs taken over from a worker that stopped sending heartbeats.",
+    registry=REGISTRY,
+)
+JOBS_DEAD = Counter(
+    "steward_jobs_dead_total", "Jobs moved to the dead-letter stream.", registry=REGISTRY
+)
+QUEUE_DEPTH = Gauge(
+    "steward_queue_depth", "Jobs waiting or running, read at scrape time.", registry=REGISTRY
+)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

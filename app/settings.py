@@ -1,0 +1,126 @@
+"""Settings: exactly the environment variables of PRODUCT.md, read from the environment and `.env`.
+
+Errors never echo a value: a token pasted into the wrong variable must not end up in a terminal
+scrollback or a CI log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names it and says how to fix it."""
+
+
+# How to fix each setting, shown when it is missing or malformed.
+FIXES: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "set it to the app's Bot User OAuth Token (xoxb-…) from OAuth & Permissions",
+    "SLACK_SIGNING_SECRET": "set it to the Signing Secret from the Slack app's Basic Information",
+    "SLACK_APP_TOKEN": "set it to an app-level token (xapp-…) with connections:write, "
+    "from Basic Information → App-Level Tokens",
+    "SLACK_API_URL": "set it to an http(s) URL such as https://slack.com/api/",
+    "OPENAI_API_KEY": "set it to an API key for your model provider, or unset it for the "
+    "offline engine",
+    "OPENAI_BASE_URL": "set it to the http(s) base URL of an OpenAI-compatible server",
+    "OPENAI_MODEL": "set it to a model name such as gpt-4o-mini",
+    "STEWARD_ENGINE": "set it to 'openai' or 'offline', or unset it to choose automatically",
+    "REDIS_URL": "set it to a URL such as redis://localhost:6379/0, or unset it to use the "
+    "embedded Valkey server",
+    "STEWARD_POLICY": "set it to the path of a readable policy YAML file",
+    "STEWARD_DATA_DIR": "set it to a writable directory",
+}
+
+
+def _check_http_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL")
+    return value
+
+
+class Settings(BaseSettings):
+    """Process configuration. Optional here; each command states what it requires."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    steward_engine: Literal["openai", "offline"] | None = None
+    redis_url: str | None = None
+    steward_policy: Path | None = None
+    steward_data_dir: Path = Path(".steward")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        checked = _check_http_url(value) or "https://slack.com/api/"
+        # slack_sdk joins method names onto the base URL, so it must end with a slash.
+        return checked if checked.endswith("/") else checked + "/"
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("not a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("steward_engine", mode="before")
+    @classmethod
+    def _engine(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def engine(self) -> Literal["openai", "offline"]:
+        """The engine in effect: explicit setting, else OpenAI when a key is present."""
+        if self.steward_engine is not None:
+            return self.steward_engine
+        return "openai" if self.openai_api_key else "offline"
+
+    def require(self, *names: str) -> None:
+        """Fail with one clear line for the first required setting that is unset."""
+        for name in names:
+            value = getattr(self, name.lower())
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                raise ConfigError(f"{name} is not set: {FIXES[name]}.")
+
+    def secret(self, name: str) -> str:
+        """The plain value of a required secret setting (call `require` first)."""
+        value = getattr(self, name.lower())
+        if not isinstance(value, SecretStr):
+            raise ConfigError(f"{name} is not set: {FIXES[name]}.")
+        return value.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into a ConfigError that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        # Deliberately not exc's text: pydantic includes the offending value.
+        problem = first["msg"].removeprefix("Value error, ")
+        fix = FIXES.get(name, "check its value")
+        raise ConfigError(f"{name} is malformed ({problem}): {fix}.") from None

@@ -1,0 +1,160 @@
+"""The one small port through which the core talks to Slack.
+
+The same code runs against Slack, the local sandbox or a test server: only `SLACK_API_URL`
+changes. Rate limits (429 + Retry-After), 5xx and dropped connections are retried by slack_sdk's
+retry handlers, so callers see either a result or a `SlackError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+Blocks = Sequence[dict[str, Any]]
+
+
+class SlackError(Exception):
+    """A Web API call failed for good. `code` is Slack's error string, e.g. `channel_not_found`."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"{method} failed: {code}")
+        self.method = method
+        self.code = code
+
+
+# Errors that mean "post privately some other way", not "the request is broken".
+NOT_REACHABLE = {"channel_not_found", "not_in_channel", "user_not_in_channel", "is_archived"}
+
+
+def retry_handlers() -> list[Any]:
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def web_client(token: str, api_url: str) -> AsyncWebClient:
+    """A Web API client that honours SLACK_API_URL and retries what Slack asks us to retry."""
+    client = AsyncWebClient(token=token, base_url=api_url, timeout=15)
+    client.retry_handlers.extend(retry_handlers())
+    return client
+
+
+class SlackPort:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._user_cache: dict[str, dict[str, Any]] = {}
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self.client.api_call(method, json=_drop_none(kwargs))
+        except SlackApiError as exc:
+            raise SlackError(method, str(exc.response.get("error", "unknown_error"))) from None
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise SlackError(method, f"unreachable ({type(exc).__name__})") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def post_message(
+        self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        return await self._call(
+            "chat.postMessage",
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
+    async def post_ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+    ) -> dict[str, Any]:
+        return await self._call(
+            "chat.postEphemeral",
+            channel=channel,
+            user=user,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+        )
+
+    async def update(
+        self, channel: str, ts: str, text: str, blocks: Blocks | None = None
+    ) -> dict[str, Any]:
+        return await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def open_dm(self, user: str) -> str:
+        data = await self._call("conversations.open", users=user)
+        return str(data["channel"]["id"])
+
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        await self._call("views.publish", user_id=user, view=view)
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("views.open", trigger_id=trigger_id, view=view)
+
+    async def user_info(self, user: str) -> dict[str, Any]:
+        if user not in self._user_cache:
+            data = await self._call("users.info", user=user)
+            self._user_cache[user] = dict(data.get("user", {}))
+        return self._user_cache[user]
+
+    async def respond(
+        self, response_url: str, text: str, blocks: Blocks | None = None, *, in_channel=False
+    ) -> None:
+        """Answer through a slash command's or action's response_url (works in any channel)."""
+        hook = AsyncWebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
+        response = await hook.send(
+            text=text,
+            blocks=list(blocks) if blocks else None,
+            response_type="in_channel" if in_channel else "ephemeral",
+        )
+        if response.status_code >= 300:
+            raise SlackError("response_url", f"http_{response.status_code}")
+
+    async def tell(
+        self,
+        user: str,
+        text: str,
+        blocks: Blocks | None = None,
+        *,
+        channel: str | None = None,
+        response_url: str | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Show `user` a private message: ephemeral in the channel, else response_url, else DM."""
+        if channel:
+            try:
+                await self.post_ephemeral(channel, user, text, blocks, thread_ts)
+                return
+            except SlackError as exc:
+                if exc.code not in NOT_REACHABLE:
+                    raise
+                log.info("ephemeral not possible; falling back", extra={"code": exc.code})
+        if response_url:
+            await self.respond(response_url, text, blocks)
+            return
+        await self.post_message(await self.open_dm(user), text, blocks)
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}

@@ -1,0 +1,65 @@
+"""HTTP transport: the ASGI app `steward serve` runs under uvicorn.
+
+POST /slack/events takes events, slash commands and interactivity (Bolt verifies every
+signature: bad or stale ones get 401 and are counted); GET /healthz answers 200 only while Redis
+does; GET /metrics is Prometheus text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import metrics
+from app.runtime import Runtime
+from handlers.bolt import build_bolt
+
+
+def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
+    bolt = AsyncSlackRequestHandler(build_bolt(runtime))
+
+    async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        response = await bolt.handle(request)
+        metrics.ACK_SECONDS.observe(time.perf_counter() - started)
+        metrics.SLACK_REQUESTS.labels(status=str(response.status_code)).inc()
+        if response.status_code == 401:
+            metrics.BAD_SIGNATURES.inc()
+        return response
+
+    async def healthz(_: Request) -> Response:
+        if await runtime.ready():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "redis unavailable"}, status_code=503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        try:
+            metrics.QUEUE_DEPTH.set(await runtime.queue.depth())
+        except Exception:
+            metrics.QUEUE_DEPTH.set(float("nan"))
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if workers:
+            runtime.start_workers(workers)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,24 @@
+"""Socket Mode transport: `steward socket`. No public URL needed; Slack pushes envelopes over a
+websocket opened with the app-level token, and Bolt acknowledges each one."""
+
+from __future__ import annotations
+
+import asyncio
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from app.runtime import Runtime
+from handlers.bolt import build_bolt
+
+
+async def run_socket(runtime: Runtime, stop: asyncio.Event, *, workers: int = 1) -> None:
+    app = build_bolt(runtime, socket_mode=True)
+    handler = AsyncSocketModeHandler(app, runtime.settings.secret("SLACK_APP_TOKEN"))
+    if workers:
+        runtime.start_workers(workers)
+    try:
+        await handler.connect_async()
+        await stop.wait()
+    finally:
+        await handler.close_async()
+        await runtime.close()
