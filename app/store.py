@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from app.settings import ConfigError, Settings
 
@@ -135,11 +137,15 @@ def _describe(url: str, valkey_dir: Path, *, shared: bool) -> str:
 
 
 def async_client(url: str) -> aioredis.Redis:
-    """The asyncio client every component uses; strings in, strings out."""
+    """The asyncio client every component uses; strings in, strings out.
+
+    Retries are few and short: Slack wants an answer within 3 s, and a person is better served
+    by a quick "storage unavailable" than by a request that hangs.
+    """
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=2.0,
+        socket_connect_timeout=1.0,
         health_check_interval=15,
-        retry_on_timeout=True,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
     )

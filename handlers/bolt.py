@@ -16,7 +16,6 @@ def build_bolt(runtime: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     settings = runtime.settings
     secret = "" if socket_mode else settings.secret("SLACK_SIGNING_SECRET")
     app = AsyncApp(
-        token=settings.secret("SLACK_BOT_TOKEN"),
         signing_secret=secret,
         client=runtime.services.slack.client,
         # Listeners only enqueue, so they finish within milliseconds: answering after them lets

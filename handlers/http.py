@@ -7,6 +7,8 @@ does; GET /metrics is Prometheus text.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,3 +65,35 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+class LoopbackServer:
+    """Serve an ASGI app from the current event loop on a free loopback port (demo and tests)."""
+
+    def __init__(self, asgi: Starlette, host: str = "127.0.0.1") -> None:
+        import uvicorn
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        config = uvicorn.Config(
+            asgi, log_level="warning", access_log=False, lifespan="on", log_config=None
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopbackServer:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
+        while not self._server.started:
+            if self._task.done():
+                await self._task  # re-raise the start-up failure
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        self._sock.close()

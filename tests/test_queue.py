@@ -1,0 +1,152 @@
+"""The job queue against a real Redis: dedupe, completion, retry, dead letters, takeover."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+
+from app.queue import DEAD, GROUP, STREAM, Job, JobQueue, Notify, QueueConfig, Worker
+
+
+class Ping(BaseModel):
+    n: int
+
+
+def fast_config(**overrides: float) -> QueueConfig:
+    values: dict[str, float] = {"visibility_timeout": 0.3, "max_attempts": 3, "block_ms": 50}
+    values.update(overrides)
+    return QueueConfig(
+        visibility_timeout=values["visibility_timeout"],
+        max_attempts=int(values["max_attempts"]),
+        block_ms=int(values["block_ms"]),
+    )
+
+
+async def run_until(worker: Worker, condition: asyncio.Event, timeout: float = 10.0) -> None:
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(condition.wait(), timeout)
+    finally:
+        worker.stop()
+        await task
+
+
+async def test_duplicate_dedupe_key_is_queued_once(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config())
+    ids = [await queue.enqueue("ping", Ping(n=1), dedupe_key="event:Ev1") for _ in range(3)]
+    assert ids[0] is not None
+    assert ids[1:] == [None, None]
+    assert await r.xlen(STREAM) == 1
+
+
+async def test_concurrent_duplicates_race_to_one_job(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config())
+    results = await asyncio.gather(
+        *(queue.enqueue("ping", Ping(n=1), dedupe_key="event:race") for _ in range(20))
+    )
+    assert sum(1 for job_id in results if job_id) == 1
+
+
+async def test_worker_runs_job_once_and_acks(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config())
+    seen: list[Job] = []
+    done = asyncio.Event()
+
+    async def handler(job: Job) -> None:
+        seen.append(job)
+        done.set()
+
+    await queue.enqueue("ping", Ping(n=7))
+    await run_until(Worker(queue, handler), done)
+    assert [job.payload for job in seen] == [{"n": 7}]
+    pending = await r.xpending(STREAM, GROUP)
+    assert pending["pending"] == 0
+    assert await queue.depth() == 0
+
+
+async def test_failing_job_is_retried_then_dead_lettered_and_user_told(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config(max_attempts=3))
+    attempts = 0
+    told: list[tuple[str, str]] = []
+    dead = asyncio.Event()
+
+    async def handler(job: Job) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("model exploded")
+
+    async def on_dead(job: Job, error: str) -> None:
+        assert job.notify is not None
+        told.append((job.notify.user_id, error))
+        dead.set()
+
+    await queue.enqueue("ping", Ping(n=1), notify=Notify(user_id="U1", channel_id="C1"))
+    await run_until(Worker(queue, handler, on_dead), dead)
+    assert attempts == 3
+    assert told == [("U1", "RuntimeError")]
+    assert await r.xlen(DEAD) == 1
+    assert (await r.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_job_held_by_a_dead_consumer_is_taken_over(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config(visibility_timeout=0.2))
+    await queue.ensure_group()
+    await queue.enqueue("ping", Ping(n=3))
+    # A consumer reads the job and then "dies": no heartbeat, no XACK.
+    taken = await r.xreadgroup(GROUP, "dead-consumer", {STREAM: ">"}, count=1)
+    assert taken and taken[0][1]
+    done = asyncio.Event()
+    ran: list[int] = []
+
+    async def handler(job: Job) -> None:
+        ran.append(job.payload["n"])
+        done.set()
+
+    await run_until(Worker(queue, handler, name="survivor"), done)
+    assert ran == [3]
+    assert (await r.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_heartbeat_keeps_a_slow_job_from_being_taken_over(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config(visibility_timeout=0.2))
+    await queue.enqueue("ping", Ping(n=1))
+    release = asyncio.Event()
+    started: list[str] = []
+    finished = asyncio.Event()
+
+    async def slow(job: Job) -> None:
+        started.append(job.id)
+        await release.wait()
+        finished.set()
+
+    async def never(job: Job) -> None:
+        started.append("second:" + job.id)
+
+    first = Worker(queue, slow, name="first")
+    second = Worker(queue, never, name="second")
+    tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+    try:
+        # Let several visibility windows pass while the first worker still holds the job.
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+        release.set()
+        await asyncio.wait_for(finished.wait(), 5)
+    finally:
+        first.stop()
+        second.stop()
+        await asyncio.gather(*tasks)
+    assert len(started) == 1
+
+
+async def test_enqueue_reports_unavailable_redis() -> None:
+    from app.queue import QueueUnavailable
+    from app.store import async_client
+
+    broken = async_client("redis://127.0.0.1:1/0")
+    queue = JobQueue(broken, fast_config())
+    with pytest.raises(QueueUnavailable):
+        await queue.enqueue("ping", Ping(n=1))
+    await broken.aclose()
