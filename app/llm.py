@@ -76,7 +76,7 @@ class LLM:
                 max_tokens=max_tokens,
                 temperature=0.2,
                 logprobs=True,
-                response_format={"type": "json_object"} if json_output else openai.NOT_GIVEN,
+                response_format={"type": "json_object" if json_output else "text"},
             )
         except openai.APITimeoutError:
             raise ModelError("The AI model took too long to answer.", "timeout") from None

@@ -114,7 +114,7 @@ async def fire(url: str, total: int, concurrency: int) -> tuple[list[float], flo
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def main(total: int, concurrency: int) -> int:
