@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 
 class ModelError(Exception):
@@ -67,16 +68,17 @@ class LLM:
         chosen = model or self.model
         started = time.perf_counter()
         try:
+            messages: list[ChatCompletionMessageParam] = [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ]
             response = await self._client.chat.completions.create(
                 model=chosen,
-                messages=[
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": user},
-                ],
+                messages=messages,
                 max_tokens=max_tokens,
                 temperature=0.2,
                 logprobs=True,
-                response_format={"type": "json_object" if json_output else "text"},
+                response_format={"type": "json_object"} if json_output else {"type": "text"},
             )
         except openai.APITimeoutError:
             raise ModelError("The AI model took too long to answer.", "timeout") from None
