@@ -1,0 +1,185 @@
+"""`steward demo`: the whole product on a fresh machine, no Slack workspace, no API key.
+
+It starts the local Slack sandbox with a seeded workspace, an embedded Valkey server (its own
+data directory, emptied at start so every run tells the same story), the app over real signed
+HTTP, and then plays the people's side, printing what each person does and what Steward shows
+them. Each feature adds a scene.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.queue import QueueConfig
+from app.runtime import Runtime
+from app.sandbox import Sandbox, seed_demo_workspace
+from app.settings import Settings, load_settings
+from app.store import RedisTarget, open_redis
+
+WIDTH = 96
+
+
+class Transcript:
+    def __init__(self, out: Any = None, quiet: bool = False) -> None:
+        self.out = out or sys.stdout
+        self.quiet = quiet
+        self.started = time.perf_counter()
+
+    def _print(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+    def title(self, text: str) -> None:
+        self._print()
+        self._print(f"── {text} " + "─" * max(0, WIDTH - len(text) - 4))
+
+    def person(self, who: str, action: str) -> None:
+        self._print(f"  ▶ {who} {action}")
+
+    def steward(self, what: str, body: str = "") -> None:
+        elapsed = time.perf_counter() - self.started
+        self._print(f"  ◀ Steward {what}  [{elapsed:6.2f}s]")
+        for line in body.splitlines():
+            self._print(textwrap.indent(textwrap.fill(line, WIDTH - 8), "      │ ") if line else "")
+
+    def note(self, text: str) -> None:
+        self._print(f"    {text}")
+
+
+def render_blocks(blocks: list[dict[str, Any]]) -> str:
+    """Block Kit as plain text, roughly as Slack shows it."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind in ("section", "header"):
+            lines.append(_text(block.get("text")))
+            lines.extend(_text(field) for field in block.get("fields", []))
+        elif kind == "context":
+            lines.append(" · ".join(_text(e) for e in block.get("elements", [])))
+        elif kind == "actions":
+            labels = [f"[{_text(e.get('text'))}]" for e in block.get("elements", [])]
+            lines.append(" ".join(labels))
+        elif kind == "divider":
+            lines.append("─" * 20)
+    return "\n".join(line for line in lines if line is not None)
+
+
+def _text(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str(obj.get("text", ""))
+    return ""
+
+
+def name_of(sandbox: Sandbox, user_id: str) -> str:
+    user = sandbox.workspace.users.get(user_id)
+    return user.real_name if user is not None else user_id
+
+
+@dataclass
+class Demo:
+    sandbox: Sandbox
+    runtime: Runtime
+    show: Transcript
+
+    async def until(self, predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+        try:
+            return await self.sandbox.wait_for(predicate, timeout=timeout)
+        except AssertionError:
+            raise DemoFailure(f"timed out waiting for {what}") from None
+
+
+class DemoFailure(Exception):
+    pass
+
+
+Scene = Callable[[Demo], Awaitable[None]]
+
+
+async def scene_home(demo: Demo) -> None:
+    demo.show.title("App Home: what Steward can do here")
+    sandbox = demo.sandbox
+    demo.show.person(name_of(sandbox, "U0EMP"), "opens Steward's Home tab")
+    await sandbox.user("U0EMP").open_home()
+    home = await demo.until(lambda: sandbox.home("U0EMP"), "the App Home")
+    demo.show.steward("publishes the Home tab", render_blocks(home.blocks))
+
+
+async def scene_help(demo: Demo) -> None:
+    demo.show.title("/steward help")
+    sandbox = demo.sandbox
+    demo.show.person(name_of(sandbox, "U0EMP"), "types `/steward help` in #general")
+    before = len(sandbox.ephemerals(user="U0EMP"))
+    delivery = await sandbox.user("U0EMP").command("/steward", "help", channel="C0GENERAL")
+    demo.show.note(f"(Slack got its acknowledgement in {delivery.elapsed * 1000:.0f} ms)")
+    replies = await demo.until(
+        lambda: sandbox.ephemerals(user="U0EMP")[before:], "the help message"
+    )
+    demo.show.steward("answers privately (only Priya sees it)", render_blocks(replies[-1].blocks))
+
+
+SCENES: list[Scene] = [scene_home, scene_help]
+
+
+def demo_settings(sandbox: Sandbox, signing_secret: str, redis: RedisTarget) -> Settings:
+    base = load_settings()
+    return load_settings(
+        slack_bot_token=sandbox.bot_token,
+        slack_signing_secret=signing_secret,
+        slack_app_token=sandbox.app_token,
+        slack_api_url=sandbox.api_url,
+        redis_url=redis.url,
+        steward_data_dir=base.steward_data_dir / "demo",
+        openai_api_key=base.openai_api_key,
+        openai_base_url=base.openai_base_url,
+        openai_model=base.openai_model,
+        steward_engine=base.steward_engine,
+    )
+
+
+async def _play(show: Transcript, redis: RedisTarget) -> int:
+    from handlers.http import LoopbackServer, build_asgi
+
+    signing_secret = secrets.token_hex(16)
+    async with Sandbox(signing_secret=signing_secret, transport="http") as sandbox:
+        seed_demo_workspace(sandbox.workspace)
+        settings = demo_settings(sandbox, signing_secret, redis)
+        runtime = Runtime(settings, redis.url, QueueConfig(visibility_timeout=10))
+        await runtime.services.redis.flushdb()
+        async with LoopbackServer(build_asgi(runtime, workers=1)) as server:
+            sandbox.app_url = server.url + "/slack/events"
+            show.note(f"Slack sandbox: {sandbox.api_url}  ·  Steward: {sandbox.app_url}")
+            show.note(f"Engine: {settings.engine}  ·  Storage: {redis.description}")
+            demo = Demo(sandbox, runtime, show)
+            for scene in SCENES:
+                await scene(demo)
+    return len(SCENES)
+
+
+def run_demo(quiet: bool = False) -> int:
+    logging.getLogger().setLevel(logging.WARNING)
+    show = Transcript(quiet=quiet)
+    base = load_settings()
+    show.title("Steward demo — a governed AI assistant, on a local Slack sandbox")
+    redis = open_redis(
+        base.model_copy(
+            update={"redis_url": None, "steward_data_dir": base.steward_data_dir / "demo"}
+        )
+    )
+    try:
+        scenes = asyncio.run(_play(show, redis))
+    except DemoFailure as exc:
+        print(f"steward demo: failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        redis.close()
+    elapsed = time.perf_counter() - show.started
+    print(f"\nDemo finished: {scenes} scenes played end to end in {elapsed:.1f} s.")
+    return 0
