@@ -8,7 +8,7 @@ retry handlers, so callers see either a result or a `SlackError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -57,6 +57,7 @@ class SlackPort:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._user_cache: dict[str, dict[str, Any]] = {}
+        self._workspace_url: str | None = None
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -117,6 +118,65 @@ class SlackPort:
             data = await self._call("users.info", user=user)
             self._user_cache[user] = dict(data.get("user", {}))
         return self._user_cache[user]
+
+    async def conversation(self, channel: str) -> dict[str, Any]:
+        data = await self._call("conversations.info", channel=channel)
+        return dict(data.get("channel", {}))
+
+    async def is_member(self, channel: str, user: str) -> bool:
+        """Whether `user` is in `channel` (paged through conversations.members)."""
+        cursor: str | None = None
+        while True:
+            data = await self._call(
+                "conversations.members", channel=channel, limit=1000, cursor=cursor
+            )
+            if user in data.get("members", []):
+                return True
+            cursor = data.get("response_metadata", {}).get("next_cursor") or None
+            if not cursor:
+                return False
+
+    async def _pages(self, method: str, **args: Any) -> AsyncIterator[list[dict[str, Any]]]:
+        cursor: str | None = None
+        while True:
+            data = await self._call(method, limit=1000, cursor=cursor, **args)
+            yield list(data.get("messages", []))
+            cursor = data.get("response_metadata", {}).get("next_cursor") or None
+            if not cursor or not data.get("has_more", True):
+                return
+
+    async def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """Every message of the thread containing `ts`, parent first (cursor-paginated)."""
+        out: list[dict[str, Any]] = []
+        async for page in self._pages("conversations.replies", channel=channel, ts=ts):
+            out.extend(page)
+        return out
+
+    async def history(self, channel: str, oldest: str) -> list[dict[str, Any]]:
+        """Top-level messages since `oldest`, oldest first (Slack pages newest first)."""
+        out: list[dict[str, Any]] = []
+        async for page in self._pages("conversations.history", channel=channel, oldest=oldest):
+            out.extend(page)
+        out.sort(key=lambda m: float(m.get("ts", "0")))
+        return out
+
+    async def workspace_url(self) -> str:
+        """e.g. https://acme.slack.com/ — the base of message permalinks."""
+        if self._workspace_url is None:
+            data = await self._call("auth.test")
+            self._workspace_url = str(data.get("url") or "https://slack.com/")
+        return self._workspace_url
+
+    async def user_name(self, user: str) -> str:
+        """A display name for `user` (cached); the ID itself if Slack does not know them."""
+        try:
+            info = await self.user_info(user)
+        except SlackError:
+            return user
+        profile = info.get("profile") or {}
+        return str(
+            info.get("real_name") or profile.get("display_name") or info.get("name") or user
+        )
 
     async def respond(
         self, response_url: str, text: str, blocks: Blocks | None = None, *, in_channel=False

@@ -1,0 +1,98 @@
+"""Fault injection for the sandbox Web API.
+
+Tests use this to make Slack misbehave the ways it does in production: 429 with
+``Retry-After``, 5xx, slow answers, or a specific error. A fault is consumed when it fires so a
+test can say "the first call is rate limited, the retry succeeds".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["ratelimit", "server_error", "delay", "error"]
+
+
+@dataclass
+class Fault:
+    """One armed fault. ``times=None`` means it fires on every matching call."""
+
+    method: str
+    kind: FaultKind
+    times: int | None = 1
+    retry_after: int = 1
+    delay: float = 2.0
+    status: int = 500
+    error: str = "fatal_error"
+    when: Callable[[dict[str, Any]], bool] | None = None
+    fired: int = 0
+
+    def matches(self, method: str, args: dict[str, Any]) -> bool:
+        if self.method not in ("*", method):
+            return False
+        if self.times is not None and self.fired >= self.times:
+            return False
+        return self.when is None or bool(self.when(args))
+
+
+@dataclass(frozen=True)
+class FiredFault:
+    """A record that a fault fired, so tests can assert the app actually hit it."""
+
+    method: str
+    kind: FaultKind
+    at: float
+
+
+@dataclass
+class Faults:
+    """The set of armed faults; ``add`` arms one, ``take`` is called per Web API call."""
+
+    armed: list[Fault] = field(default_factory=list)
+    fired: list[FiredFault] = field(default_factory=list)
+
+    def add(
+        self,
+        method: str = "*",
+        kind: FaultKind = "ratelimit",
+        *,
+        times: int | None = 1,
+        retry_after: int = 1,
+        delay: float = 2.0,
+        status: int = 500,
+        error: str = "fatal_error",
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Fault:
+        """Arm a fault for ``method`` (``"*"`` for any).
+
+        ``ratelimit`` answers HTTP 429 + ``Retry-After: retry_after``; ``server_error`` answers
+        HTTP ``status``; ``delay`` sleeps ``delay`` seconds before the call takes effect (if the
+        client disconnects meanwhile the call never happens); ``error`` answers
+        ``{"ok": false, "error": error}``. ``when`` narrows it to calls whose args match.
+        """
+        fault = Fault(
+            method=method,
+            kind=kind,
+            times=times,
+            retry_after=retry_after,
+            delay=delay,
+            status=status,
+            error=error,
+            when=when,
+        )
+        self.armed.append(fault)
+        return fault
+
+    def take(self, method: str, args: dict[str, Any]) -> Fault | None:
+        """The first armed fault matching this call, marked as fired."""
+        for fault in self.armed:
+            if fault.matches(method, args):
+                fault.fired += 1
+                self.fired.append(FiredFault(method=method, kind=fault.kind, at=time.monotonic()))
+                return fault
+        return None
+
+    def clear(self) -> None:
+        self.armed.clear()

@@ -1,0 +1,168 @@
+"""The HTTP face of the Web API: ``POST /api/{method}`` plus the file upload URL.
+
+This layer does what Slack's edge does before a method runs — authentication, argument parsing
+(query, form or JSON), injected faults — and records every call that reached a method.
+Method bodies are synchronous, so a call takes effect atomically once its fault delay is over;
+a client that disconnects during the delay cancels the handler and the call never happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from . import api_chat, api_read, api_views
+from .api_core import ApiContext, Args, JsonDict, SlackError
+from .faults import Fault, Faults
+from .recorder import Recorder
+
+Method = Callable[[ApiContext, Args], JsonDict]
+
+METHODS: dict[str, Method] = {**api_chat.METHODS, **api_read.METHODS, **api_views.METHODS}
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+
+
+class WebApi:
+    """Routes and request handling for the sandbox Web API."""
+
+    def __init__(
+        self,
+        ctx: ApiContext,
+        faults: Faults,
+        recorder: Recorder,
+        bot_token: str,
+        app_token: str,
+    ) -> None:
+        self.ctx = ctx
+        self.faults = faults
+        self.recorder = recorder
+        self.bot_token = bot_token
+        self.app_token = app_token
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/{method}", self.handle),
+            web.get("/api/{method}", self.handle),
+            web.post("/upload/{file_id}", self.upload),
+        ]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        self.recorder.enter(method)
+        try:
+            return await self._handle(request, method)
+        finally:
+            self.recorder.leave(method)
+
+    async def _handle(self, request: web.Request, method: str) -> web.Response:
+        try:
+            data = await _read_args(request)
+        except ValueError:
+            return _json({"ok": False, "error": "invalid_json"})
+        token = _token(request, data)
+        auth_error = self._auth_error(method, token)
+        if auth_error:
+            return _json({"ok": False, "error": auth_error})
+        fault = self.faults.take(method, data)
+        if fault is not None:
+            faulted = await _apply_fault(fault)
+            if faulted is not None:
+                return faulted
+        body = self._execute(method, data)
+        self.recorder.record(method, data, body)
+        return _json(body)
+
+    def _execute(self, method: str, data: JsonDict) -> JsonDict:
+        implementation = METHODS.get(method)
+        if implementation is None:
+            return {"ok": False, "error": "unknown_method"}
+        try:
+            return implementation(self.ctx, Args(data))
+        except SlackError as exc:
+            return exc.body()
+
+    def _auth_error(self, method: str, token: str | None) -> str | None:
+        """Slack's answer for a missing, wrong, or wrong-kind token (``None`` when fine)."""
+        if not token:
+            return "not_authed"
+        wanted = self.app_token if method in APP_TOKEN_METHODS else self.bot_token
+        if token == wanted:
+            return None
+        if token in (self.app_token, self.bot_token):
+            return "not_allowed_token_type"
+        return "invalid_auth"
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """The URL files.getUploadURLExternal hands out; stores the bytes POSTed to it."""
+        record = self.ctx.workspace.files.get(request.match_info["file_id"])
+        if record is None:
+            return web.Response(status=404, text="file_not_found")
+        record.content = await _upload_bytes(request)
+        self.ctx.workspace.on_change()
+        return web.Response(text=f"OK - {len(record.content)}")
+
+
+async def _upload_bytes(request: web.Request) -> bytes:
+    """The uploaded bytes, whether sent raw (slack_sdk) or as a multipart ``file`` field."""
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        field = form.get("file") or form.get("filename")
+        if isinstance(field, web.FileField):
+            return field.file.read()
+        return str(field or "").encode()
+    return await request.read()
+
+
+async def _read_args(request: web.Request) -> JsonDict:
+    """Query string, then the body (JSON or form), merged like Slack does."""
+    data: dict[str, Any] = dict(request.query)
+    if request.method != "POST" or not request.can_read_body:
+        return data
+    if request.content_type == "application/json":
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ValueError("JSON body must be an object")
+        data.update(body)
+    else:
+        form = await request.post()
+        data.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return data
+
+
+def _token(request: web.Request, data: JsonDict) -> str | None:
+    """The bearer token (preferred) or a ``token`` argument; removed from the recorded args."""
+    token = data.pop("token", None)
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip()
+    return str(token) if token else None
+
+
+async def _apply_fault(fault: Fault) -> web.Response | None:
+    """The faulty answer, or ``None`` after a delay so the call proceeds."""
+    if fault.kind == "delay":
+        await asyncio.sleep(fault.delay)  # cancelled here if the client disconnects
+        return None
+    if fault.kind == "ratelimit":
+        return _json(
+            {"ok": False, "error": "ratelimited"},
+            status=429,
+            headers={"Retry-After": str(fault.retry_after)},
+        )
+    if fault.kind == "server_error":
+        return _json({"ok": False, "error": "internal_error"}, status=fault.status)
+    return _json({"ok": False, "error": fault.error})
+
+
+def _json(body: JsonDict, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(body),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )

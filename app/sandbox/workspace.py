@@ -1,0 +1,574 @@
+"""In-memory state of a fake Slack workspace.
+
+The Web API, the user side and the test helpers all read and mutate this one object. It keeps
+the indices Slack's read methods need (top-level messages per channel and replies per thread,
+both sorted by ``ts``) so that paginating a 10,000-reply thread is a bisect, not a scan.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+
+def ts_from_micros(micros: int) -> str:
+    """Format a microsecond timestamp the way Slack does: ``"1732460000.000100"``."""
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def micros_from_ts(ts: str) -> int:
+    """Inverse of :func:`ts_from_micros`; tolerant of fewer than six decimals."""
+    whole, _, frac = ts.partition(".")
+    return int(whole) * 1_000_000 + int((frac + "000000")[:6])
+
+
+@dataclass
+class User:
+    """A workspace member (or the bot user)."""
+
+    id: str
+    name: str
+    real_name: str
+    is_admin: bool = False
+    is_owner: bool = False
+    is_bot: bool = False
+    tz: str = "America/Los_Angeles"
+    tz_offset: int = -28800
+    email: str | None = None
+    title: str = ""
+    deleted: bool = False
+
+    def to_api(self, team_id: str) -> JsonDict:
+        """The ``user`` object as users.info / users.list return it."""
+        profile: JsonDict = {
+            "real_name": self.real_name,
+            "display_name": self.name,
+            "real_name_normalized": self.real_name,
+            "display_name_normalized": self.name,
+            "title": self.title,
+            "team": team_id,
+        }
+        if self.email:
+            profile["email"] = self.email
+        return {
+            "id": self.id,
+            "team_id": team_id,
+            "name": self.name,
+            "real_name": self.real_name,
+            "deleted": self.deleted,
+            "tz": self.tz,
+            "tz_label": self.tz,
+            "tz_offset": self.tz_offset,
+            "is_admin": self.is_admin,
+            "is_owner": self.is_owner,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": self.is_bot,
+            "is_app_user": False,
+            "profile": profile,
+        }
+
+
+@dataclass
+class Message:
+    """A message in a channel; a thread parent carries the reply bookkeeping Slack shows."""
+
+    channel: str
+    ts: str
+    text: str = ""
+    user: str | None = None
+    bot_id: str | None = None
+    app_id: str | None = None
+    blocks: list[JsonDict] = field(default_factory=list)
+    attachments: list[JsonDict] = field(default_factory=list)
+    thread_ts: str | None = None
+    subtype: str | None = None
+    reply_count: int = 0
+    reply_users: list[str] = field(default_factory=list)
+    latest_reply: str | None = None
+    files: list[JsonDict] = field(default_factory=list)
+    reactions: list[JsonDict] = field(default_factory=list)
+    metadata: JsonDict | None = None
+    edited: JsonDict | None = None
+    streaming: bool = False
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    def to_api(self) -> JsonDict:
+        """The message object as conversations.history / replies return it."""
+        out: JsonDict = {"type": "message", "ts": self.ts, "text": self.text}
+        if self.user:
+            out["user"] = self.user
+        if self.bot_id:
+            out["bot_id"] = self.bot_id
+            out["app_id"] = self.app_id
+        optional: JsonDict = {
+            "subtype": self.subtype,
+            "blocks": self.blocks,
+            "attachments": self.attachments,
+            "thread_ts": self.thread_ts,
+            "files": self.files,
+            "reactions": self.reactions,
+            "metadata": self.metadata,
+            "edited": self.edited,
+        }
+        out.update({k: v for k, v in optional.items() if v})
+        if self.reply_count:
+            out["reply_count"] = self.reply_count
+            out["reply_users"] = self.reply_users[:5]
+            out["reply_users_count"] = len(self.reply_users)
+            out["latest_reply"] = self.latest_reply
+        return out
+
+
+@dataclass
+class Thread:
+    """Replies to one parent, kept sorted by ts with a parallel key list for bisecting."""
+
+    parent_ts: str
+    replies: list[Message] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def insert(self, message: Message) -> None:
+        index = bisect.bisect_left(self.keys, message.ts)
+        self.keys.insert(index, message.ts)
+        self.replies.insert(index, message)
+
+    def remove(self, ts: str) -> None:
+        index = bisect.bisect_left(self.keys, ts)
+        if index < len(self.keys) and self.keys[index] == ts:
+            del self.keys[index]
+            del self.replies[index]
+
+
+@dataclass
+class Channel:
+    """A public or private channel, or a DM (``is_im``) with ``im_user``."""
+
+    id: str
+    name: str
+    is_private: bool = False
+    is_im: bool = False
+    im_user: str | None = None
+    members: set[str] = field(default_factory=set)
+    topic: str = ""
+    purpose: str = ""
+    created: int = 1_700_000_000
+    creator: str = ""
+    top: list[Message] = field(default_factory=list)
+    top_keys: list[str] = field(default_factory=list)
+    threads: dict[str, Thread] = field(default_factory=dict)
+    by_ts: dict[str, Message] = field(default_factory=dict)
+
+    def to_api(self, viewer: str) -> JsonDict:
+        """The ``channel`` object as conversations.info returns it, seen by ``viewer``."""
+        if self.is_im:
+            return {
+                "id": self.id,
+                "created": self.created,
+                "is_im": True,
+                "is_org_shared": False,
+                "user": self.im_user,
+                "is_user_deleted": False,
+                "priority": 0,
+            }
+        return {
+            "id": self.id,
+            "name": self.name,
+            "name_normalized": self.name,
+            "is_channel": not self.is_private,
+            "is_group": self.is_private,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": self.is_private,
+            "is_archived": False,
+            "is_general": self.name == "general",
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_member": viewer in self.members,
+            "created": self.created,
+            "creator": self.creator,
+            "num_members": len(self.members),
+            "topic": {"value": self.topic, "creator": self.creator, "last_set": 0},
+            "purpose": {"value": self.purpose, "creator": self.creator, "last_set": 0},
+        }
+
+    def all_messages(self) -> list[Message]:
+        """Every message, top-level and replies, in ts order (for assertions, not paging)."""
+        return sorted(self.by_ts.values(), key=lambda m: m.ts)
+
+
+@dataclass
+class Ephemeral:
+    """A message only ``user`` sees; Slack never lets the app read these back, tests can."""
+
+    id: int
+    channel: str
+    user: str
+    ts: str
+    text: str = ""
+    blocks: list[JsonDict] = field(default_factory=list)
+    thread_ts: str | None = None
+    source: str = "chat.postEphemeral"
+    deleted: bool = False
+    history: list[JsonDict] = field(default_factory=list)
+
+    def to_api(self) -> JsonDict:
+        """The ``container``/``message`` shape a block_actions payload carries for it."""
+        out: JsonDict = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks}
+        if self.thread_ts:
+            out["thread_ts"] = self.thread_ts
+        return out
+
+
+@dataclass
+class ViewRecord:
+    """A modal or App Home view the app opened, pushed, updated or published."""
+
+    id: str
+    type: str
+    user: str
+    view: JsonDict
+    hash: str
+    team_id: str
+    app_id: str
+    bot_id: str
+    root_view_id: str | None = None
+    previous_view_id: str | None = None
+    external_id: str | None = None
+    closed: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+    state: JsonDict = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> list[JsonDict]:
+        blocks = self.view.get("blocks") or []
+        return list(blocks)
+
+    @property
+    def callback_id(self) -> str:
+        return str(self.view.get("callback_id") or "")
+
+    @property
+    def private_metadata(self) -> str:
+        return str(self.view.get("private_metadata") or "")
+
+    def to_api(self) -> JsonDict:
+        """The ``view`` object the Web API returns and interaction payloads carry."""
+        out: JsonDict = {
+            "id": self.id,
+            "team_id": self.team_id,
+            "type": self.type,
+            "blocks": self.blocks,
+            "private_metadata": self.private_metadata,
+            "callback_id": self.callback_id,
+            "state": {"values": self.state},
+            "hash": self.hash,
+            "clear_on_close": bool(self.view.get("clear_on_close", False)),
+            "notify_on_close": bool(self.view.get("notify_on_close", False)),
+            "root_view_id": self.root_view_id or self.id,
+            "previous_view_id": self.previous_view_id,
+            "app_id": self.app_id,
+            "external_id": self.external_id or "",
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        for key in ("title", "submit", "close"):
+            if key in self.view:
+                out[key] = self.view[key]
+        return out
+
+
+@dataclass
+class UserGroup:
+    """A user group such as ``@legal-team``."""
+
+    id: str
+    handle: str
+    name: str
+    users: list[str] = field(default_factory=list)
+
+    def to_api(self, team_id: str, include_users: bool) -> JsonDict:
+        out: JsonDict = {
+            "id": self.id,
+            "team_id": team_id,
+            "is_usergroup": True,
+            "name": self.name,
+            "handle": self.handle,
+            "description": "",
+            "user_count": len(self.users),
+            "date_delete": 0,
+        }
+        if include_users:
+            out["users"] = list(self.users)
+        return out
+
+
+@dataclass
+class FileRecord:
+    """A file uploaded through files upload v2 (getUploadURLExternal → POST → complete)."""
+
+    id: str
+    name: str
+    length: int
+    user: str
+    title: str = ""
+    content: bytes | None = None
+    channels: list[str] = field(default_factory=list)
+    completed: bool = False
+
+    def to_api(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title or self.name,
+            "size": len(self.content or b""),
+            "user": self.user,
+            "mimetype": "text/plain",
+            "filetype": "text",
+            "channels": list(self.channels),
+            "permalink": f"https://files.sandbox.local/{self.id}/{self.name}",
+        }
+
+
+class Workspace:
+    """All state of the fake workspace, with helpers to seed it for tests and demos."""
+
+    def __init__(
+        self,
+        team_id: str = "T0STEWARD",
+        team_name: str = "Acme",
+        domain: str = "acme",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "B0STEWARD",
+        app_id: str = "A0STEWARD",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.team_id = team_id
+        self.team_name = team_name
+        self.domain = domain
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.app_id = app_id
+        self.users: dict[str, User] = {}
+        self.channels: dict[str, Channel] = {}
+        self.ephemerals: list[Ephemeral] = []
+        self.views: dict[str, ViewRecord] = {}
+        self.homes: dict[str, str] = {}
+        self.modal_stacks: dict[str, list[str]] = {}
+        self.usergroups: dict[str, UserGroup] = {}
+        self.files: dict[str, FileRecord] = {}
+        self.on_change: Callable[[], None] = lambda: None
+        self._clock = clock
+        self._last_micros = 0
+        self._ids = itertools.count(1)
+        self.add_user(bot_user_id, "steward", "Steward", is_bot=True)
+
+    # ----------------------------------------------------------------- identifiers and time
+    def next_ts(self) -> str:
+        """A fresh message ts, strictly greater than every ts handed out or seeded so far."""
+        self._last_micros = max(int(self._clock() * 1_000_000), self._last_micros + 1)
+        return ts_from_micros(self._last_micros)
+
+    def new_id(self, prefix: str) -> str:
+        """Slack-looking IDs (``V0000000007``) that never collide within this workspace."""
+        return f"{prefix}{next(self._ids):010d}"
+
+    def _claim_ts(self, ts: str | None) -> str:
+        if ts is None:
+            return self.next_ts()
+        self._last_micros = max(self._last_micros, micros_from_ts(ts))
+        return ts
+
+    # ----------------------------------------------------------------- seeding helpers
+    def add_user(self, user_id: str, name: str, real_name: str, **extra: Any) -> User:
+        user = User(id=user_id, name=name, real_name=real_name, **extra)
+        self.users[user_id] = user
+        return user
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        private: bool = False,
+        members: list[str] | set[str] | None = None,
+        bot_member: bool = True,
+        topic: str = "",
+    ) -> Channel:
+        """Add a channel; the bot is a member unless ``bot_member=False``."""
+        member_set = set(members or [])
+        if bot_member:
+            member_set.add(self.bot_user_id)
+        channel = Channel(
+            id=channel_id, name=name, is_private=private, members=member_set, topic=topic
+        )
+        self.channels[channel_id] = channel
+        self.on_change()
+        return channel
+
+    def open_im(self, user_id: str, channel_id: str | None = None) -> Channel:
+        """The DM between ``user_id`` and the bot, created on first use."""
+        for channel in self.channels.values():
+            if channel.is_im and channel.im_user == user_id:
+                return channel
+        channel = Channel(
+            id=channel_id or self.new_id("D"),
+            name=user_id,
+            is_im=True,
+            is_private=True,
+            im_user=user_id,
+            members={user_id, self.bot_user_id},
+        )
+        self.channels[channel.id] = channel
+        return channel
+
+    def add_usergroup(self, group_id: str, handle: str, name: str, users: list[str]) -> UserGroup:
+        group = UserGroup(id=group_id, handle=handle, name=name, users=list(users))
+        self.usergroups[group_id] = group
+        return group
+
+    def add_message(
+        self,
+        channel_id: str,
+        text: str = "",
+        *,
+        user: str | None = None,
+        bot: bool = False,
+        thread_ts: str | None = None,
+        blocks: list[JsonDict] | None = None,
+        ts: str | None = None,
+        **extra: Any,
+    ) -> Message:
+        """Append a message (a reply when ``thread_ts`` is given) and update the indices.
+
+        ``ts`` may be given for deterministic seeding; it must be newer than everything so far.
+        """
+        channel = self.channels[channel_id]
+        parent = channel.by_ts.get(thread_ts) if thread_ts else None
+        if parent is not None and parent.is_reply:
+            parent = channel.by_ts[parent.thread_ts or ""]
+        message = Message(
+            channel=channel_id,
+            ts=self._claim_ts(ts),
+            text=text,
+            user=self.bot_user_id if bot else user,
+            bot_id=self.bot_id if bot else None,
+            app_id=self.app_id if bot else None,
+            blocks=list(blocks or []),
+            thread_ts=parent.ts if parent else None,
+            **extra,
+        )
+        channel.by_ts[message.ts] = message
+        if parent is None:
+            self._insert_top(channel, message)
+        else:
+            self._attach_reply(channel, parent, message)
+        self.on_change()
+        return message
+
+    def add_thread(
+        self, channel_id: str, parent: tuple[str, str], replies: list[tuple[str, str]]
+    ) -> Message:
+        """Seed a thread from ``(user, text)`` pairs; returns the parent."""
+        root = self.add_message(channel_id, parent[1], user=parent[0])
+        for user, text in replies:
+            self.add_message(channel_id, text, user=user, thread_ts=root.ts)
+        return root
+
+    def _insert_top(self, channel: Channel, message: Message) -> None:
+        index = bisect.bisect_left(channel.top_keys, message.ts)
+        channel.top_keys.insert(index, message.ts)
+        channel.top.insert(index, message)
+
+    def _attach_reply(self, channel: Channel, parent: Message, message: Message) -> None:
+        parent.thread_ts = parent.ts
+        thread = channel.threads.setdefault(parent.ts, Thread(parent_ts=parent.ts))
+        thread.insert(message)
+        parent.reply_count = len(thread.replies)
+        parent.latest_reply = thread.keys[-1]
+        author = message.user or message.bot_id or ""
+        if author and author not in parent.reply_users:
+            parent.reply_users.append(author)
+
+    def delete_message(self, channel_id: str, ts: str) -> Message | None:
+        """Remove a message from every index; the parent's reply count follows."""
+        channel = self.channels[channel_id]
+        message = channel.by_ts.pop(ts, None)
+        if message is None:
+            return None
+        if message.is_reply:
+            parent = channel.by_ts.get(message.thread_ts or "")
+            thread = channel.threads.get(message.thread_ts or "")
+            if thread is not None:
+                thread.remove(ts)
+                if parent is not None:
+                    parent.reply_count = len(thread.replies)
+                    parent.latest_reply = thread.keys[-1] if thread.keys else None
+        else:
+            index = bisect.bisect_left(channel.top_keys, ts)
+            del channel.top_keys[index]
+            del channel.top[index]
+        self.on_change()
+        return message
+
+    def add_ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        blocks: list[JsonDict] | None = None,
+        thread_ts: str | None = None,
+        source: str = "chat.postEphemeral",
+    ) -> Ephemeral:
+        ephemeral = Ephemeral(
+            id=len(self.ephemerals) + 1,
+            channel=channel,
+            user=user,
+            ts=self.next_ts(),
+            text=text,
+            blocks=list(blocks or []),
+            thread_ts=thread_ts,
+            source=source,
+        )
+        self.ephemerals.append(ephemeral)
+        self.on_change()
+        return ephemeral
+
+    # ----------------------------------------------------------------- lookups
+    def resolve_channel(self, ref: str) -> Channel | None:
+        """A channel by ID, ``#name``/``name``, or a user ID (meaning the DM with the bot)."""
+        if ref in self.channels:
+            return self.channels[ref]
+        if ref in self.users and ref != self.bot_user_id:
+            return self.open_im(ref)
+        name = ref.lstrip("#")
+        for channel in self.channels.values():
+            if not channel.is_im and channel.name == name:
+                return channel
+        return None
+
+    def find_message(self, ts: str) -> Message | None:
+        """A message by ts in any channel (ts is unique workspace-wide here)."""
+        for channel in self.channels.values():
+            message = channel.by_ts.get(ts)
+            if message is not None:
+                return message
+        return None
+
+    def usergroup_by_handle(self, handle: str) -> UserGroup | None:
+        handle = handle.lstrip("@")
+        for group in self.usergroups.values():
+            if group.handle == handle:
+                return group
+        return None
