@@ -1,0 +1,277 @@
+"""Token budgets and rate limits, enforced atomically in Redis so they hold across every process.
+
+Three limits, from the policy's `budget` block:
+
+- `user_daily_tokens` and `team_daily_tokens`: counters per UTC day. The day is part of the key,
+  so a new day starts at zero without any reset job; the keys expire an hour after their day ends
+  (the hour lets a call that straddles midnight still settle against the day it was reserved in).
+- `user_requests_per_minute`: a **sliding** window (a sorted set of request times over the last
+  60 s). A fixed per-minute counter would let a user make twice the limit across a minute
+  boundary; the set holds at most `limit` entries per user, so it stays cheap.
+
+A call reserves its *estimated* tokens before the model is called (`reserve`) and corrects the
+counters with the real usage afterwards (`settle`). One Lua script checks all three limits and
+reserves all three at once, so concurrent reservations from any number of processes can never
+overshoot, and a refused request consumes nothing.
+
+Redis keys (the `{team}` hash tag keeps one team's keys in one cluster slot, which a multi-key
+Lua script needs on Redis Cluster):
+
+- `steward:budget:{T}:team:tokens:YYYY-MM-DD` (string counter, TTL end of day + 1 h)
+- `steward:budget:{T}:user:U:tokens:YYYY-MM-DD` (string counter, TTL end of day + 1 h)
+- `steward:budget:{T}:user:U:requests` (sorted set: reservation id → epoch ms, TTL 60 s)
+- `steward:budget:{T}:settled:RID` (marker making `settle` idempotent, TTL 2 days)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+LimitName = Literal["user_daily_tokens", "team_daily_tokens", "user_requests_per_minute"]
+
+WINDOW = timedelta(minutes=1)
+SETTLE_GRACE = timedelta(hours=1)  # day keys outlive their day by this much
+SETTLED_MARKER_TTL = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Effective limits for one call (see app.policy.resolve). 0 means nothing is allowed."""
+
+    user_daily_tokens: int
+    team_daily_tokens: int
+    user_requests_per_minute: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    team_id: str
+    user_id: str
+    tokens: int  # the estimate reserved
+    day: date  # the UTC day whose counters were charged
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BudgetExceeded:
+    which: LimitName
+    limit: int
+    used: int
+    resets_at: datetime  # UTC
+    requested: int = 0  # the estimate that did not fit (token limits)
+
+    def message(self) -> str:
+        """A sentence for the user (ephemeral message)."""
+        when = self.resets_at.strftime("%H:%M:%S UTC")
+        if self.which == "user_requests_per_minute":
+            return (
+                f"You've made {self.used} AI requests in the last minute (limit {self.limit}). "
+                f"Try again after {when}."
+            )
+        whose = "your" if self.which == "user_daily_tokens" else "your team's"
+        if self.used < self.limit:  # not used up: this one request is just too big for what's left
+            return (
+                f"This request needs about {self.requested:,} tokens but only "
+                f"{self.limit - self.used:,} of {whose} daily AI budget of {self.limit:,} are "
+                f"left. It resets at {when}."
+            )
+        return (
+            f"You've reached {whose} daily AI budget ({self.used:,} of {self.limit:,} tokens). "
+            f"It resets at {when}."
+        )
+
+
+@dataclass(frozen=True)
+class Usage:
+    limit: int
+    used: int
+    remaining: int
+    resets_at: datetime
+
+
+# Checks all three limits, then reserves all three, or nothing. Keys: user day counter, team day
+# counter, request-time set. Returns {"ok"} or {limit name, used, oldest request ms}.
+_RESERVE = """
+local tokens = tonumber(ARGV[1])
+local now = tonumber(ARGV[5])
+local user_used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local team_used = tonumber(redis.call('GET', KEYS[2]) or '0')
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[8]))
+local requests = redis.call('ZCARD', KEYS[3])
+if team_used + tokens > tonumber(ARGV[3]) then
+  return {'team_daily_tokens', team_used, 0}
+end
+if user_used + tokens > tonumber(ARGV[2]) then
+  return {'user_daily_tokens', user_used, 0}
+end
+if requests >= tonumber(ARGV[4]) then
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  return {'user_requests_per_minute', requests, oldest[2] or now}
+end
+redis.call('INCRBY', KEYS[1], tokens)
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('INCRBY', KEYS[2], tokens)
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+redis.call('ZADD', KEYS[3], now, ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+return {'ok'}
+"""
+
+# Adjusts both day counters by (actual - estimate), once per reservation, never below zero, and
+# never recreating a counter that already expired (that would leave a key without a TTL).
+_SETTLE = """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then
+  return 0
+end
+local delta = tonumber(ARGV[1])
+for i = 1, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    if redis.call('INCRBY', KEYS[i], delta) < 0 then
+      redis.call('SET', KEYS[i], 0, 'KEEPTTL')
+    end
+  end
+end
+return 1
+"""
+
+
+def _utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def user_tokens_key(team_id: str, user_id: str, day: date) -> str:
+    return f"steward:budget:{{{team_id}}}:user:{user_id}:tokens:{day.isoformat()}"
+
+
+def team_tokens_key(team_id: str, day: date) -> str:
+    return f"steward:budget:{{{team_id}}}:team:tokens:{day.isoformat()}"
+
+
+def requests_key(team_id: str, user_id: str) -> str:
+    return f"steward:budget:{{{team_id}}}:user:{user_id}:requests"
+
+
+def settled_key(team_id: str, reservation_id: str) -> str:
+    return f"steward:budget:{{{team_id}}}:settled:{reservation_id}"
+
+
+class Budgets:
+    """Reserve, settle and report budgets; one instance per process is enough."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._reserve = redis.register_script(_RESERVE)
+        self._settle = redis.register_script(_SETTLE)
+
+    async def reserve(
+        self,
+        team_id: str,
+        user_id: str,
+        estimated_tokens: int,
+        budget: Budget,
+        now: datetime | None = None,
+    ) -> Reservation | BudgetExceeded:
+        """Reserve `estimated_tokens` and one request, or explain which limit stops it."""
+        if estimated_tokens < 0:
+            raise ValueError("estimated_tokens must not be negative")
+        moment = _utc(now)
+        day = moment.date()
+        reservation_id = uuid.uuid4().hex
+        day_ttl = _day_end(day) + SETTLE_GRACE - moment
+        result: list[Any] = await self._reserve(
+            keys=[
+                user_tokens_key(team_id, user_id, day),
+                team_tokens_key(team_id, day),
+                requests_key(team_id, user_id),
+            ],
+            args=[
+                estimated_tokens,
+                budget.user_daily_tokens,
+                budget.team_daily_tokens,
+                budget.user_requests_per_minute,
+                _ms(moment),
+                max(1, int(day_ttl.total_seconds())),
+                reservation_id,
+                int(WINDOW.total_seconds() * 1000),
+            ],
+        )
+        if result[0] == "ok":
+            return Reservation(reservation_id, team_id, user_id, estimated_tokens, day, moment)
+        return _exceeded(result, budget, day, estimated_tokens)
+
+    async def settle(self, reservation: Reservation, actual_tokens: int) -> bool:
+        """Correct the day counters to the real usage; `actual_tokens=0` refunds a failed call.
+
+        Idempotent: a retried job settling the same reservation twice changes nothing the second
+        time (returns False). The request still counts against the per-minute limit.
+        """
+        if actual_tokens < 0:
+            raise ValueError("actual_tokens must not be negative")
+        r = reservation
+        done = await self._settle(
+            keys=[
+                user_tokens_key(r.team_id, r.user_id, r.day),
+                team_tokens_key(r.team_id, r.day),
+                settled_key(r.team_id, r.id),
+            ],
+            args=[actual_tokens - r.tokens, int(SETTLED_MARKER_TTL.total_seconds())],
+        )
+        return bool(done)
+
+    async def remaining(
+        self, team_id: str, user_id: str, budget: Budget, now: datetime | None = None
+    ) -> dict[LimitName, Usage]:
+        """What is left of each limit right now (for `/steward policy`)."""
+        moment = _utc(now)
+        day = moment.date()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(user_tokens_key(team_id, user_id, day))
+            pipe.get(team_tokens_key(team_id, day))
+            pipe.zrangebyscore(
+                requests_key(team_id, user_id), _ms(moment - WINDOW) + 1, "+inf", withscores=True
+            )
+            user_used, team_used, recent = await pipe.execute()
+        midnight = _day_end(day)
+        oldest = _from_ms(recent[0][1]) + WINDOW if recent else moment
+        return {
+            "user_daily_tokens": _usage(budget.user_daily_tokens, int(user_used or 0), midnight),
+            "team_daily_tokens": _usage(budget.team_daily_tokens, int(team_used or 0), midnight),
+            "user_requests_per_minute": _usage(
+                budget.user_requests_per_minute, len(recent), oldest
+            ),
+        }
+
+
+def _from_ms(value: Any) -> datetime:
+    return datetime.fromtimestamp(float(value) / 1000, UTC)
+
+
+def _usage(limit: int, used: int, resets_at: datetime) -> Usage:
+    return Usage(limit, used, max(0, limit - used), resets_at)
+
+
+def _exceeded(result: list[Any], budget: Budget, day: date, requested: int) -> BudgetExceeded:
+    which: LimitName = result[0]
+    used = int(result[1])
+    if which == "user_requests_per_minute":
+        # The window frees a slot when its oldest request turns a minute old.
+        return BudgetExceeded(
+            which, budget.user_requests_per_minute, used, _from_ms(result[2]) + WINDOW
+        )
+    return BudgetExceeded(which, getattr(budget, which), used, _day_end(day), requested)
