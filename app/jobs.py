@@ -14,8 +14,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from app import help as help_
+from app.feedback import FeedbackRequest, run_feedback
 from app.queue import Job
 from app.services import Services
+from app.summarize import ShareRequest, SummarizeRequest, run_share, run_summarize
+from app.trace import WhyRequest, run_why
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,10 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "help": Kind(HelpRequest, run_help),
     "home": Kind(HomeRequest, run_home),
+    "summarize": Kind(SummarizeRequest, run_summarize),
+    "share": Kind(ShareRequest, run_share),
+    "why": Kind(WhyRequest, run_why),
+    "feedback": Kind(FeedbackRequest, run_feedback),
 }
 
 

@@ -1098,3 +1098,11 @@ __all__ = [
     "load_policy_text",
     "resolve",
 ]
+
+
+def model_for(decision: Decision, policy: Policy, deployment_default: str) -> str:
+    """The model to call: the policy's choice, or the deployment's OPENAI_MODEL when the policy
+    names none (so a built-in or minimal policy works with any OpenAI-compatible server)."""
+    if decision.model == DEFAULT_MODEL and "model" not in policy.defaults.model_fields_set:
+        return deployment_default
+    return decision.model

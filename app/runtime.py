@@ -9,13 +9,43 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import jobs
+from app.audit import AuditLog
+from app.budget import Budgets
+from app.llm import LLM
+from app.pause import PauseSwitch
+from app.policy import Policy, PolicyError, load_policy_or_default
 from app.queue import Job, JobQueue, QueueConfig, Worker
 from app.services import Services
-from app.settings import Settings
+from app.settings import FIXES, ConfigError, Settings
 from app.slack import SlackPort, web_client
 from app.store import async_client
 
 log = logging.getLogger(__name__)
+
+
+def load_startup_policy(settings: Settings) -> Policy:
+    """The policy in force at start; a bad file stops the process with every error listed."""
+    try:
+        return load_policy_or_default(settings.steward_policy)
+    except PolicyError as exc:
+        listed = "; ".join(str(issue) for issue in exc.errors[:20])
+        raise ConfigError(f"STEWARD_POLICY is invalid: {listed}") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"STEWARD_POLICY is unreadable ({exc.strerror}): {FIXES['STEWARD_POLICY']}."
+        ) from None
+
+
+def build_llm(settings: Settings) -> LLM | None:
+    """The model client, or None for the offline engine."""
+    if settings.engine == "offline":
+        return None
+    settings.require("OPENAI_API_KEY")
+    return LLM(
+        api_key=settings.secret("OPENAI_API_KEY"),
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+    )
 
 
 @dataclass
@@ -35,6 +65,11 @@ class Runtime:
             redis=redis,
             queue=JobQueue(redis, self.queue_config),
             slack=SlackPort(web_client(token, self.settings.slack_api_url)),
+            audit=AuditLog(redis),
+            policy=load_startup_policy(self.settings),
+            budgets=Budgets(redis),
+            pause=PauseSwitch(redis),
+            llm=build_llm(self.settings),
         )
 
     @property

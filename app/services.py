@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from app.audit import AuditLog
+from app.budget import Budgets
+from app.llm import LLM
+from app.pause import PauseSwitch
+from app.policy import Policy
 from app.queue import JobQueue
 from app.settings import Settings
 from app.slack import SlackPort
@@ -17,7 +22,12 @@ class Services:
     redis: aioredis.Redis
     queue: JobQueue
     slack: SlackPort
+    audit: AuditLog
+    policy: Policy
+    budgets: Budgets
+    pause: PauseSwitch
+    llm: LLM | None  # None: the offline engine
 
     @property
     def engine(self) -> str:
-        return self.settings.engine
+        return "offline" if self.llm is None else "openai"

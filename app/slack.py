@@ -174,9 +174,7 @@ class SlackPort:
         except SlackError:
             return user
         profile = info.get("profile") or {}
-        return str(
-            info.get("real_name") or profile.get("display_name") or info.get("name") or user
-        )
+        return str(info.get("real_name") or profile.get("display_name") or info.get("name") or user)
 
     async def respond(
         self, response_url: str, text: str, blocks: Blocks | None = None, *, in_channel=False

@@ -5,9 +5,11 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from app.queue import JobQueue
-from handlers import commands, events
+from handlers import actions, commands, events, shortcuts
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
     commands.register(app, queue)
+    shortcuts.register(app, queue)
+    actions.register(app, queue)
     events.register(app, queue)

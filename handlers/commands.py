@@ -4,31 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from app.jobs import HelpRequest
-from app.queue import JobQueue, Notify, QueueUnavailable
-from handlers.common import UNAVAILABLE, submit
+from app.queue import JobQueue, QueueUnavailable
+from app.summarize import SummarizeRequest
+from app.targets import USAGE, TargetError, parse_summarize_args
+from handlers.common import UNAVAILABLE, notify_of, submit, team_of
 
 STEWARD_SUBCOMMANDS = {"help", "audit", "usage", "policy", "pause", "resume", "request"}
 
 
-def _help_request(body: dict[str, Any], note: str | None = None) -> HelpRequest:
-    return HelpRequest(
-        team_id=body.get("team_id", ""),
-        user_id=body["user_id"],
-        channel_id=body.get("channel_id"),
-        response_url=body.get("response_url"),
-        note=note,
-    )
-
-
-def _notify(body: dict[str, Any]) -> Notify:
-    return Notify(
-        user_id=body["user_id"],
-        channel_id=body.get("channel_id"),
-        response_url=body.get("response_url"),
-    )
+async def _queue_and_ack(
+    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel
+) -> None:
+    try:
+        await submit(queue, job, notify=notify_of(body))
+    except QueueUnavailable:
+        await ack(text=UNAVAILABLE)
+        return
+    await ack()
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
@@ -40,9 +36,28 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             await ack(text=f"Unknown command `{sub[:40]}`. Try `/steward help`.")
             return
         note = None if sub == "help" else f"`/steward {sub}` is not available yet."
+        job = HelpRequest(
+            team_id=team_of(body),
+            user_id=body["user_id"],
+            channel_id=body.get("channel_id"),
+            response_url=body.get("response_url"),
+            note=note,
+        )
+        await _queue_and_ack(queue, ack, body, job)
+
+    @app.command("/summarize")
+    async def summarize(ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
-            await submit(queue, _help_request(body, note), notify=_notify(body))
-        except QueueUnavailable:
-            await ack(text=UNAVAILABLE)
+            target = parse_summarize_args(body.get("text") or "", body["channel_id"])
+        except TargetError as exc:
+            await ack(text=f"{exc} {USAGE}")
             return
-        await ack()
+        job = SummarizeRequest(
+            team_id=team_of(body),
+            user_id=body["user_id"],
+            target=target,
+            trigger="command",
+            reply_channel=body["channel_id"],
+            response_url=body.get("response_url"),
+        )
+        await _queue_and_ack(queue, ack, body, job)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 from app.jobs import kind_of
@@ -22,3 +24,34 @@ async def submit(
 ) -> str | None:
     """Queue the job for `payload`. Raises QueueUnavailable when Redis does not take it."""
     return await queue.enqueue(kind_of(payload), payload, dedupe_key=dedupe_key, notify=notify)
+
+
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace a payload comes from, whatever its shape."""
+    team = body.get("team")
+    if isinstance(team, dict):
+        return str(team.get("id", ""))
+    return str(body.get("team_id") or team or "")
+
+
+def user_of(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    if isinstance(user, dict):
+        return str(user.get("id", ""))
+    return str(body.get("user_id") or user or "")
+
+
+def channel_of(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel")
+    if isinstance(channel, dict):
+        return channel.get("id")
+    container = body.get("container") or {}
+    return body.get("channel_id") or container.get("channel_id")
+
+
+def notify_of(body: dict[str, Any]) -> Notify:
+    return Notify(
+        user_id=user_of(body),
+        channel_id=channel_of(body),
+        response_url=body.get("response_url"),
+    )

@@ -6,18 +6,64 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
 from app.jobs import HelpRequest, HomeRequest
 from app.queue import JobQueue, Notify
+from app.summarize import SummarizeRequest
+from app.targets import DEFAULT_WINDOW, Target, find_permalink
 from handlers.common import submit
 
 MENTION = re.compile(r"<@[A-Z0-9]+>")
+SUMMARIZE_WORDS = {"summarize", "summarise", "summary", "tldr", "tl;dr"}
 
 
 def _event_id(body: dict[str, Any]) -> str | None:
     event_id = body.get("event_id")
     return f"event:{event_id}" if event_id else None
+
+
+def mention_job(event: dict[str, Any], team_id: str) -> BaseModel:
+    """What "@Steward …" asks for: a summary of this thread / channel, or help."""
+    words = MENTION.sub(" ", event.get("text", "")).split()
+    command = words[0].lower().strip(".,!?:") if words else "help"
+    channel, thread_ts = event["channel"], event.get("thread_ts")
+    if command in SUMMARIZE_WORDS:
+        target = (
+            Target(channel_id=channel, thread_ts=thread_ts)
+            if thread_ts
+            else Target(channel_id=channel, window_seconds=int(DEFAULT_WINDOW.total_seconds()))
+        )
+        return SummarizeRequest(
+            team_id=team_id,
+            user_id=event["user"],
+            target=target,
+            trigger="mention",
+            reply_channel=channel,
+            reply_thread_ts=thread_ts,
+        )
+    note = None if command == "help" else f"I don't know how to `{command[:40]}` yet."
+    return HelpRequest(
+        team_id=team_id, user_id=event["user"], channel_id=channel, thread_ts=thread_ts, note=note
+    )
+
+
+def dm_job(event: dict[str, Any], team_id: str) -> BaseModel:
+    """A DM holding a thread link asks for that thread's summary; anything else gets help."""
+    target = find_permalink(event.get("text", ""))
+    if target is None:
+        note = "Send me a link to a thread (⋯ → Copy link) and I'll summarise it for you."
+        return HelpRequest(
+            team_id=team_id, user_id=event["user"], channel_id=event["channel"], note=note
+        )
+    return SummarizeRequest(
+        team_id=team_id,
+        user_id=event["user"],
+        target=target,
+        trigger="dm",
+        reply_channel=event["channel"],
+    )
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
@@ -33,25 +79,14 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
 
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], body: dict[str, Any]) -> None:
-        words = MENTION.sub(" ", event.get("text", "")).split()
-        command = words[0].lower() if words else "help"
-        note = None if command == "help" else f"I don't know how to `{command[:40]}` yet."
-        req = HelpRequest(
-            team_id=body.get("team_id", ""),
-            user_id=event["user"],
-            channel_id=event["channel"],
-            thread_ts=event.get("thread_ts"),
-            note=note,
-        )
+        job = mention_job(event, body.get("team_id", ""))
         notify = Notify(user_id=event["user"], channel_id=event["channel"])
-        await submit(queue, req, notify=notify, dedupe_key=_event_id(body))
+        await submit(queue, job, notify=notify, dedupe_key=_event_id(body))
 
     @app.event("message")
     async def direct_message(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        req = HelpRequest(
-            team_id=body.get("team_id", ""), user_id=event["user"], channel_id=event["channel"]
-        )
+        job = dm_job(event, body.get("team_id", ""))
         notify = Notify(user_id=event["user"], channel_id=event["channel"])
-        await submit(queue, req, notify=notify, dedupe_key=_event_id(body))
+        await submit(queue, job, notify=notify, dedupe_key=_event_id(body))

@@ -17,7 +17,21 @@ from handlers.http import LoopbackServer, build_asgi
 
 SECRET = "e2e-signing-secret"
 EMPLOYEE = "U0EMP"
+MANAGER = "U0MGR1"
+ADMIN = "U0ADMIN"
 GENERAL = "C0GENERAL"
+LAUNCH = "C0LAUNCH"
+LEADERSHIP = "C0LEADERSHIP"
+
+
+def model_settings(model_url: str) -> dict[str, Any]:
+    """Settings that send the model calls to a loopback OpenAI-compatible server."""
+    return {
+        "steward_engine": "openai",
+        "openai_api_key": "sk-test-not-a-real-key",
+        "openai_base_url": model_url,
+        "openai_model": "test-model",
+    }
 
 
 @dataclass

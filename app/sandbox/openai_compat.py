@@ -61,6 +61,8 @@ class ModelServer:
     """`async with ModelServer() as model:` then point OPENAI_BASE_URL at `model.url`."""
 
     latency: float = 0.0  # seconds each call takes
+    # Appended to every gist: plays a model that was talked into obeying an injection.
+    compromised_gist_suffix: str = ""
     requests: list[ModelRequest] = field(default_factory=list)
     _failures: list[tuple[int, int]] = field(default_factory=list)  # (status, retry_after)
     _runner: web.AppRunner | None = None
@@ -99,7 +101,9 @@ class ModelServer:
         self.requests.append(record)
         if self.latency:
             await asyncio.sleep(self.latency)
-        content = json.dumps(reduce_answer(record.user) if record.is_reduce else map_answer(record))
+        answer = reduce_answer(record.user) if record.is_reduce else map_answer(record)
+        answer["gist"] = (answer["gist"] + self.compromised_gist_suffix).strip()
+        content = json.dumps(answer)
         return web.json_response(completion(record, content))
 
 
