@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app import help as help_
+from app.commands import StewardCommand, run_steward
 from app.feedback import FeedbackRequest, run_feedback
 from app.queue import Job
 from app.services import Services
@@ -65,6 +66,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "help": Kind(HelpRequest, run_help),
+    "steward": Kind(StewardCommand, run_steward),
     "home": Kind(HomeRequest, run_home),
     "summarize": Kind(SummarizeRequest, run_summarize),
     "share": Kind(ShareRequest, run_share),

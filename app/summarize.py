@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app import governance
 from app import policy as policy_
-from app.budget import BudgetExceeded
 from app.datamark import PROMPT_VERSION
+from app.governance import Refusal
 from app.grounding import Confidence, score
 from app.llm import ModelError
 from app.mapreduce import EngineConfig, MapReduce, MapReduceRun
@@ -58,15 +59,6 @@ class StoredSummary(BaseModel):
     team_id: str
 
 
-class Refusal(Exception):
-    """The request may not go ahead; the message is for the person, `code` for the audit."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
 class Session:
     """One summary request in flight: who to answer and what to audit."""
 
@@ -104,7 +96,7 @@ class Session:
 
 async def run_summarize(services: Services, req: SummarizeRequest) -> None:
     session = Session(services, req)
-    decision = policy_.resolve(services.policy, req.user_id, USE_CASE, req.target.channel_id)
+    decision = await governance.decide(services, req.user_id, USE_CASE, req.target.channel_id)
     await session.audit(
         "requested",
         approval_status="not_required",
@@ -123,12 +115,7 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
 
 
 async def _check_allowed(services: Services, session: Session, decision: policy_.Decision) -> None:
-    if not decision.allowed:
-        raise Refusal(f":no_entry: {decision.reason}", "policy")
-    paused = await services.pause.state()
-    if paused is not None:
-        reason = f" ({paused.reason})" if paused.reason else ""
-        raise Refusal(f":double_vertical_bar: AI paused by admins{reason}.", "paused")
+    await governance.check(services, decision)
     await _check_access(services, session.req)
 
 
@@ -210,11 +197,9 @@ def permalink(base: str, channel: str, ts: str, thread_ts: str | None) -> str:
 def _engine(services: Services, decision: policy_.Decision) -> MapReduce:
     config = EngineConfig(
         engine=services.engine,
-        model=(
-            policy_.model_for(decision, services.policy, services.settings.openai_model)
-            if services.llm is not None
-            else "extractive"
-        ),
+        model=governance.model_for(services, decision)
+        if services.llm is not None
+        else "extractive",
         redact=decision.redact_pii,
     )
     return MapReduce(services.redis, services.llm, config)
@@ -262,9 +247,7 @@ async def _with_budget(
         return await engine.run(conversation, messages)
     estimate = min(sum(len(m.text) for m in messages) // 3 + 2000, 2_000_000)
     req = session.req
-    held = await services.budgets.reserve(req.team_id, req.user_id, estimate, decision.budget)
-    if isinstance(held, BudgetExceeded):
-        raise Refusal(f":no_entry: {held.message()}", held.which)
+    held = await governance.reserve(services, req.team_id, req.user_id, estimate, decision)
     try:
         run = await engine.run(conversation, messages)
     except BaseException:
@@ -398,7 +381,7 @@ async def run_share(services: Services, req: ShareRequest) -> None:
         return
     stored = StoredSummary.model_validate_json(raw)
     target = stored.target
-    decision = policy_.resolve(services.policy, req.user_id, USE_CASE, target.channel_id)
+    decision = await governance.decide(services, req.user_id, USE_CASE, target.channel_id)
     base: dict[str, Any] = {
         "interaction_id": req.interaction_id,
         "actor_id": req.user_id,

@@ -7,13 +7,11 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from app.jobs import HelpRequest
+from app.commands import SUBCOMMANDS, StewardCommand
 from app.queue import JobQueue, QueueUnavailable
 from app.summarize import SummarizeRequest
 from app.targets import USAGE, TargetError, parse_summarize_args
 from handlers.common import UNAVAILABLE, notify_of, submit, team_of
-
-STEWARD_SUBCOMMANDS = {"help", "audit", "usage", "policy", "pause", "resume", "request"}
 
 
 async def _queue_and_ack(
@@ -30,18 +28,21 @@ async def _queue_and_ack(
 def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.command("/steward")
     async def steward(ack: AsyncAck, body: dict[str, Any]) -> None:
-        words = (body.get("text") or "").split()
-        sub = words[0].lower() if words else "help"
-        if sub not in STEWARD_SUBCOMMANDS:
+        text = (body.get("text") or "").strip()
+        sub, _, rest = text.partition(" ")
+        sub = sub.lower() or "help"
+        if sub not in SUBCOMMANDS:
             await ack(text=f"Unknown command `{sub[:40]}`. Try `/steward help`.")
             return
-        note = None if sub == "help" else f"`/steward {sub}` is not available yet."
-        job = HelpRequest(
+        job = StewardCommand(
             team_id=team_of(body),
             user_id=body["user_id"],
+            sub=sub,
+            args=rest.split(),
+            text=rest.strip(),
             channel_id=body.get("channel_id"),
             response_url=body.get("response_url"),
-            note=note,
+            trigger_id=body.get("trigger_id"),
         )
         await _queue_and_ack(queue, ack, body, job)
 

@@ -1,0 +1,58 @@
+"""`/steward <subcommand>`: one job kind, dispatched here to the module that owns each one.
+
+The handler only checks that the subcommand exists (so a typo gets an instant answer); all
+work, including every permission check, happens in the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel
+
+from app import help as help_
+from app.services import Services
+
+
+class StewardCommand(BaseModel):
+    team_id: str
+    user_id: str
+    sub: str
+    args: list[str] = []
+    text: str = ""  # everything after the subcommand, as typed
+    channel_id: str | None = None
+    response_url: str | None = None
+    trigger_id: str | None = None
+
+
+Subcommand = Callable[[Services, StewardCommand], Awaitable[None]]
+
+
+async def run_help(services: Services, cmd: StewardCommand) -> None:
+    msg = help_.help_message(services.engine)
+    await services.slack.tell(
+        cmd.user_id, msg.text, msg.blocks, channel=cmd.channel_id, response_url=cmd.response_url
+    )
+
+
+async def not_yet(services: Services, cmd: StewardCommand) -> None:
+    msg = help_.help_message(services.engine, f"`/steward {cmd.sub}` is not available yet.")
+    await services.slack.tell(
+        cmd.user_id, msg.text, msg.blocks, channel=cmd.channel_id, response_url=cmd.response_url
+    )
+
+
+# Each feature module adds its subcommands here.
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "help": run_help,
+    "audit": not_yet,
+    "usage": not_yet,
+    "policy": not_yet,
+    "pause": not_yet,
+    "resume": not_yet,
+    "request": not_yet,
+}
+
+
+async def run_steward(services: Services, cmd: StewardCommand) -> None:
+    await SUBCOMMANDS[cmd.sub](services, cmd)
