@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -34,6 +34,7 @@ from app.summary import ModelOutputError, Summary, parse_model_output
 
 CACHE_TTL_S = 14 * 24 * 3600
 MAX_REDUCE_PARTS = 24  # more partial summaries than this are reduced in rounds
+PROMPT_OVERHEAD_TOKENS = 1800  # system prompt (~550) plus the answer (max_tokens 1200)
 
 
 @dataclass
@@ -77,7 +78,14 @@ class MapReduce:
             f"steward:summ:{kind}:{self.config.engine}:{self.config.model}:{PROMPT_VERSION}:{name}"
         )
 
-    async def run(self, conversation: str, messages: Sequence[SourceMessage]) -> MapReduceRun:
+    async def run(
+        self,
+        conversation: str,
+        messages: Sequence[SourceMessage],
+        before_model: Callable[[int], Awaitable[None]] | None = None,
+    ) -> MapReduceRun:
+        """Summarise `messages`. `before_model(estimated_tokens)` runs once, before the first
+        model call, with an estimate of the tokens the uncached work will use (for budgets)."""
         # Redact once, in thread order, before anything is rendered: placeholder numbering is
         # then the same on every run (stable chunk hashes) and each value is counted once. The
         # offline engine reads the originals, since nothing leaves the machine.
@@ -95,6 +103,8 @@ class MapReduce:
             cached_chunks=0,
             truncated=sum(1 for c in chunks if c.truncated),
         )
+        if before_model is not None and self.llm is not None:
+            await before_model(await self._estimate(chunks))
         parts = await self._map(chunks, ids, run)
         run.summary = await self._reduce(parts, ids, run)
         run.redactions = dict(redactor.counts) if redactor is not None else {}
@@ -130,6 +140,16 @@ class MapReduce:
         ]
         await self.redis.set(self._key("plan", conversation), json.dumps(plan), ex=CACHE_TTL_S)
         return chunks
+
+    async def _estimate(self, chunks: Sequence[Chunk]) -> int:
+        """Prompt plus expected output tokens of the chunks not in the cache, and the reduce."""
+        uncached = 0
+        for chunk in chunks:
+            if not await self.redis.exists(self._key("chunk", chunk.content_hash)):
+                uncached += chunk.tokens + PROMPT_OVERHEAD_TOKENS
+        reduces = 1 + len(chunks) // MAX_REDUCE_PARTS if len(chunks) > 1 else 0
+        # The reduce reads every chunk summary: roughly one answer's worth per chunk.
+        return uncached + reduces * PROMPT_OVERHEAD_TOKENS + (len(chunks) if reduces else 0) * 400
 
     # ---- map ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from app import governance
 from app import policy as policy_
+from app.budget import Reservation
 from app.datamark import PROMPT_VERSION
 from app.governance import Refusal
 from app.grounding import Confidence, score
@@ -242,18 +243,23 @@ async def _with_budget(
     conversation: str,
     messages: list[SourceMessage],
 ) -> MapReduceRun:
-    """Reserve tokens before the model runs and settle with what it really used."""
-    if services.llm is None:
-        return await engine.run(conversation, messages)
-    estimate = min(sum(len(m.text) for m in messages) // 3 + 2000, 2_000_000)
+    """Reserve the estimated tokens before the model runs; settle with the real usage after."""
     req = session.req
-    held = await governance.reserve(services, req.team_id, req.user_id, estimate, decision)
+    held: list[Reservation] = []
+
+    async def reserve(estimate: int) -> None:
+        held.append(
+            await governance.reserve(services, req.team_id, req.user_id, estimate, decision)
+        )
+
     try:
-        run = await engine.run(conversation, messages)
+        run = await engine.run(conversation, messages, before_model=reserve)
     except BaseException:
-        await services.budgets.settle(held, 0)
+        for reservation in held:
+            await services.budgets.settle(reservation, 0)
         raise
-    await services.budgets.settle(held, run.tokens_in + run.tokens_out)
+    for reservation in held:
+        await services.budgets.settle(reservation, run.tokens_in + run.tokens_out)
     return run
 
 

@@ -262,3 +262,69 @@ async def test_model_outage_gives_a_clear_message_and_a_failed_event(
     events = await audit_events(stack)
     assert [e.event for e in events] == ["requested", "failed"]
     assert events[-1].reason == "model: http_500"
+
+
+TOPICS = ["pricing", "launch date", "migration", "support rota", "docs", "QA", "legal review"]
+
+
+def seed_long_thread(sandbox: Sandbox, replies: int) -> Any:
+    people = ["U0EMP", "U0MGR1", "U0MGR2", "U0ENG", "U0DES", "U0SUP"]
+    lines = [
+        (
+            people[n % len(people)],
+            f"Update {n} on the {TOPICS[n % len(TOPICS)]} track: item {n * 7 % 101} is "
+            + ("decided, we'll go with option B." if n % 50 == 0 else "still in progress?"),
+        )
+        for n in range(1, replies + 1)
+    ]
+    return sandbox.workspace.add_thread(GENERAL, ("U0MGR1", "Long-running programme thread"), lines)
+
+
+BIG_BUDGET_POLICY = """
+defaults:
+  budget: {user_daily_tokens: 100000000, team_daily_tokens: 1000000000}
+use_cases:
+  summarize:
+    channels: ["*"]
+"""
+
+
+@pytest.mark.slow
+async def test_five_thousand_messages_are_summarised_completely_then_incrementally(
+    redis_url: str, redis_sync: object, tmp_path: Path, model: ModelServer
+) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(BIG_BUDGET_POLICY)
+    settings = model_settings(model.url)
+    async with running_stack(redis_url, tmp_path, steward_policy=policy, **settings) as stack:
+        await _five_thousand(stack, model)
+
+
+async def _five_thousand(stack: Stack, model: ModelServer) -> None:
+    sandbox = stack.sandbox
+    parent = seed_long_thread(sandbox, 4999)
+    employee = sandbox.user(EMPLOYEE)
+    await employee.message_shortcut("summarize_thread", parent)
+    await sandbox.wait_for(lambda: results(sandbox), timeout=60)
+
+    maps = [r for r in model.requests if not r.is_reduce]
+    reduces = [r for r in model.requests if r.is_reduce]
+    sent = [mid for r in maps for mid in r.message_ids]
+    assert len(sent) == 5000 and len(set(sent)) == 5000  # every message reached the model once
+    assert len(maps) > 1 and len(reduces) == 1
+    assert reduces[0].user.count("<<part ") == len(maps)  # the reduce saw every chunk summary
+    first_tokens = model.tokens_received
+
+    for n in range(20):
+        await sandbox.user("U0ENG").post(GENERAL, f"Late reply {n}: I'll own it.", parent.ts)
+    before = len(model.requests)
+    await employee.message_shortcut("summarize_thread", parent)
+    await sandbox.wait_for(lambda: len(results(sandbox)) == 2, timeout=60)
+    second = model.requests[before:]
+    second_maps = [r for r in second if not r.is_reduce]
+    assert [mid for r in second_maps for mid in r.message_ids] == [
+        f"M{n}" for n in range(5001, 5021)
+    ]  # only the 20 new replies went to the model again ...
+    assert sum(1 for r in second if r.is_reduce) == 1  # ... plus the reduce
+    incremental_tokens = model.tokens_received - first_tokens
+    assert incremental_tokens < first_tokens * 0.1
