@@ -106,13 +106,18 @@ def chunk_messages(
     """
     if budget_tokens <= 0:
         raise ValueError("budget_tokens must be positive")
+    lines = [render(message) for message in messages]
+    # Fast path: a token is at least one byte, so text whose UTF-8 size fits the budget is one
+    # chunk — exactly what the greedy loop below would produce, without counting each message.
+    size = sum(len(line.encode("utf-8", "surrogatepass")) for line in lines) + len(lines)
+    if messages and size <= budget_tokens:
+        return [_make_chunk(messages, lines, model)]
     separator_cost = count_tokens(SEPARATOR, model)
     chunks: list[Chunk] = []
     current: list[SourceMessage] = []
     rendered: list[str] = []
     used = 0
-    for message in messages:
-        text = render(message)
+    for message, text in zip(messages, lines, strict=True):
         cost = count_tokens(text, model)
         if cost > budget_tokens:
             if current:

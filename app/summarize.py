@@ -7,6 +7,7 @@ policy → access check → fetch (paginated) → "Summarising N messages…" �
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -105,19 +106,27 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
         extra={"trigger": req.trigger, "target": req.target.model_dump()},
     )
     try:
-        await _check_allowed(services, session, decision)
-        messages = await _fetch(services, req)
+        await governance.check(services, decision)
+        # Reading starts alongside the access check; nothing read is used unless it passes.
+        fetching = asyncio.ensure_future(_fetch(services, req))
+        try:
+            await _check_access(services, req)
+        except Refusal:
+            fetching.cancel()
+            raise
+        messages = await fetching
     except Refusal as refusal:
         await session.audit("refused", reason=refusal.code, rule=decision.rule)
         await session.tell(refusal.message)
         return
-    await session.tell(f":hourglass_flowing_sand: Summarising {len(messages)} messages…")
-    await _summarize(services, session, decision, messages)
-
-
-async def _check_allowed(services: Services, session: Session, decision: policy_.Decision) -> None:
-    await governance.check(services, decision)
-    await _check_access(services, session.req)
+    progress = asyncio.ensure_future(
+        session.tell(f":hourglass_flowing_sand: Summarising {len(messages)} messages…")
+    )
+    try:
+        await _summarize(services, session, decision, messages, progress)
+    finally:
+        if not progress.done():
+            progress.cancel()
 
 
 async def _check_access(services: Services, req: SummarizeRequest) -> None:
@@ -211,17 +220,21 @@ async def _summarize(
     session: Session,
     decision: policy_.Decision,
     messages: list[SourceMessage],
+    progress: asyncio.Future[None],
 ) -> None:
+    """Run the engine while the progress note is on its way; answer after the note."""
     req = session.req
     engine = _engine(services, decision)
     conversation = f"{req.team_id}:{req.target.channel_id}:{req.target.thread_ts or 'history'}"
     try:
         run = await _with_budget(services, session, decision, engine, conversation, messages)
     except Refusal as refusal:
+        await progress
         await session.audit("refused", reason=refusal.code, rule=decision.rule)
         await session.tell(refusal.message)
         return
     except ModelError as exc:
+        await progress
         await session.audit(
             "failed",
             reason=f"model: {exc.code}",
@@ -232,6 +245,7 @@ async def _summarize(
         )
         await session.tell(f":warning: {exc.user_message} No summary was made; please try again.")
         return
+    await progress
     await _deliver(services, session, decision, messages, run)
 
 

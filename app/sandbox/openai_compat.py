@@ -16,6 +16,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from aiohttp import web
@@ -51,7 +52,7 @@ class ModelRequest:
     def message_ids(self) -> list[str]:
         return [m.group(1) for line in self.user.splitlines() if (m := _MSG_RE.match(line))]
 
-    @property
+    @cached_property
     def prompt_tokens(self) -> int:
         return sum(count_tokens(str(m.get("content", ""))) for m in self.messages)
 
