@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import sys
 import textwrap
@@ -72,10 +73,17 @@ def render_blocks(blocks: list[dict[str, Any]]) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
+LINK = re.compile(r"<(?:https?://[^|>]+)\|([^>]+)>")
+CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+CHANNEL_NAMES = {"C0LAUNCH": "launch", "C0GENERAL": "general", "C0APPROVALS": "approvals"}
+
+
 def _text(obj: Any) -> str:
-    if isinstance(obj, dict):
-        return str(obj.get("text", ""))
-    return ""
+    """Text as a person reads it in Slack: links show their label, channels their name."""
+    if not isinstance(obj, dict):
+        return ""
+    text = LINK.sub(r"\1", str(obj.get("text", "")))
+    return CHANNEL.sub(lambda m: "#" + (m[2] or CHANNEL_NAMES.get(m[1], m[1])), text)
 
 
 def name_of(sandbox: Sandbox, user_id: str) -> str:
@@ -125,7 +133,46 @@ async def scene_help(demo: Demo) -> None:
     demo.show.steward("answers privately (only Priya sees it)", render_blocks(replies[-1].blocks))
 
 
-SCENES: list[Scene] = [scene_home, scene_help]
+def launch_thread(sandbox: Sandbox) -> Any:
+    return max(sandbox.messages("C0LAUNCH"), key=lambda m: m.reply_count or 0)
+
+
+async def scene_summarize(demo: Demo) -> None:
+    demo.show.title("Summarize thread: a cited, scored summary, just for Priya")
+    sandbox = demo.sandbox
+    priya = sandbox.user("U0EMP")
+    parent = launch_thread(sandbox)
+    demo.show.person(
+        name_of(sandbox, "U0EMP"),
+        f"uses *Summarize thread* on the #launch thread ({parent.reply_count} replies)",
+    )
+    before = len(sandbox.ephemerals(user="U0EMP"))
+    await priya.message_shortcut("summarize_thread", parent)
+
+    def result() -> Any:
+        new = sandbox.ephemerals(user="U0EMP")[before:]
+        return next((e for e in new if "Share in thread" in str(e.blocks)), None)
+
+    summary = await demo.until(result, "the summary")
+    progress = sandbox.ephemerals(user="U0EMP")[before]
+    demo.show.steward("acknowledges privately", progress.text)
+    demo.show.steward("shows the summary privately", render_blocks(summary.blocks))
+
+    demo.show.person(name_of(sandbox, "U0EMP"), "clicks *Share in thread*")
+    await priya.click("Share in thread", in_=summary)
+    shared = await demo.until(
+        lambda: [m for m in sandbox.thread("C0LAUNCH", parent.ts) if "AI-generated" in m.text],
+        "the shared summary",
+    )
+    demo.show.steward("posts it in the thread, attributed", render_blocks(shared[-1].blocks))
+
+    demo.show.person(name_of(sandbox, "U0EMP"), "clicks *Why?*")
+    await priya.click("Why?", in_=summary)
+    modal = await demo.until(lambda: priya.modal, "the Why? modal")
+    demo.show.steward("opens the trace", render_blocks(modal.blocks))
+
+
+SCENES: list[Scene] = [scene_home, scene_help, scene_summarize]
 
 
 def demo_settings(sandbox: Sandbox, signing_secret: str, redis: RedisTarget) -> Settings:
