@@ -34,6 +34,9 @@ from app.targets import Target
 log = logging.getLogger(__name__)
 
 USE_CASE = "summarize"
+# A hard cap on what one summary reads, so a runaway channel cannot exhaust a worker. The
+# summary then says exactly which span it covers; nothing is dropped silently.
+MAX_MESSAGES = 25_000
 SUMMARY_TTL_S = 30 * 24 * 3600
 Trigger = Literal["shortcut", "mention", "command", "dm"]
 
@@ -68,6 +71,7 @@ class Session:
         self.services = services
         self.req = req
         self.started = time.perf_counter()
+        self.note: str | None = None  # set when the hard cap shortened what was read
 
     @property
     def base(self) -> dict[str, Any]:
@@ -114,7 +118,7 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
         except Refusal:
             fetching.cancel()
             raise
-        messages = await fetching
+        messages = cap(session, await fetching)
     except Refusal as refusal:
         await session.audit("refused", reason=refusal.code, rule=decision.rule)
         await session.tell(refusal.message)
@@ -127,6 +131,18 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
     finally:
         if not progress.done():
             progress.cancel()
+
+
+def cap(session: Session, messages: list[SourceMessage]) -> list[SourceMessage]:
+    """Keep the most recent MAX_MESSAGES, and note the span the summary covers."""
+    if len(messages) <= MAX_MESSAGES:
+        return messages
+    kept = messages[-MAX_MESSAGES:]
+    session.note = (
+        f"This conversation has {len(messages):,} messages; this summary covers the latest "
+        f"{len(kept):,} ({describe_span(kept)})."
+    )
+    return kept
 
 
 async def _check_access(services: Services, req: SummarizeRequest) -> None:
@@ -313,6 +329,8 @@ async def _deliver(
     req = session.req
     names = {m.user_id: m.user_name for m in messages if m.user_id}
     summary = _clean(run.summary, messages, names)
+    if session.note:
+        summary = summary.model_copy(update={"truncated_note": session.note})
     by_ts = {m.ts: m for m in messages}
     confidence = score(summary, by_ts, run.logprobs or None)
     links = {ts: by_ts[ts].permalink for ts in summary.cited_ts() if ts in by_ts}

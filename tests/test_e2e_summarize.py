@@ -328,3 +328,16 @@ async def _five_thousand(stack: Stack, model: ModelServer) -> None:
     assert sum(1 for r in second if r.is_reduce) == 1  # ... plus the reduce
     incremental_tokens = model.tokens_received - first_tokens
     assert incremental_tokens < first_tokens * 0.1
+
+
+async def test_hard_cap_says_which_span_the_summary_covers(
+    stack: Stack, model: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import summarize
+
+    monkeypatch.setattr(summarize, "MAX_MESSAGES", 30)  # a small cap stands in for 25,000
+    sandbox = stack.sandbox
+    await sandbox.user(EMPLOYEE).message_shortcut("summarize_thread", launch_thread(sandbox))
+    result = (await sandbox.wait_for(lambda: results(sandbox)))[0]
+    assert "this summary covers the latest 30" in json.dumps(result.blocks)
+    assert len(model.requests[0].message_ids) == 30
