@@ -142,10 +142,15 @@ def async_client(url: str) -> aioredis.Redis:
     Retries are few and short: Slack wants an answer within 3 s, and a person is better served
     by a quick "storage unavailable" than by a request that hangs.
     """
-    return aioredis.Redis.from_url(
+    # A blocking pool: under a burst, a command waits (briefly) for a free connection instead
+    # of failing with "Too many connections" — a burst is not an outage.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=64,
+        timeout=2.0,
         decode_responses=True,
         socket_connect_timeout=1.0,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
     )
+    return aioredis.Redis.from_pool(pool)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import os
 import signal
 import socket
@@ -21,13 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from app.sandbox import Sandbox
+from app.sandbox import Sandbox, seed_demo_workspace
 
 SECRET = "bench-signing-secret"
 
@@ -46,8 +48,8 @@ def command_body(n: int) -> str:
             "team_domain": "acme",
             "channel_id": "C0GENERAL",
             "channel_name": "general",
-            "user_id": "U0ANA",
-            "user_name": "ana",
+            "user_id": "U0EMP",
+            "user_name": "priya.raman",
             "command": "/steward",
             "text": "help",
             "api_app_id": "A0STEWARD",
@@ -84,32 +86,48 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("steward serve did not become healthy in 30 s")
 
 
-async def fire(url: str, total: int, concurrency: int) -> tuple[list[float], float, int]:
+def raw_request(port: int, n: int) -> bytes:
+    body = command_body(n)
+    head = (
+        f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body).items())
+        + f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body.encode()
+
+
+async def fire(port: int, total: int, concurrency: int) -> tuple[list[float], float, int]:
+    """`concurrency` keep-alive connections, each sending its share of pre-signed requests.
+
+    Requests are built and signed before the clock starts and sent as raw HTTP/1.1 bytes, so
+    the load generator spends microseconds per request and the numbers are the server's.
+    """
+    requests = [raw_request(port, n) for n in range(total)]
     latencies: list[float] = []
     failures = 0
-    next_index = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def one_client() -> None:
-            nonlocal next_index, failures
-            while next_index < total:
-                n = next_index
-                next_index += 1
-                body = command_body(n)
-                started = time.perf_counter()
-                async with session.post(
-                    url + "/slack/events", data=body, headers=signed_headers(body)
-                ) as response:
-                    await response.read()
-                    if response.status != 200:
-                        failures += 1
-                latencies.append(time.perf_counter() - started)
+    async def connection(share: list[bytes]) -> None:
+        nonlocal failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for request in share:
+            started = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if b" 200 " not in status_line:
+                failures += 1
+        writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, elapsed, failures
+    shares = [requests[i::concurrency] for i in range(concurrency)]
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(share) for share in shares if share))
+    return latencies, time.perf_counter() - started, failures
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -117,50 +135,121 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def main(total: int, concurrency: int) -> int:
-    async with Sandbox(signing_secret=SECRET) as sandbox:
-        port = free_port()
-        data_dir = tempfile.mkdtemp(prefix="steward-bench-")
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": sandbox.bot_token,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": sandbox.api_url,
-            "STEWARD_DATA_DIR": data_dir,
-            "STEWARD_LOG_LEVEL": "WARNING",
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            await wait_healthy(url, proc)
-            await fire(url, min(200, total), min(concurrency, 50))  # warm-up
-            before = len(sandbox.calls("chat.postEphemeral"))
-            latencies, elapsed, failures = await fire(url, total, concurrency)
-            replies_started = time.perf_counter()
-            await sandbox.wait_for(
-                lambda: len(sandbox.calls("chat.postEphemeral")) - before >= total, timeout=120
-            )
-            drain = time.perf_counter() - replies_started
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
+def bench_redis_url() -> str | None:
+    """A database of its own on REDIS_URL's server (flushed), else None: embedded Valkey."""
+    configured = os.environ.get("REDIS_URL")
+    if not configured:
+        return None
+    import redis
+
+    url = configured.rsplit("/", 1)[0] + "/13" if configured.count("/") > 2 else configured + "/13"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def run_sandbox(conn: Connection) -> None:
+    """The local Slack, in its own process so the load generator does not slow it down."""
+
+    async def serve() -> None:
+        async with Sandbox(signing_secret=SECRET) as sandbox:
+            seed_demo_workspace(sandbox.workspace)
+            conn.send((sandbox.api_url, sandbox.bot_token))
+            loop = asyncio.get_running_loop()
+            while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
+                if command == "replies":
+                    conn.send(len(sandbox.ephemerals(user="U0EMP")))
+
+    asyncio.run(serve())
+
+
+async def wait_replies(conn: Connection, count: int, timeout: float = 120) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        conn.send("replies")
+        if conn.recv() >= count:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"not all {count} replies arrived within {timeout} s")
+
+
+async def main(total: int, concurrency: int, ack_only: bool = False) -> int:
+    context = mp.get_context("spawn")
+    conn, child = context.Pipe()
+    sandbox = context.Process(target=run_sandbox, args=(child,))
+    sandbox.start()
+    api_url, bot_token = conn.recv()
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "STEWARD_DATA_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
+        "REDIS_URL": bench_redis_url() or "",
+        "STEWARD_LOG_LEVEL": "WARNING",
+    }
+    root = Path(__file__).resolve().parent.parent
+    # The deployment shape the Procfile describes: `serve` only acknowledges, a `worker`
+    # process does the work, so the ack path never waits behind a job.
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-workers"]
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", *serve], env=env, cwd=root)
+    worker_cmd = [sys.executable, "-m", "app.cli", "worker"]
+    worker = subprocess.Popen(worker_cmd if not ack_only else ["true"], env=env, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(url, proc)
+        warm = min(200, total)
+        await fire(port, warm, min(concurrency, 50))
+        if not ack_only:
+            await wait_replies(conn, warm)
+        cpu_before = cpu_seconds(proc.pid)
+        latencies, elapsed, failures = await fire(port, total, concurrency)
+        serve_cpu = cpu_seconds(proc.pid) - cpu_before
+        drain = float("nan") if ack_only else await wait_replies(conn, warm + total)
+        rss = rss_mb(proc.pid)
+    finally:
+        for running in (proc, worker):
+            running.send_signal(signal.SIGTERM)
+        for running in (proc, worker):
+            try:
+                running.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                running.kill()
+        conn.send("stop")
+        sandbox.join(timeout=10)
     ms = [value * 1000 for value in latencies]
     print(f"requests: {total} signed /steward help, {concurrency} concurrent")
     print(f"ack latency: p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms")
     print(f"throughput: {total / elapsed:.0f} requests/s (non-200 answers: {failures})")
     print(f"all {total} replies recorded by the sandbox {drain:.2f} s after the last ack")
+    print(
+        f"serve CPU per request: {serve_cpu / total * 1000:.2f} ms "
+        f"({serve_cpu / elapsed:.0%} of one core while firing)"
+    )
+    print(f"serve process RSS after the run: {rss:.0f} MB (limit 150 MB)")
     p99_ok = percentile(ms, 99) < 50
     print(f"target p99 < 50 ms at 200 concurrent: {'met' if p99_ok else 'NOT met'}")
     return 0 if failures == 0 else 1
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument(
+        "--ack-only", action="store_true", help="no worker: measure the acknowledgement path alone"
+    )
     options = parser.parse_args()
-    raise SystemExit(asyncio.run(main(options.requests, options.concurrency)))
+    raise SystemExit(asyncio.run(main(options.requests, options.concurrency, options.ack_only)))
