@@ -19,6 +19,10 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:interaction:{iid}    zset: stream ids of an interaction's events, scored by sequence
     {p}:audit:user:{actor_id}      zset: stream ids by the actor, scored by append time (ms)
     {p}:audit:channel:{channel}    zset: stream ids in the channel, scored by append time (ms)
+    {p}:audit:awaiting:{user}      zset: interaction ids whose `approval_requested` (or
+                                   `escalated`) event named the user in `extra["approvers"]`,
+                                   scored by append time (ms); a hint for App Home, checked
+                                   against the state when read
     {p}:interaction:{iid}          hash: the interaction's latest state (see InteractionState)
     {p}:audit:archive:lock         retention lock (SET NX PX), so one process archives at a time
     {p}:audit:archive:pending      set: index keys left to prune after a trim (crash-safe)
@@ -39,6 +43,8 @@ from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.observability import observe
 
 Entry = tuple[str, dict[str, str]]  # (stream id, entry fields)
 
@@ -287,7 +293,7 @@ def _next_stream_id(stream_id: str) -> str:
     return f"{ms}-{int(seq or 0) + 1}"
 
 
-# KEYS: stream, head, state, by-interaction, by-user, by-channel
+# KEYS: stream, head, state, by-interaction, by-user, by-channel, then any awaiting-approver keys
 # ARGV: 1 expected prev hash, 2 expected prev seq, 3 new hash, 4 json, 5 new seq,
 #       6 interaction id, 7 at, 8 at in ms, 9 has-user, 10 has-channel, 11 event name,
 #       12 latest-wins state fields (JSON object), 13 first-wins state fields (JSON object).
@@ -312,6 +318,7 @@ redis.call('HSET', KEYS[2], 'hash', ARGV[3], 'seq', ARGV[5], 'stream_id', sid)
 redis.call('ZADD', KEYS[4], tonumber(ARGV[5]), sid)
 if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], ms, sid) end
 if ARGV[10] == '1' then redis.call('ZADD', KEYS[6], ms, sid) end
+for i = 7, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
 redis.call('HSET', KEYS[3], 'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', ARGV[5],
            'interaction_id', ARGV[6])
@@ -372,6 +379,9 @@ class _Keys:
     def by_channel(self, channel_id: str) -> str:
         return f"{self.prefix}:audit:channel:{channel_id}"
 
+    def awaiting(self, user_id: str) -> str:
+        return f"{self.prefix}:audit:awaiting:{user_id}"
+
 
 def _state_args(event: AuditEvent) -> list[str]:
     """The append script's state arguments: latest-wins and first-wins fields, as JSON."""
@@ -382,6 +392,25 @@ def _state_args(event: AuditEvent) -> list[str]:
         return json.dumps({k: str(v) for k, v in values.items() if v is not None})
 
     return [event.event, present(_STATE_LATEST), present(_STATE_FIRST)]
+
+
+ASKING_EVENTS = frozenset({"approval_requested", "escalated"})  # events that name approvers
+
+
+def approvers_named(event: AuditEvent | Mapping[str, Any]) -> list[str]:
+    """The user IDs an `approval_requested` or `escalated` event asks (`extra["approvers"]`)."""
+    name: Any
+    extra: Any
+    if isinstance(event, AuditEvent):
+        name, extra = event.event, event.extra
+    else:
+        name, extra = event.get("event"), event.get("extra") or {}
+    if name not in ASKING_EVENTS or not isinstance(extra, dict):
+        return []
+    named = extra.get("approvers") or []
+    if not isinstance(named, list):
+        return []
+    return sorted({str(user) for user in named if isinstance(user, str) and user})
 
 
 class AuditLog:
@@ -465,9 +494,11 @@ class AuditLog:
         )
         async with self._local:
             try:
-                return await self._append_with_retry(draft)
+                stored = await self._append_with_retry(draft)
             except UnicodeEncodeError:  # raised while hashing, before anything was sent
-                return await self._append_with_retry(_encodable(draft))
+                stored = await self._append_with_retry(_encodable(draft))
+        observe(stored)  # metrics and the structured log line, from the event as stored
+        return stored
 
     async def _append_with_retry(self, draft: AuditEvent) -> AuditEvent:
         head = self._head or await self._read_head()
@@ -505,6 +536,7 @@ class AuditLog:
             k.by_interaction(event.interaction_id),
             k.by_user(event.actor_id or ""),
             k.by_channel(event.channel_id or ""),
+            *(k.awaiting(user) for user in approvers_named(event)),
         ]
 
     def _append_args(
@@ -543,6 +575,14 @@ class AuditLog:
     async def state(self, interaction_id: str) -> InteractionState | None:
         raw = await self._hash(self.keys.state(interaction_id))
         return InteractionState.model_validate(raw) if raw else None
+
+    async def states(self, interaction_ids: list[str]) -> list[InteractionState | None]:
+        """Several interactions' states in one round trip, in the order asked."""
+        pipe = self._r.pipeline(transaction=False)
+        for iid in interaction_ids:
+            pipe.hgetall(self.keys.state(iid))
+        raws = cast(list[dict[str, str]], await pipe.execute())
+        return [InteractionState.model_validate(raw) if raw else None for raw in raws]
 
     async def events_for(self, interaction_id: str) -> list[AuditEvent]:
         """The interaction's events in chain order (archived ones are gone)."""
@@ -595,39 +635,75 @@ class AuditLog:
         self, limit: int = 20, filters: AuditFilters | None = None
     ) -> list[AuditEvent]:
         """The newest `limit` matching events, newest first."""
-        filters = filters or AuditFilters()
-        if filters.user or filters.channel:
-            return await self._recent_indexed(limit, filters)
         found: list[AuditEvent] = []
-        async for _, data in self.export_stored(filters, reverse=True):
-            found.append(AuditEvent.model_validate(data))
+        if limit <= 0:
+            return found
+        # Other filters may drop some: read a little more than asked, but never a huge page.
+        async for event in self.iter_recent(filters, batch=min(PAGE, max(limit, 50))):
+            found.append(event)
             if len(found) >= limit:
                 break
         return found
 
-    async def _recent_indexed(self, limit: int, filters: AuditFilters) -> list[AuditEvent]:
-        """Walk the user's (or channel's) index instead of the whole stream."""
+    async def iter_recent(
+        self, filters: AuditFilters | None = None, *, batch: int = PAGE
+    ) -> AsyncIterator[AuditEvent]:
+        """Matching events newest first, a page per round trip, so a caller can stop early.
+
+        Filtered by user or channel, it walks that index instead of the whole stream.
+        """
+        filters = filters or AuditFilters()
+        if not (filters.user or filters.channel):
+            async for _, data in self.export_stored(filters, reverse=True):
+                yield AuditEvent.model_validate(data)
+            return
+        async for event in self._iter_indexed(filters, batch):
+            yield event
+
+    async def _iter_indexed(self, filters: AuditFilters, batch: int) -> AsyncIterator[AuditEvent]:
         if filters.user:
             key = self.keys.by_user(filters.user)
         else:
             key = self.keys.by_channel(filters.channel or "")
         low, high = filters.stream_bounds()
-        high_score = "+inf" if high == "+" else high
-        low_score = "-inf" if low == "-" else low
-        batch = min(PAGE, max(limit, 50))  # other filters may drop some: read a little extra
-        found: list[AuditEvent] = []
-        offset = 0
-        while len(found) < limit:
-            ids = await self._r.zrevrangebyscore(
-                key, high_score, low_score, start=offset, num=batch
+        low_score: float | str = "-inf" if low == "-" else low
+        high_score: float | str = "+inf" if high == "+" else high
+        # Pages move by score, not offset, so events appended meanwhile never shift the walk;
+        # ids already seen at the boundary score (several events in one ms) are skipped.
+        seen_at_boundary: set[str] = set()
+        while True:
+            page = cast(
+                list[tuple[str, float]],
+                await self._r.zrevrangebyscore(
+                    key,
+                    high_score,
+                    low_score,
+                    start=len(seen_at_boundary),
+                    num=batch,
+                    withscores=True,
+                ),
             )
-            for event in await self._load(cast(list[str], ids)):
+            fresh = [sid for sid, _ in page if sid not in seen_at_boundary]
+            for event in await self._load(fresh):
                 if filters.matches(event.model_dump(mode="json")):
-                    found.append(event)
-            if len(ids) < batch:
-                break
-            offset += batch
-        return found[:limit]
+                    yield event
+            if len(page) < batch or not fresh:
+                return
+            boundary = page[-1][1]
+            if boundary != high_score:
+                seen_at_boundary = set()
+            seen_at_boundary |= {sid for sid, score in page if score == boundary}
+            high_score = boundary
+
+    async def awaiting(self, user_id: str, limit: int = 50) -> list[str]:
+        """Interaction ids whose approval request named `user_id`, newest first (a hint: the
+        caller checks each one's state and may `forget_awaiting` the settled ones)."""
+        ids = await self._r.zrevrange(self.keys.awaiting(user_id), 0, max(0, limit - 1))
+        return cast(list[str], ids)
+
+    async def forget_awaiting(self, user_id: str, interaction_ids: list[str]) -> None:
+        if interaction_ids:
+            await self._r.zrem(self.keys.awaiting(user_id), *interaction_ids)
 
     async def head(self) -> tuple[str, int]:
         """(hash, id) of the last event; (GENESIS_HASH, 0) for an empty log."""
@@ -764,6 +840,7 @@ class AuditLog:
             keys.add("u:" + str(data["actor_id"]))
         if data.get("channel_id"):
             keys.add("c:" + str(data["channel_id"]))
+        keys |= {"a:" + user for user in approvers_named(data)}
         return keys
 
     async def _prune_pending(self) -> None:
@@ -776,6 +853,11 @@ class AuditLog:
             pipe = self._r.pipeline(transaction=False)
             for member in members:
                 kind, _, name = member.partition(":")
+                if kind == "a":
+                    # Members are interaction ids, so drop by time up to the anchor's ms: an
+                    # approval asked ≥ retention_days ago is long settled or expired.
+                    pipe.zremrangebyscore(self.keys.awaiting(name), "-inf", ms)
+                    continue
                 keys = self._prune_keys(kind, name)
                 await self._prune(keys=keys, args=[kind, anchor["seq"], ms, part], client=pipe)
             await pipe.execute()

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from app import logs
 from app.queue import QueueConfig
@@ -67,9 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run job workers only")
     worker.add_argument("--workers", type=int, default=1, help="consumers in this process")
     _queue_options(worker)
+    _audit_parsers(sub)
 
     demo = sub.add_parser("demo", help="the whole product against a local Slack sandbox")
     demo.add_argument("--quiet", action="store_true", help="print only the final summary line")
+
+    policy = sub.add_parser("policy", help="policy file tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_sub.add_parser("check", help="validate a policy file (errors name the line)")
+    check.add_argument(
+        "file", nargs="?", help="default: $STEWARD_POLICY, else ./policy.yml, else the built-in"
+    )
     return parser
 
 
@@ -80,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": cmd_serve,
         "socket": cmd_socket,
         "worker": cmd_worker,
+        "audit": cmd_audit,
+        "usage": cmd_usage,
         "demo": cmd_demo,
+        "policy": cmd_policy,
     }
     try:
         return commands[args.command](args)
@@ -177,10 +189,96 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _days(text: str) -> int:
+    days = int(text) if text.isdigit() else 0
+    if not 1 <= days <= 3650:
+        raise argparse.ArgumentTypeError("must be a whole number of days, 1 to 3650")
+    return days
+
+
+def _audit_parsers(sub: Any) -> None:
+    """`steward audit verify|export` and `steward usage`."""
+    audit = sub.add_parser("audit", help="verify or export the audit log")
+    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    actions.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event")
+    export = actions.add_parser("export", help="stream audit events as JSONL or CSV")
+    when = "a date (2024-05-01) or ISO datetime"
+    export.add_argument("--since", metavar="D", help=f"from {when}, inclusive")
+    export.add_argument("--until", metavar="D", help=f"to {when}; a date includes that day")
+    export.add_argument("--user", metavar="U", help="events by this user ID")
+    export.add_argument("--channel", metavar="C", help="events in this channel ID")
+    export.add_argument("--use-case", metavar="X", help="e.g. summarize or draft")
+    export.add_argument("--status", metavar="S", help="approval status, e.g. pending")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    usage = sub.add_parser("usage", help="usage report in the terminal")
+    usage.add_argument("--days", type=_days, default=7, metavar="N", help="window (default 7)")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from app.audit_export import cli_export, cli_verify
+
+    _, target = _prepare()
+    try:
+        if args.audit_command == "verify":
+            return cli_verify(target.url)
+        try:
+            sink = (
+                open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                if args.output
+                else contextlib.nullcontext(sys.stdout)
+            )
+        except OSError as exc:
+            print(f"steward: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
+        with sink as out:
+            return cli_export(
+                target.url,
+                args.format,
+                out,
+                since=args.since,
+                until=args.until,
+                user=args.user,
+                channel=args.channel,
+                use_case=args.use_case,
+                status=args.status,
+                progress=sys.stderr.isatty(),  # a counter on a terminal, nothing when piped
+            )
+    finally:
+        target.close()
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from app.usage_view import cli_usage
+
+    settings, target = _prepare()
+    try:
+        return cli_usage(target.url, args.days, settings.steward_data_dir)
+    finally:
+        target.close()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
     return run_demo(quiet=args.quiet)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """`steward policy check [FILE]`: every problem with its line; exit 1 if any, else 0."""
+    from app.policy import check_source
+
+    result = check_source(args.file or os.environ.get("STEWARD_POLICY") or None)
+    if result.note:
+        print(f"steward: {result.note}", file=sys.stderr)
+    for problem in result.problems:
+        print(f"{result.name}: {problem}")
+    if result.policy is None:
+        print(f"{result.name}: {len(result.problems)} problem(s)", file=sys.stderr)
+        return 1
+    overrides = sum(len(v) for v in result.policy.channels.values())
+    print(f"ok: {len(result.policy.use_cases)} use cases, {overrides} channel overrides")
+    return 0
 
 
 if __name__ == "__main__":

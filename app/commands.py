@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 
+from app import admin, governance_commands, requests
 from app import help as help_
 from app.services import Services
 
@@ -45,12 +46,12 @@ async def not_yet(services: Services, cmd: StewardCommand) -> None:
 # Each feature module adds its subcommands here.
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": run_help,
-    "audit": not_yet,
-    "usage": not_yet,
-    "policy": not_yet,
-    "pause": not_yet,
-    "resume": not_yet,
-    "request": not_yet,
+    "audit": admin.run_audit,
+    "usage": admin.run_usage,
+    "policy": governance_commands.run_policy,
+    "pause": governance_commands.run_pause,
+    "resume": governance_commands.run_resume,
+    "request": requests.run_request,
 }
 
 

@@ -17,6 +17,7 @@ import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.queue import QueueConfig
@@ -172,7 +173,86 @@ async def scene_summarize(demo: Demo) -> None:
     demo.show.steward("opens the trace", render_blocks(modal.blocks))
 
 
-SCENES: list[Scene] = [scene_home, scene_help, scene_summarize]
+DEMO_POLICY = """\
+# Written by `steward demo`: drafts need a manager's approval before they are posted.
+admins: [U0ADMIN]
+groups:
+  managers: [U0MGR1, U0MGR2]
+  legal: ["@legal-team"]
+use_cases:
+  summarize:
+    channels: ["*"]
+  draft:
+    channels: ["*"]
+    approval:
+      required: true
+      approvers: managers
+      escalate_after: 4h
+      escalate_to: legal
+      expire_after: 24h
+"""
+
+
+def write_demo_policy(data_dir: Path) -> Path:
+    """The policy the demo runs under, in its own data directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "policy.yml"
+    path.write_text(DEMO_POLICY)
+    return path
+
+
+async def scene_draft(demo: Demo) -> None:
+    demo.show.title("/draft: an announcement, approved by a manager before it is posted")
+    sandbox = demo.sandbox
+    priya, marcus = sandbox.user("U0EMP"), sandbox.user("U0MGR1")
+    what = "announce that Acme Insights 3.0 ships on Tuesday Dec 10"
+    demo.show.person(name_of(sandbox, "U0EMP"), f"types `/draft {what}` in #launch")
+    before = len(sandbox.ephemerals(user="U0EMP"))
+
+    def private_draft() -> Any:
+        new = sandbox.ephemerals(user="U0EMP")[before:]
+        return next((e for e in new if "Submit for approval" in str(e.blocks)), None)
+
+    await priya.command("/draft", what, channel="C0LAUNCH")
+    draft = await demo.until(private_draft, "the private draft")
+    demo.show.steward("shows the draft privately (policy: a manager must approve)",
+                      render_blocks(draft.blocks))  # fmt: skip
+
+    demo.show.person(name_of(sandbox, "U0EMP"), "clicks *Submit for approval*")
+    await priya.click("Submit for approval", in_=draft)
+
+    def request() -> Any:
+        found = sandbox.workspace.channels["C0LAUNCH"].by_ts.values()
+        return next((m for m in found if "approval_approve" in str(m.blocks)), None)
+
+    asked = await demo.until(request, "the approval request")
+    demo.show.steward("asks the managers in a #launch thread", render_blocks(asked.blocks))
+
+    demo.show.person(name_of(sandbox, "U0MGR1"), "clicks *Approve*")
+    await marcus.click("Approve", in_=asked)
+
+    def posted() -> Any:
+        found = sandbox.workspace.channels["C0LAUNCH"].by_ts.values()
+        return next((m for m in found if "approved by" in str(m.blocks)), None)
+
+    post = await demo.until(posted, "the approved post")
+    demo.show.steward("posts it in #launch, attributed", render_blocks(post.blocks))
+    await demo.until(lambda: "Approved by" in str(asked.blocks), "the updated request")
+    outcome = [line for line in render_blocks(asked.blocks).splitlines() if "Approved by" in line]
+    demo.show.steward("marks the request decided", "\n".join(outcome))
+    interaction = next(
+        str(b["elements"][0]["value"]) for b in draft.blocks if b.get("type") == "actions"
+    )
+    trail = await demo.runtime.services.audit.events_for(interaction)
+    lines = [
+        f"{e.event:<18} actor={e.actor_id or '-':<8} approver={e.approver_id or '-':<8} "
+        f"status={e.approval_status or '-'}"
+        for e in trail
+    ]
+    demo.show.steward("has the whole story in the audit log", "\n".join(lines))
+
+
+SCENES: list[Scene] = [scene_home, scene_help, scene_summarize, scene_draft]
 
 
 def demo_settings(sandbox: Sandbox, signing_secret: str, redis: RedisTarget) -> Settings:
@@ -188,6 +268,7 @@ def demo_settings(sandbox: Sandbox, signing_secret: str, redis: RedisTarget) -> 
         openai_base_url=base.openai_base_url,
         openai_model=base.openai_model,
         steward_engine=base.steward_engine,
+        steward_policy=write_demo_policy(base.steward_data_dir / "demo"),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app import policy as policy_
 from app.budget import BudgetExceeded, Reservation
+from app.grants import GrantStore
 from app.services import Services
 
 
@@ -24,8 +25,18 @@ class Refusal(Exception):
 async def decide(
     services: Services, user_id: str, use_case: str, channel_id: str
 ) -> policy_.Decision:
-    """The policy decision for this request (file policy plus granted use-case requests)."""
-    return policy_.resolve(services.policy, user_id, use_case, channel_id)
+    """The policy decision for this request (file policy plus granted use-case requests).
+
+    `services.policy` is read here, per request, so a hot-reloaded policy applies to the next
+    request in every process (app/policy_watch.py swaps it).
+    """
+    policy = services.policy
+    grants: list[policy_.Grant] = []
+    if use_case in policy.use_cases:  # an unlisted use case cannot be granted: skip the lookup
+        stored = await GrantStore(services.redis).get(use_case, channel_id)
+        if stored is not None:
+            grants.append(stored.as_policy_grant())
+    return policy_.resolve(policy, user_id, use_case, channel_id, grants)
 
 
 async def check(services: Services, decision: policy_.Decision) -> None:

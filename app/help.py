@@ -1,8 +1,6 @@
-"""`/steward help` and the App Home tab: what Steward can do in this workspace."""
+"""`/steward help`: what Steward can do in this workspace (App Home is app/home.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from app import blocks as bk
 
@@ -47,20 +45,3 @@ def help_message(engine: str, note: str | None = None) -> bk.Message:
 
 def engine_label(engine: str) -> str:
     return "offline engine (no model key configured)" if engine == "offline" else "OpenAI model"
-
-
-def home(engine: str) -> dict[str, Any]:
-    """The App Home tab everyone sees."""
-    return bk.home_view(
-        [
-            bk.header("Steward — governed AI for this workspace"),
-            bk.section(
-                "Ask for a *summary* of a thread or channel, or a *draft* of a message. "
-                "Drafts to sensitive channels are approved by a named person before they post; "
-                "every AI interaction is logged for review."
-            ),
-            bk.divider(),
-            bk.section("*What you can do here*\n" + _usage_lines()),
-            bk.context(f"Engine: {engine_label(engine)}"),
-        ]
-    )

@@ -14,9 +14,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from app import help as help_
+from app.admin import AuditExportRequest, run_audit_export
+from app.approvals import ApprovalAction, TimerFired, run_approval_action, run_approval_timer
 from app.commands import StewardCommand, run_steward
+from app.draft import (
+    DraftAction,
+    DraftEdit,
+    DraftRequest,
+    run_draft,
+    run_draft_action,
+    run_draft_edit,
+)
 from app.feedback import FeedbackRequest, run_feedback
+from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
 from app.queue import Job
+from app.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.services import Services
 from app.summarize import ShareRequest, SummarizeRequest, run_share, run_summarize
 from app.trace import WhyRequest, run_why
@@ -35,13 +47,6 @@ class HelpRequest(BaseModel):
     note: str | None = None
 
 
-class HomeRequest(BaseModel):
-    """Publish someone's App Home tab."""
-
-    team_id: str
-    user_id: str
-
-
 async def run_help(services: Services, req: HelpRequest) -> None:
     msg = help_.help_message(services.engine, req.note)
     await services.slack.tell(
@@ -52,10 +57,6 @@ async def run_help(services: Services, req: HelpRequest) -> None:
         response_url=req.response_url,
         thread_ts=req.thread_ts,
     )
-
-
-async def run_home(services: Services, req: HomeRequest) -> None:
-    await services.slack.publish_home(req.user_id, help_.home(services.engine))
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,14 @@ KINDS: dict[str, Kind] = {
     "share": Kind(ShareRequest, run_share),
     "why": Kind(WhyRequest, run_why),
     "feedback": Kind(FeedbackRequest, run_feedback),
+    "use_case_decision": Kind(UseCaseDecision, run_decision),
+    "grant_revoke": Kind(GrantRevoke, run_revoke),
+    "draft": Kind(DraftRequest, run_draft),
+    "draft_action": Kind(DraftAction, run_draft_action),
+    "draft_edit": Kind(DraftEdit, run_draft_edit),
+    "approval": Kind(ApprovalAction, run_approval_action),
+    "approval_timer": Kind(TimerFired, run_approval_timer),
+    "audit_export": Kind(AuditExportRequest, run_audit_export),
 }
 
 

@@ -54,6 +54,42 @@ QUEUE_DEPTH = Gauge(
     "steward_queue_depth", "Jobs waiting or running, read at scrape time.", registry=REGISTRY
 )
 
+# Derived from audit events, in one place (app/observability.py), after each successful append.
+AUDIT_EVENTS = Counter(
+    "steward_audit_events_total",
+    "Audit events appended, by use case and event (requested = one AI interaction).",
+    ["use_case", "event"],
+    registry=REGISTRY,
+)
+INTERACTION_SECONDS = Histogram(
+    "steward_interaction_latency_seconds",
+    "Time an AI interaction took to produce its output, from its audit event's latency.",
+    ["use_case"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0),
+    registry=REGISTRY,
+)
+TOKENS = Counter(
+    "steward_tokens_total",
+    "Model tokens used, by use case, model and direction (in, out).",
+    ["use_case", "model", "direction"],
+    registry=REGISTRY,
+)
+APPROVALS = Counter(
+    "steward_approvals_total",
+    "Approval steps by outcome (requested, approved, rejected, escalated, expired).",
+    ["use_case", "outcome"],
+    registry=REGISTRY,
+)
+REDACTIONS = Counter(
+    "steward_redactions_total",
+    "Items redacted before text left for the model, by type.",
+    ["kind"],
+    registry=REGISTRY,
+)
+FEEDBACK = Counter(
+    "steward_feedback_total", "👍/👎 on AI outputs, by verdict.", ["verdict"], registry=REGISTRY
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -812,6 +812,31 @@ def load_policy_or_default(path: str | Path | None) -> Policy:
     return default_policy()
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """What `steward policy check` reports: the file checked, its problems, the policy if valid."""
+
+    name: str
+    problems: list[PolicyIssue]
+    policy: Policy | None
+    note: str = ""
+
+
+def check_source(path: str | Path | None) -> CheckResult:
+    """Check the policy `load_policy_or_default` would read: `path`, else ./policy.yml, else
+    the built-in one (with a note saying there is no file)."""
+    if (path is None or str(path) == "") and Path("policy.yml").is_file():
+        path = "policy.yml"
+    if path is None or str(path) == "":
+        text = resources.files("app").joinpath("default_policy.yml").read_text(encoding="utf-8")
+        name = "<built-in default policy>"
+        policy, problems = _parse(text, name, _hash(text.encode()))
+        note = "no policy file (STEWARD_POLICY unset, no ./policy.yml): checked the built-in one"
+        return CheckResult(name, problems, None if problems else policy, note)
+    problems = check_policy_file(path)
+    return CheckResult(str(path), problems, None if problems else load_policy(path))
+
+
 # ---------------------------------------------------------------------------------------------
 # Resolution
 # ---------------------------------------------------------------------------------------------
@@ -982,6 +1007,18 @@ def _allowing_rule(
     return None, None
 
 
+def grantable(policy: Policy, use_case: str, channel_id: str) -> bool:
+    """Whether a granted request could turn `use_case` on in `channel_id`: it is listed in the
+    file, the file does not deny it there, and the file does not already turn it on there."""
+    config = policy.use_cases.get(use_case)
+    if config is None:
+        return False
+    override = policy.channels.get(channel_id, {}).get(use_case)
+    if _denied(config, use_case, channel_id, override) is not None:
+        return False
+    return _allowing_rule(config, use_case, channel_id, override, ())[0] is None
+
+
 def _listed(config: UseCase, channel_id: str) -> bool:
     return "*" in config.channels or channel_id in config.channels
 
@@ -1090,8 +1127,10 @@ __all__ = [
     "approvers_for",
     "check_policy_file",
     "check_policy_text",
+    "check_source",
     "default_policy",
     "diff",
+    "grantable",
     "is_admin",
     "load_policy",
     "load_policy_or_default",

@@ -8,12 +8,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import jobs
+from app import jobs, retention, timers
 from app.audit import AuditLog
 from app.budget import Budgets
 from app.llm import LLM
 from app.pause import PauseSwitch
-from app.policy import Policy, PolicyError, load_policy_or_default
+from app.policy import Policy, PolicyError
+from app.policy_watch import PolicyWatcher, load_policy_in_force, watched_path
 from app.queue import Job, JobQueue, QueueConfig, Worker
 from app.services import Services
 from app.settings import FIXES, ConfigError, Settings
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def load_startup_policy(settings: Settings) -> Policy:
     """The policy in force at start; a bad file stops the process with every error listed."""
     try:
-        return load_policy_or_default(settings.steward_policy)
+        return load_policy_in_force(settings)
     except PolicyError as exc:
         listed = "; ".join(str(issue) for issue in exc.errors[:20])
         raise ConfigError(f"STEWARD_POLICY is invalid: {listed}") from None
@@ -56,6 +57,7 @@ class Runtime:
     services: Services = field(init=False)
     _workers: list[Worker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _policy_watcher: PolicyWatcher | None = None
 
     def __post_init__(self) -> None:
         redis = async_client(self.redis_url)
@@ -84,12 +86,21 @@ class Runtime:
 
     def start_workers(self, count: int = 1) -> None:
         """Start `count` consumers in this event loop (each runs several jobs at once)."""
+        self.start_background()
         for index in range(count):
             worker = Worker(self.queue, self.handle, self.on_dead)
             if count > 1:
                 worker.name = f"{worker.name}-{index}"
             self._workers.append(worker)
             self._spawn(worker.run)
+        timers.start_timer_poller(self.services.redis, self._spawn, self._workers)
+        retention.start_retention(self.services, self._spawn, self._workers)  # hourly archive
+
+    def start_background(self) -> None:
+        """Per-process duties beside the workers (policy hot reload); safe to call twice."""
+        if self._policy_watcher is None:
+            self._policy_watcher = PolicyWatcher(self.services, watched_path(self.settings))
+            self._spawn(self._policy_watcher.run)
 
     def _spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(factory()))
@@ -104,6 +115,8 @@ class Runtime:
     async def close(self) -> None:
         for worker in self._workers:
             worker.stop()
+        if self._policy_watcher is not None:
+            self._policy_watcher.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.services.redis.aclose()

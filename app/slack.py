@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -212,6 +213,40 @@ class SlackPort:
             await self.respond(response_url, text, blocks)
             return
         await self.post_message(await self.open_dm(user), text, blocks)
+
+    async def upload_files(
+        self, channel: str, paths: Sequence[Path], *, initial_comment: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Upload files into `channel` in one message (files upload v2)."""
+        uploads = [{"file": str(path), "filename": path.name, "title": path.name} for path in paths]
+        try:
+            response = await self.client.files_upload_v2(
+                channel=channel,
+                file_uploads=uploads,
+                initial_comment=initial_comment,
+                request_file_info=False,  # files.info adds a call and nothing we use
+            )
+        except SlackApiError as exc:
+            code = str(exc.response.get("error", "unknown_error"))
+            raise SlackError("files.upload_v2", code) from None
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise SlackError("files.upload_v2", f"unreachable ({type(exc).__name__})") from None
+        files = response.get("files") if isinstance(response.data, dict) else None
+        return list(files or [])
+
+    async def usergroup_members(self, handle: str) -> list[str]:
+        """User IDs in the user group `@handle` (usergroups.list, then usergroups.users.list);
+        empty when no group has that handle."""
+        wanted = handle.lstrip("@").lower()
+        data = await self._call("usergroups.list", include_disabled=False)
+        group = next(
+            (g for g in data.get("usergroups", []) if str(g.get("handle", "")).lower() == wanted),
+            None,
+        )
+        if group is None:
+            return []
+        members = await self._call("usergroups.users.list", usergroup=group["id"])
+        return [str(u) for u in members.get("users", [])]
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:

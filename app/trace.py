@@ -29,12 +29,19 @@ class WhyRequest(BaseModel):
 
 
 def may_see(events: Sequence[AuditEvent], user_id: str, policy: policy_.Policy) -> bool:
-    """The requester, admins, the interaction's approvers, or anyone once it was made public."""
+    """The requester, admins, the interaction's approvers (asked or deciding), or anyone once
+    it was made public."""
     if policy_.is_admin(policy, user_id):
         return True
     if any(e.event in PUBLIC_EVENTS for e in events):
         return True
-    return any(user_id in (e.actor_id, e.approver_id) for e in events)
+    asked = {a for e in events if e.event == "approval_requested" for a in _approvers(e)}
+    return user_id in asked or any(user_id in (e.actor_id, e.approver_id) for e in events)
+
+
+def _approvers(event: AuditEvent) -> list[str]:
+    approvers = event.extra.get("approvers") or []
+    return [str(a) for a in approvers] if isinstance(approvers, list) else []
 
 
 def _generated(events: Sequence[AuditEvent]) -> AuditEvent | None:

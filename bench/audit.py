@@ -4,7 +4,8 @@
 
 Uses --redis-url, else $REDIS_URL, else an embedded Valkey. Keys go under a throwaway prefix
 (`stewardbench-<pid>`) that is deleted at the end, so it is safe against a live database.
-Targets: append p99 < 2 ms against a local Redis; export memory flat as the log grows.
+Targets: append p99 < 2 ms against a local Redis; export memory flat as the log grows. Also
+times the admin dashboard's usage aggregation (app/usage.py) over the same events.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import redis.asyncio as aioredis
 
 from app.audit import AuditFilters, AuditLog
 from app.audit_export import write_csv, write_jsonl
+from app.pricing import DEFAULT_PRICES, PriceTable
+from app.usage import usage_reports
 
 OUTPUT = "A summary of the thread: the launch moves to Thursday; Dana owns the checklist. " * 6
 
@@ -108,6 +111,14 @@ async def run(url: str, n: int) -> None:
         print(
             f"verify  {result.checked:,} events in {seconds:.2f} s = "
             f"{result.checked / seconds:,.0f} events/s"
+        )
+
+        reports, seconds = await timed(
+            lambda: usage_reports(log, [7, 30], PriceTable(DEFAULT_PRICES))
+        )
+        print(
+            f"usage   7d + 30d dashboard (one pass): {reports[-1].events:,} events in "
+            f"{seconds:.2f} s = {reports[-1].events / seconds:,.0f} events/s"
         )
 
         await report_memory(log, n)

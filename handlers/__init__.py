@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from app.queue import JobQueue
-from handlers import actions, commands, events, shortcuts
+from handlers import actions, admin, commands, drafts, events, governance, shortcuts
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
@@ -13,3 +13,6 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     shortcuts.register(app, queue)
     actions.register(app, queue)
     events.register(app, queue)
+    governance.register(app, queue)
+    drafts.register(app, queue)
+    admin.register(app, queue)

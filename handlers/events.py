@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
+from app.draft import DraftRequest
 from app.jobs import HelpRequest, HomeRequest
 from app.queue import JobQueue, Notify
 from app.summarize import SummarizeRequest
@@ -39,6 +40,17 @@ def mention_job(event: dict[str, Any], team_id: str) -> BaseModel:
             team_id=team_id,
             user_id=event["user"],
             target=target,
+            trigger="mention",
+            reply_channel=channel,
+            reply_thread_ts=thread_ts,
+        )
+    if command == "draft" and len(words) > 1:
+        return DraftRequest(
+            team_id=team_id,
+            user_id=event["user"],
+            what=" ".join(words[1:]),
+            channel_id=channel,
+            thread_ts=thread_ts,
             trigger="mention",
             reply_channel=channel,
             reply_thread_ts=thread_ts,

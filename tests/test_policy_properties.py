@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.policy import Decision, Grant, Policy, load_policy_text, resolve
+from app.policy import Decision, Grant, Policy, grantable, load_policy_text, resolve
 
 CHANNELS = ["C1AA", "C2AA", "C3AA", "C4AA", "C5AA"]
 USE_CASES = ["summarize", "draft", "translate"]
@@ -179,3 +179,34 @@ def test_allowed_exactly_when_the_rules_say(
         assert body is not None
         expected_model = override.get("model") or body.get("model") or "gpt-4o-mini"
         assert decision.model == expected_model
+
+
+@settings(max_examples=150, deadline=None)
+@given(policy_data(), questions, grant_lists)
+def test_a_grant_only_affects_its_own_use_case_and_channel(
+    data: dict[str, Any], question: tuple[str, str], grants: list[Grant]
+) -> None:
+    use_case, channel = question
+    policy = load(data)
+    elsewhere = [g for g in grants if (g.use_case, g.channel_id) != (use_case, channel)]
+    without = resolve(policy, "U1", use_case, channel)
+    assert resolve(policy, "U1", use_case, channel, elsewhere) == without
+
+
+@settings(max_examples=150, deadline=None)
+@given(policy_data(), questions)
+def test_a_grant_enables_exactly_where_grantable_and_borrows_the_use_case_settings(
+    data: dict[str, Any], question: tuple[str, str]
+) -> None:
+    use_case, channel = question
+    policy = load(data)
+    before = resolve(policy, "U1", use_case, channel)
+    after = resolve(policy, "U1", use_case, channel, [Grant(use_case, channel, "G1", "U0ADMIN")])
+    if grantable(policy, use_case, channel):
+        assert not before.allowed and after.allowed
+        assert after.rule == "granted request G1" and after.grant_id == "G1"
+        body = data["use_cases"][use_case]
+        override = data["channels"].get(channel, {}).get(use_case, {})
+        assert after.model == (override.get("model") or body.get("model") or "gpt-4o-mini")
+    else:
+        assert after == before  # already on, denied, or unlisted: a grant changes nothing

@@ -1,0 +1,28 @@
+"""Admin buttons: Export under `/steward audit`. The job checks the clicker is an admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from app.admin import AuditExportRequest
+from app.queue import JobQueue, QueueUnavailable
+from handlers.common import UNAVAILABLE, channel_of, notify_of, submit, team_of, user_of
+
+
+def register(app: AsyncApp, queue: JobQueue) -> None:
+    @app.action("audit_export")
+    async def export(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        job = AuditExportRequest(
+            user_id=user_of(body),
+            team_id=team_of(body),
+            query=str(body["actions"][0].get("value", "")),
+            channel_id=channel_of(body),
+            response_url=body.get("response_url"),
+        )
+        try:
+            await submit(queue, job, notify=notify_of(body))
+        except QueueUnavailable:
+            await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)

@@ -1,0 +1,61 @@
+"""Governance buttons: Approve/Reject on a use-case request, Revoke on a grant.
+
+Each click becomes a job; whether the clicker is an admin is decided by the job, on the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from app.queue import JobQueue, QueueUnavailable
+from app.requests import (
+    APPROVE_ACTION,
+    REJECT_ACTION,
+    REVOKE_ACTION,
+    GrantRevoke,
+    UseCaseDecision,
+)
+from handlers.common import UNAVAILABLE, channel_of, notify_of, submit, team_of, user_of
+
+
+def _who(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": user_of(body),
+        "team_id": team_of(body),
+        "channel_id": channel_of(body),
+        "response_url": body.get("response_url"),
+    }
+
+
+def _value(body: dict[str, Any]) -> str:
+    return str(body["actions"][0].get("value", ""))
+
+
+def register(app: AsyncApp, queue: JobQueue) -> None:
+    async def queue_click(job: BaseModel, body: dict[str, Any], respond: AsyncRespond) -> None:
+        try:
+            await submit(queue, job, notify=notify_of(body))
+        except QueueUnavailable:
+            await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
+
+    @app.action(APPROVE_ACTION)
+    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        job = UseCaseDecision(request_id=_value(body), verdict="approved", **_who(body))
+        await queue_click(job, body, respond)
+
+    @app.action(REJECT_ACTION)
+    async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        job = UseCaseDecision(request_id=_value(body), verdict="rejected", **_who(body))
+        await queue_click(job, body, respond)
+
+    @app.action(REVOKE_ACTION)
+    async def revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        use_case, _, channel = _value(body).partition(":")
+        job = GrantRevoke(use_case=use_case, grant_channel_id=channel, **_who(body))
+        await queue_click(job, body, respond)
