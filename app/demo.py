@@ -77,6 +77,9 @@ def render_blocks(blocks: list[dict[str, Any]]) -> str:
 LINK = re.compile(r"<(?:https?://[^|>]+)\|([^>]+)>")
 CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
 CHANNEL_NAMES = {"C0LAUNCH": "launch", "C0GENERAL": "general", "C0APPROVALS": "approvals"}
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
+USER_NAMES: dict[str, str] = {}  # filled from the seeded workspace, for readable mentions
 
 
 def _text(obj: Any) -> str:
@@ -84,6 +87,8 @@ def _text(obj: Any) -> str:
     if not isinstance(obj, dict):
         return ""
     text = LINK.sub(r"\1", str(obj.get("text", "")))
+    text = DATE.sub(r"\1", text)
+    text = MENTION.sub(lambda m: "@" + USER_NAMES.get(m[1], m[1]), text)
     return CHANNEL.sub(lambda m: "#" + (m[2] or CHANNEL_NAMES.get(m[1], m[1])), text)
 
 
@@ -252,7 +257,72 @@ async def scene_draft(demo: Demo) -> None:
     demo.show.steward("has the whole story in the audit log", "\n".join(lines))
 
 
-SCENES: list[Scene] = [scene_home, scene_help, scene_summarize, scene_draft]
+async def scene_policy(demo: Demo) -> None:
+    demo.show.title("Governance: the policy in force, and the admins' off switch")
+    sandbox = demo.sandbox
+    priya, sam = sandbox.user("U0EMP"), sandbox.user("U0ADMIN")
+    demo.show.person(name_of(sandbox, "U0EMP"), "types `/steward policy` in #launch")
+    await priya.command("/steward", "policy", channel="C0LAUNCH")
+    shown = await demo.until(lambda: _said(sandbox, "U0EMP", "AI policy for"), "the policy")
+    demo.show.steward("shows what is on here, who approves and her budget", render_blocks(shown))
+
+    demo.show.person(name_of(sandbox, "U0ADMIN"), "types `/steward pause incident review`")
+    await sam.command("/steward", "pause incident review", channel="C0GENERAL")
+    paused = await demo.until(lambda: _said(sandbox, "U0ADMIN", "paused for everyone"), "pause")
+    demo.show.steward("pauses AI in every process", render_blocks(paused))
+    before = len(sandbox.ephemerals(user="U0EMP"))
+    demo.show.person(name_of(sandbox, "U0EMP"), "asks for `/summarize 3d` while AI is paused")
+    await priya.command("/summarize", "3d", channel="C0LAUNCH")
+    refused = await demo.until(
+        lambda: [e for e in sandbox.ephemerals(user="U0EMP")[before:] if "paused" in e.text],
+        "the refusal",
+    )
+    demo.show.steward("refuses, and records a `refused` audit event", refused[-1].text)
+    demo.show.person(name_of(sandbox, "U0ADMIN"), "types `/steward resume`")
+    await sam.command("/steward", "resume", channel="C0GENERAL")
+    resumed = await demo.until(lambda: _said(sandbox, "U0ADMIN", "running again"), "the resume")
+    demo.show.steward("resumes AI for everyone", render_blocks(resumed))
+
+
+async def scene_audit(demo: Demo) -> None:
+    demo.show.title("Audit: the admin reviews who used AI, what it said and who approved it")
+    sandbox = demo.sandbox
+    sam = sandbox.user("U0ADMIN")
+    demo.show.person(name_of(sandbox, "U0ADMIN"), "types `/steward audit 7d`")
+    before = len(sandbox.ephemerals(user="U0ADMIN"))
+    await sam.command("/steward", "audit 7d", channel="C0GENERAL")
+    listing = await demo.until(
+        lambda: [
+            e for e in sandbox.ephemerals(user="U0ADMIN")[before:] if "Export" in str(e.blocks)
+        ],
+        "the audit listing",
+    )
+    demo.show.steward("lists the interactions, newest first", render_blocks(listing[-1].blocks))
+    result = await demo.runtime.services.audit.verify()
+    demo.show.note(
+        f"`steward audit verify`: {'intact' if result.ok else 'BROKEN'} hash chain of "
+        f"{result.checked} events"
+    )
+    if not result.ok:
+        raise DemoFailure(f"the audit chain does not verify: {result.problem}")
+
+
+def _said(sandbox: Sandbox, user: str, words: str) -> list[dict[str, Any]]:
+    """The blocks of the newest private message to `user` containing `words` (or [])."""
+    for ephemeral in reversed(sandbox.ephemerals(user=user)):
+        if words.lower() in ephemeral.text.lower():
+            return ephemeral.blocks or [{"type": "section", "text": {"text": ephemeral.text}}]
+    return []
+
+
+SCENES: list[Scene] = [
+    scene_home,
+    scene_help,
+    scene_summarize,
+    scene_draft,
+    scene_policy,
+    scene_audit,
+]
 
 
 def demo_settings(sandbox: Sandbox, signing_secret: str, redis: RedisTarget) -> Settings:
@@ -278,6 +348,7 @@ async def _play(show: Transcript, redis: RedisTarget) -> int:
     signing_secret = secrets.token_hex(16)
     async with Sandbox(signing_secret=signing_secret, transport="http") as sandbox:
         seed_demo_workspace(sandbox.workspace)
+        USER_NAMES.update({uid: u.real_name for uid, u in sandbox.workspace.users.items()})
         settings = demo_settings(sandbox, signing_secret, redis)
         runtime = Runtime(settings, redis.url, QueueConfig(visibility_timeout=10))
         await runtime.services.redis.flushdb()

@@ -26,4 +26,8 @@ def test_demo_plays_every_scene_and_exits_zero(tmp_path: Path) -> None:
     out = result.stdout
     assert "Demo finished" in out
     assert "◀ Steward publishes the Home tab" in out
+    assert "Summarising 40 messages" in out  # summarise
+    assert "approved by Marcus Chen" in out  # draft → approve → posted
+    assert "AI paused by admins (incident review)" in out  # the off switch
+    assert "intact hash chain" in out  # audit
     assert "Traceback" not in result.stderr
