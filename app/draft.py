@@ -584,9 +584,14 @@ async def _discard(services: Services, state: DraftState, req: DraftAction) -> N
     await _tell_clicker(services, req, ":wastebasket: Draft discarded. Nothing was posted.")
 
 
-async def _post(services: Services, state: DraftState, req: DraftAction) -> None:
-    """Post without approval — only while the policy still says none is needed."""
-    decision = await approvals.current_rule(services, state)
+async def _allowed(
+    services: Services,
+    state: DraftState,
+    req: DraftAction,
+    decision: policy_.Decision,
+    what: str,
+) -> bool:
+    """Policy and pause still allow this step; otherwise refuse it, audited, and say why."""
     try:
         await governance.check(services, decision)
     except Refusal as refusal:
@@ -596,9 +601,17 @@ async def _post(services: Services, state: DraftState, req: DraftAction) -> None
             "refused",
             actor_id=req.user_id,
             approval_status=None,
-            reason=f"post: {refusal.code}",
+            reason=f"{what}: {refusal.code}",
         )
         await _tell_clicker(services, req, refusal.message)
+        return False
+    return True
+
+
+async def _post(services: Services, state: DraftState, req: DraftAction) -> None:
+    """Post without approval — only while the policy still says none is needed."""
+    decision = await approvals.current_rule(services, state)
+    if not await _allowed(services, state, req, decision, "post"):
         return
     if decision.approval is not None:
         await approvals.audit(
@@ -628,18 +641,7 @@ async def _submit(services: Services, state: DraftState, req: DraftAction) -> No
     if decision.approval is None:
         await _post(services, state, req)
         return
-    try:
-        await governance.check(services, decision)
-    except Refusal as refusal:
-        await approvals.audit(
-            services,
-            state,
-            "refused",
-            actor_id=req.user_id,
-            approval_status=None,
-            reason=f"submit: {refusal.code}",
-        )
-        await _tell_clicker(services, req, refusal.message)
+    if not await _allowed(services, state, req, decision, "submit"):
         return
     outcome = await approvals.submit(services, state, decision.approval, req.click_id)
     if not outcome.won:
