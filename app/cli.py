@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -60,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     serve.add_argument("--no-workers", action="store_true", help="do not run jobs here")
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve processes sharing the port (default 1; use one per core for acks)",
+    )
     _queue_options(serve)
 
     socket_ = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
@@ -116,32 +124,81 @@ def _prepare(*required: str) -> tuple[Settings, RedisTarget]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings, target = _prepare("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    print(
+        f"steward: serving Slack requests on http://{args.host}:{args.port}/slack/events"
+        + (f" ({args.processes} processes)" if args.processes > 1 else ""),
+        file=sys.stderr,
+    )
+    # uvicorn re-raises the signal that stopped it; make SIGTERM end us through `finally`
+    # (stop the other serve processes, the embedded Valkey) with status 0, as a deploy expects.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        listener = _listen(args.host, args.port)
+        children = [
+            _fork(lambda: _serve(args, settings, target.url, listener))
+            for _ in range(args.processes - 1)
+        ]
+        try:
+            _serve(args, settings, target.url, listener)
+        finally:
+            _reap(children)
+    finally:
+        target.close()
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """One listening socket, bound before any fork, so every serve process accepts from it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"PORT {port} on {host} cannot be used ({exc.strerror}).") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(
+    args: argparse.Namespace, settings: Settings, redis_url: str, sock: socket.socket
+) -> None:
     import uvicorn
 
     from app.runtime import Runtime
     from handlers.http import build_asgi
 
-    settings, target = _prepare("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    try:
-        runtime = Runtime(settings, target.url, _queue_config(args))
-        asgi = build_asgi(runtime, workers=0 if args.no_workers else 1)
-        print(
-            f"steward: serving Slack requests on http://{args.host}:{args.port}/slack/events",
-            file=sys.stderr,
-        )
-        config = uvicorn.Config(
-            asgi,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            log_config=None,
-        )
-        uvicorn.Server(config).run()
-    finally:
-        target.close()
-    return 0
+    runtime = Runtime(settings, redis_url, _queue_config(args))
+    asgi = build_asgi(runtime, workers=0 if args.no_workers else 1)
+    config = uvicorn.Config(
+        asgi, log_level="warning", access_log=False, lifespan="on", log_config=None
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _fork(body: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid == 0:  # the child serves until it is told to stop, then exits without cleanup
+        try:
+            body()
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _reap(children: list[int]) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _run_until_signalled(body: Callable[[asyncio.Event], object]) -> None:

@@ -32,6 +32,7 @@ from slack_sdk.signature import SignatureVerifier
 from app.sandbox import Sandbox, seed_demo_workspace
 
 SECRET = "bench-signing-secret"
+PROCESSES = int(os.environ.get("BENCH_SERVE_PROCESSES", "1"))
 
 
 def free_port() -> int:
@@ -192,6 +193,7 @@ async def main(total: int, concurrency: int, ack_only: bool = False) -> int:
     # The deployment shape the Procfile describes: `serve` only acknowledges, a `worker`
     # process does the work, so the ack path never waits behind a job.
     serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-workers"]
+    serve += ["--processes", str(PROCESSES)]
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", *serve], env=env, cwd=root)
     worker_cmd = [sys.executable, "-m", "app.cli", "worker"]
     worker = subprocess.Popen(worker_cmd if not ack_only else ["true"], env=env, cwd=root)

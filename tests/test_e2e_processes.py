@@ -176,3 +176,39 @@ def test_unreachable_redis_at_start_fails_with_one_line(tmp_path: Path) -> None:
     assert "REDIS_URL is unreachable" in result.stderr
     assert "hunter2" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+async def test_serve_with_two_processes_shares_the_port_and_stops_cleanly(
+    redis_url: str, redis_sync: redis.Redis, tmp_path: Path, procs: list[Processes]
+) -> None:
+    async with Sandbox(signing_secret=SECRET) as sandbox:
+        seed_demo_workspace(sandbox.workspace)
+        group = Processes(base_env(sandbox, redis_url, tmp_path), tmp_path)
+        procs.append(group)
+        port = free_port()
+        serve = group.start("serve", "--host", "127.0.0.1", "--port", str(port), "--processes", "2")
+        url = f"http://127.0.0.1:{port}"
+        sandbox.app_url = url + "/slack/events"
+        sandbox.transport = "http"
+        await wait_healthy(sandbox, url, serve)
+        user = sandbox.user(EMPLOYEE)
+        deliveries = [await user.command("/steward", "help", channel=GENERAL) for _ in range(20)]
+        assert [d.status for d in deliveries] == [200] * 20
+
+        def answered() -> bool:
+            replies = [e for e in sandbox.ephemerals(user=EMPLOYEE) if "Steward help" in e.text]
+            return len(replies) == 20
+
+        await sandbox.wait_for(answered, timeout=30)
+        children = subprocess.run(
+            ["pgrep", "-P", str(serve.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert len(children) >= 1  # the second serve process
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=30) == 0
+        for pid in children:
+            assert (
+                not Path(f"/proc/{pid}").exists()
+                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            )
