@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import BaseModel, Field, ValidationError
 
-from app import policy as policy_
+from app import resolution
 from app.admin_view import audit_message
 from app.audit import ApprovalStatus, AuditFilters, AuditLog, InteractionState, utcnow
 from app.audit_export import CSV_COLUMNS, csv_cell
@@ -176,7 +176,7 @@ class Asker:
 
 async def admin_only(services: Services, asker: Asker) -> bool:
     """True for admins; anyone else is told privately, and a `refused` event is recorded."""
-    if policy_.is_admin(services.policy, asker.user_id):
+    if resolution.is_admin(services.policy, asker.user_id):
         return True
     await services.audit.record(
         event="refused",

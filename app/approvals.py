@@ -25,7 +25,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field
 
 from app import draft_view as view
-from app import governance, timers
+from app import governance, resolution, timers
 from app import policy as policy_
 from app.audit import ApprovalStatus, EventName
 from app.sanitize import links_in, sanitize_output
@@ -259,7 +259,7 @@ async def _handle_members(services: Services, handle: str) -> list[str]:
 
 async def members_of(services: Services, group: str) -> list[str]:
     """User IDs of an approver group: listed IDs plus resolved user-group handles."""
-    listed = policy_.approvers_for(services.policy, group)
+    listed = resolution.approvers_for(services.policy, group)
     out = list(listed.user_ids)
     for handle in listed.handles:
         out += [u for u in await _handle_members(services, handle) if u not in out]
@@ -831,6 +831,6 @@ async def _expire(services: Services, drafts: Drafts, state: DraftState, req: Ti
         await services.slack.post_message(dm, text, view.notice(text).blocks)
 
 
-async def current_rule(services: Services, state: DraftState) -> policy_.Decision:
+async def current_rule(services: Services, state: DraftState) -> resolution.Decision:
     r = state.record
     return await governance.decide(services, r.user_id, USE_CASE, r.channel_id)

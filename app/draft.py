@@ -19,9 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app import approvals, conversation, governance
+from app import approvals, conversation, governance, resolution
 from app import draft_view as view
-from app import policy as policy_
 from app.approvals import DraftRecord, Drafts, DraftState
 from app.datamark import MARK, datamark
 from app.governance import Refusal
@@ -209,7 +208,7 @@ def draft_confidence(
 
 async def _model_draft(
     services: Services,
-    decision: policy_.Decision,
+    decision: resolution.Decision,
     req: DraftRequest,
     request: str,
     block: str,
@@ -242,7 +241,7 @@ async def _model_draft(
 
 async def generate(
     services: Services,
-    decision: policy_.Decision,
+    decision: resolution.Decision,
     req: DraftRequest,
     thread: Sequence[SourceMessage],
 ) -> Generation:
@@ -311,7 +310,7 @@ def _base(req: DraftRequest) -> dict[str, Any]:
     }
 
 
-async def _approvers_text(services: Services, decision: policy_.Decision) -> str:
+async def _approvers_text(services: Services, decision: resolution.Decision) -> str:
     if decision.approval is None:
         return ""
     group = decision.approval.steps[0].group
@@ -319,7 +318,7 @@ async def _approvers_text(services: Services, decision: policy_.Decision) -> str
 
 
 async def _record_generated(
-    services: Services, base: dict[str, Any], decision: policy_.Decision, gen: Generation
+    services: Services, base: dict[str, Any], decision: resolution.Decision, gen: Generation
 ) -> None:
     await services.audit.record(
         event="generated",
@@ -588,7 +587,7 @@ async def _allowed(
     services: Services,
     state: DraftState,
     req: DraftAction,
-    decision: policy_.Decision,
+    decision: resolution.Decision,
     what: str,
 ) -> bool:
     """Policy and pause still allow this step; otherwise refuse it, audited, and say why."""

@@ -7,7 +7,7 @@ the audit trail.
 
 from __future__ import annotations
 
-from app import policy as policy_
+from app import resolution
 from app.budget import BudgetExceeded, Reservation
 from app.grants import GrantStore
 from app.services import Services
@@ -24,22 +24,22 @@ class Refusal(Exception):
 
 async def decide(
     services: Services, user_id: str, use_case: str, channel_id: str
-) -> policy_.Decision:
+) -> resolution.Decision:
     """The policy decision for this request (file policy plus granted use-case requests).
 
     `services.policy` is read here, per request, so a hot-reloaded policy applies to the next
     request in every process (app/policy_watch.py swaps it).
     """
     policy = services.policy
-    grants: list[policy_.Grant] = []
+    grants: list[resolution.Grant] = []
     if use_case in policy.use_cases:  # an unlisted use case cannot be granted: skip the lookup
         stored = await GrantStore(services.redis).get(use_case, channel_id)
         if stored is not None:
             grants.append(stored.as_policy_grant())
-    return policy_.resolve(policy, user_id, use_case, channel_id, grants)
+    return resolution.resolve(policy, user_id, use_case, channel_id, grants)
 
 
-async def check(services: Services, decision: policy_.Decision) -> None:
+async def check(services: Services, decision: resolution.Decision) -> None:
     """Raise Refusal unless the decision allows the request and AI is not paused."""
     if not decision.allowed:
         raise Refusal(f":no_entry: {decision.reason}", "policy")
@@ -50,7 +50,7 @@ async def check(services: Services, decision: policy_.Decision) -> None:
 
 
 async def reserve(
-    services: Services, team_id: str, user_id: str, tokens: int, decision: policy_.Decision
+    services: Services, team_id: str, user_id: str, tokens: int, decision: resolution.Decision
 ) -> Reservation:
     """Hold `tokens` of the user's and team's budgets; settle with the real usage after."""
     held = await services.budgets.reserve(team_id, user_id, tokens, decision.budget)
@@ -59,5 +59,5 @@ async def reserve(
     return held
 
 
-def model_for(services: Services, decision: policy_.Decision) -> str:
-    return policy_.model_for(decision, services.policy, services.settings.openai_model)
+def model_for(services: Services, decision: resolution.Decision) -> str:
+    return resolution.model_for(decision, services.policy, services.settings.openai_model)

@@ -18,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from app import blocks as bk
-from app import governance
+from app import governance, resolution
 from app import policy as policy_
 from app.budget import Budget, LimitName, Usage
 from app.durations import format_duration
@@ -39,7 +39,7 @@ async def _tell(services: Services, cmd: StewardCommand, text: str, blocks: Any 
 
 
 async def _admin_or_refused(services: Services, cmd: StewardCommand, what: str) -> bool:
-    if policy_.is_admin(services.policy, cmd.user_id):
+    if resolution.is_admin(services.policy, cmd.user_id):
         return True
     await services.audit.record(
         interaction_id=f"{cmd.sub}_{uuid.uuid4().hex[:16]}",
@@ -143,13 +143,13 @@ async def policy_view(services: Services, user_id: str, team_id: str, channel: s
 
 
 async def _use_case_line(
-    services: Services, policy: policy_.Policy, decision: policy_.Decision
+    services: Services, policy: policy_.Policy, decision: resolution.Decision
 ) -> str:
     name = decision.use_case
     if not decision.allowed:
         ask = (
             f" · ask for it: `/steward request {name} <purpose>`"
-            if policy_.grantable(policy, name, decision.channel_id)
+            if resolution.grantable(policy, name, decision.channel_id)
             else ""
         )
         return f":no_entry: *{name}* — off (rule `{decision.rule}`){ask}"
@@ -182,7 +182,7 @@ async def _approval_text(
 
 async def members_text(services: Services, policy: policy_.Policy, group: str) -> str:
     """The people of an approver group, with user-group handles expanded when Slack allows."""
-    members = policy_.approvers_for(policy, group)
+    members = resolution.approvers_for(policy, group)
     if not members:
         return "nobody: the group is empty"
     people = [f"<@{u}>" for u in members.user_ids]
@@ -232,7 +232,7 @@ def _usage_text(which: LimitName, usage: Usage) -> str:
 def _grant_blocks(grants: list[StoredGrant], policy: policy_.Policy, user_id: str) -> list[Any]:
     if not grants:
         return []
-    admin = policy_.is_admin(policy, user_id)
+    admin = resolution.is_admin(policy, user_id)
     parts: list[Any] = [bk.divider(), bk.section("*Granted here by request*")]
     for grant in grants:
         line = (

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from app.policy import Grant
+from app.resolution import Grant
 
 KEY = "steward:grants"
 

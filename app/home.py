@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 from app import blocks as bk
 from app import help as help_
-from app import policy as policy_
+from app import resolution
 from app.admin_view import interaction_block, when
 from app.audit import AuditEvent, AuditFilters, AuditLog, InteractionState, approvers_named
 from app.pricing import PricesError, load_prices
@@ -157,7 +157,7 @@ async def home_blocks(services: Services, user_id: str) -> list[Block]:
         await my_recent(services.audit, user_id),
         await awaiting_approval(services.audit, user_id),
     )
-    if policy_.is_admin(services.policy, user_id):
+    if resolution.is_admin(services.policy, user_id):
         blocks += await _dashboard(services)
     return blocks
 

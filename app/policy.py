@@ -1,39 +1,17 @@
-"""The governance policy: the policy file, its validation, and the one function that applies it.
+"""The governance policy file: its schema, and reading it with every mistake named by line.
 
-Three layers, in this order:
+The YAML is composed into nodes (not loaded straight to dicts) so every value keeps its line
+number; validation collects *every* mistake as a `PolicyIssue(line, path, message)` rather than
+stopping at the first, so an admin fixes a file in one pass. Structure and types are checked by
+pydantic models; references between sections (groups, use cases, model allowlists, timer order)
+by hand afterwards. Applying a policy to a request is `app/resolution.py`; comparing two
+versions is `app/policy_diff.py`.
 
-1. **Loading** (`load_policy`, `load_policy_text`, `check_policy_file`). The YAML is composed into
-   nodes (not loaded straight to dicts) so every value keeps its line number; validation collects
-   *every* mistake as a `PolicyIssue(line, path, message)` rather than stopping at the first, so an
-   admin fixes a file in one pass. Structure and types are checked by pydantic models; references
-   between sections (groups, use cases, model allowlists, timer order) by hand afterwards.
-2. **Resolution** (`resolve`). One pure function answers "may this user use this use case in this
-   channel, and under which model, redaction, budget and approval rule?" and names the rule it used,
-   which the **Why?** view and the audit trail show.
-3. **Comparison** (`diff`) for `policy_changed` audit events.
-
-Resolution order: defaults → use case → channel override → granted requests. The decisions that
-are not obvious from the file format:
-
-- A use case not listed under `use_cases` is off everywhere, and a grant cannot turn it on: a grant
-  borrows the use case's settings (approval, model...), and an unlisted one has none to borrow.
 - Listing a use case without `channels` means `channels: ["*"]`.
-- An explicit deny in the file (`deny_channels`, or `enabled: false` in a channel override) beats
-  everything: `"*"`, a channel listed in `channels`, and a granted request. The file is the
-  reviewed, versioned source of truth; a grant is an overlay for channels the file leaves closed,
-  so undoing a deliberate "no" takes a file edit, not a button click.
-- A channel override's settings apply only in its own channel. Only `enabled: true` turns a use
-  case on in a channel; an override that just changes settings (e.g. the approvers) does not.
-- Approval settings in a channel override are merged key by key over the use case's, except that
-  the escalation (`escalate_after`/`escalate_to`/`chain`) is replaced as a whole when any of it is
-  given.
 - Within an `approval` block, `required` defaults to true when `approvers` is given.
 - Escalation times count from submission: `chain: [{after: 4h, to: legal}, {after: 8h, to: cfo}]`
   asks legal 4 h and the cfo 8 h after the draft was submitted. They must increase, and
   `expire_after` must come after the last one; it defaults to the last step plus 24 h.
-- Budgets in a use case or channel override are merged key by key over `defaults.budget`; the
-  counters are shared across use cases, so a lower limit on one use case means "only while the
-  user's total for the day is under this".
 """
 
 from __future__ import annotations
@@ -145,9 +123,9 @@ class BudgetLimits(_Section):
 
     def over(self, base: Budget) -> Budget:
         return Budget(
-            user_daily_tokens=_first(self.user_daily_tokens, base.user_daily_tokens),
-            team_daily_tokens=_first(self.team_daily_tokens, base.team_daily_tokens),
-            user_requests_per_minute=_first(
+            user_daily_tokens=first_set(self.user_daily_tokens, base.user_daily_tokens),
+            team_daily_tokens=first_set(self.team_daily_tokens, base.team_daily_tokens),
+            user_requests_per_minute=first_set(
                 self.user_requests_per_minute, base.user_requests_per_minute
             ),
         )
@@ -615,7 +593,7 @@ def _approval_shape_problems(config: ApprovalConfig) -> Iterator[tuple[PathT, st
 
 def _timer_problems(config: ApprovalConfig) -> Iterator[tuple[PathT, str]]:
     previous = timedelta(0)
-    for index, (_group, after) in enumerate(_escalation_steps(config)):
+    for index, (_group, after) in enumerate(escalation_steps(config)):
         key: PathT = ("chain", index, "after") if config.chain is not None else ("escalate_after",)
         if after <= previous:
             what = "must be longer than 0s" if index == 0 else "must be later than the step before"
@@ -838,7 +816,7 @@ def check_source(path: str | Path | None) -> CheckResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Resolution
+# The normalised approval rule (what an approval block means)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -860,41 +838,7 @@ class ApprovalRule:
         return self.steps[0].group
 
 
-@dataclass(frozen=True)
-class Grant:
-    """A granted use-case request: enables `use_case` in `channel_id` (stored in Redis)."""
-
-    use_case: str
-    channel_id: str
-    id: str
-    granted_by: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    rule: str  # which part of the policy decided, for Why? and the audit trail
-    reason: str  # for the user when refused; "" when allowed
-    model: str
-    redact_pii: bool
-    budget: Budget
-    approval: ApprovalRule | None  # None: no approval needed (or refused)
-    use_case: str = ""
-    channel_id: str = ""
-    policy_hash: str = ""
-    grant_id: str | None = None
-
-
-@dataclass(frozen=True)
-class GroupMembers:
-    user_ids: tuple[str, ...] = ()
-    handles: tuple[str, ...] = ()  # "@legal-team": resolve with usergroups.list/users.list
-
-    def __bool__(self) -> bool:
-        return bool(self.user_ids or self.handles)
-
-
-def _escalation_steps(config: ApprovalConfig) -> list[tuple[str, timedelta]]:
+def escalation_steps(config: ApprovalConfig) -> list[tuple[str, timedelta]]:
     if config.chain is not None:
         return [(step.to, step.after) for step in config.chain]
     if config.escalate_to is not None and config.escalate_after is not None:
@@ -907,241 +851,10 @@ def approval_rule(config: ApprovalConfig | None) -> ApprovalRule | None:
     if config is None or not config.is_required or config.approvers is None:
         return None
     steps = [ApprovalStep(config.approvers, timedelta(0))]
-    steps += [ApprovalStep(group, after) for group, after in _escalation_steps(config)]
+    steps += [ApprovalStep(group, after) for group, after in escalation_steps(config)]
     expire = config.expire_after or steps[-1].after + DEFAULT_EXPIRY_AFTER_LAST_STEP
     return ApprovalRule(True, tuple(steps), expire, config.channel)
 
 
-def _first(*values: Any) -> Any:
+def first_set(*values: Any) -> Any:
     return next(v for v in values if v is not None)
-
-
-def _settings(
-    policy: Policy, use_case: UseCase | None, override: ChannelUseCase | None
-) -> tuple[str, bool, Budget, ApprovalRule | None]:
-    layers = [layer for layer in (use_case, override) if layer is not None]
-    model = _first(*(layer.model for layer in reversed(layers)), policy.defaults.model)
-    redact = _first(*(layer.redact_pii for layer in reversed(layers)), policy.defaults.redact_pii)
-    budget = policy.defaults.effective_budget
-    approval: ApprovalConfig | None = None
-    for layer in layers:
-        if layer.budget is not None:
-            budget = layer.budget.over(budget)
-        if layer.approval is not None:
-            approval = layer.approval.under(approval)
-    return model, redact, budget, approval_rule(approval)
-
-
-def resolve(
-    policy: Policy,
-    user_id: str,
-    use_case: str,
-    channel_id: str,
-    grants: Collection[Grant] = (),
-) -> Decision:
-    """May `user_id` use `use_case` in `channel_id`, and under which settings?
-
-    Pure and deterministic (grants may come in any order). `user_id` does not change the outcome
-    today (the file format has no per-user rules) but is part of the question so callers do not
-    have to change when it does.
-    """
-    del user_id
-    config = policy.use_cases.get(use_case)
-    override = policy.channels.get(channel_id, {}).get(use_case)
-    refusal = _denied(config, use_case, channel_id, override)
-    rule, grant_id = (None, None)
-    if config is not None and refusal is None:
-        rule, grant_id = _allowing_rule(config, use_case, channel_id, override, grants)
-        if rule is None:
-            refusal = (
-                f"use_cases.{use_case}.channels",
-                f"'{use_case}' is not enabled in this channel. "
-                f"You can ask the admins for it with `/steward request {use_case}`.",
-            )
-    common = {"use_case": use_case, "channel_id": channel_id, "policy_hash": policy.source_hash}
-    if refusal is not None or rule is None:
-        model, redact, budget, _ = _settings(policy, None, None)
-        rule, reason = refusal or ("", "")
-        return Decision(False, rule, reason, model, redact, budget, None, **common)
-    model, redact, budget, approval = _settings(policy, config, override)
-    return Decision(True, rule, "", model, redact, budget, approval, **common, grant_id=grant_id)
-
-
-def _denied(
-    config: UseCase | None, use_case: str, channel_id: str, override: ChannelUseCase | None
-) -> tuple[str, str] | None:
-    """(rule, reason) when the file itself says no here; grants cannot change these."""
-    if config is None:
-        return (
-            f"use case '{use_case}' not in policy",
-            f"'{use_case}' is not enabled in this workspace's AI policy.",
-        )
-    off_here = f"'{use_case}' is turned off in this channel by policy."
-    if channel_id in config.deny_channels:
-        return f"use_cases.{use_case}.deny_channels", off_here
-    if override is not None and override.enabled is False:
-        return f"channels.{channel_id}.{use_case}.enabled", off_here
-    return None
-
-
-def _allowing_rule(
-    config: UseCase,
-    use_case: str,
-    channel_id: str,
-    override: ChannelUseCase | None,
-    grants: Collection[Grant],
-) -> tuple[str | None, str | None]:
-    """The most specific layer that turns the use case on here (deny was checked already)."""
-    if override is not None and (override.enabled or _listed(config, channel_id)):
-        return f"channels.{channel_id}.{use_case}", None
-    if channel_id in config.channels:
-        return f"use_cases.{use_case} (channels: {channel_id})", None
-    if "*" in config.channels:
-        return f"use_cases.{use_case} (channels: *)", None
-    matching = sorted(
-        (g for g in grants if g.use_case == use_case and g.channel_id == channel_id),
-        key=lambda g: g.id,  # several grants for the same thing: pick one deterministically
-    )
-    if matching:
-        return f"granted request {matching[0].id}", matching[0].id
-    return None, None
-
-
-def grantable(policy: Policy, use_case: str, channel_id: str) -> bool:
-    """Whether a granted request could turn `use_case` on in `channel_id`: it is listed in the
-    file, the file does not deny it there, and the file does not already turn it on there."""
-    config = policy.use_cases.get(use_case)
-    if config is None:
-        return False
-    override = policy.channels.get(channel_id, {}).get(use_case)
-    if _denied(config, use_case, channel_id, override) is not None:
-        return False
-    return _allowing_rule(config, use_case, channel_id, override, ())[0] is None
-
-
-def _listed(config: UseCase, channel_id: str) -> bool:
-    return "*" in config.channels or channel_id in config.channels
-
-
-def is_admin(policy: Policy, user_id: str) -> bool:
-    return user_id in policy.admins
-
-
-def approvers_for(policy: Policy, group_name: str) -> GroupMembers:
-    """Members of an approver group; empty if the group no longer exists (nobody may approve)."""
-    members = policy.groups.get(group_name, [])
-    return GroupMembers(
-        user_ids=tuple(m for m in members if not m.startswith("@")),
-        handles=tuple(m for m in members if m.startswith("@")),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Diff
-# ---------------------------------------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, list | tuple):
-        return ", ".join(_show(v) for v in value) if value else "(none)"
-    return str(value)
-
-
-def _flatten_rule(prefix: str, config: ApprovalConfig, out: dict[str, str]) -> None:
-    rule = approval_rule(config)
-    out[f"{prefix}.required"] = _show(rule is not None)
-    if rule is None:
-        return
-    out[f"{prefix}.approvers"] = rule.approvers
-    escalation = [f"{s.group} after {format_duration(s.after)}" for s in rule.steps[1:]]
-    out[f"{prefix}.escalation"] = _show(escalation)
-    out[f"{prefix}.expire_after"] = _show(rule.expire_after)
-    out[f"{prefix}.channel"] = rule.channel or "(draft's own channel)"
-
-
-def _flatten_layer(prefix: str, layer: BaseModel, out: dict[str, str]) -> None:
-    for key in type(layer).model_fields:
-        value = getattr(layer, key)
-        if value is None:
-            continue
-        if isinstance(value, ApprovalConfig):
-            _flatten_rule(f"{prefix}.approval", value, out)
-        elif isinstance(value, BaseModel):
-            _flatten_layer(f"{prefix}.{key}", value, out)
-        else:
-            out[f"{prefix}.{key}"] = _show(value)
-
-
-def _flatten(policy: Policy) -> dict[str, str]:
-    """Each effective setting as "dotted.path" → text, so comments and layout never show."""
-    out: dict[str, str] = {"admins": _show(sorted(policy.admins))}
-    for name, members in policy.groups.items():
-        out[f"groups.{name}"] = _show(sorted(members))
-    _flatten_layer("defaults", policy.defaults, out)
-    for name, use_case in policy.use_cases.items():
-        _flatten_layer(f"use_cases.{name}", use_case, out)
-    for channel, overrides in policy.channels.items():
-        for name, override in overrides.items():
-            _flatten_layer(f"channels.{channel}.{name}", override, out)
-    return out
-
-
-def diff(old: Policy, new: Policy) -> list[str]:
-    """Readable effective changes, e.g. "use_cases.draft.approval.approvers: managers → legal"."""
-    before, after = _flatten(old), _flatten(new)
-    lines: list[str] = []
-    for key in sorted(before.keys() | after.keys()):
-        was, now = before.get(key), after.get(key)
-        if was == now:
-            continue
-        if was is None:
-            lines.append(f"{key}: added ({now})")
-        elif now is None:
-            lines.append(f"{key}: removed (was {was})")
-        else:
-            lines.append(f"{key}: {was} → {now}")
-    return lines
-
-
-__all__ = [
-    "ApprovalConfig",
-    "ApprovalRule",
-    "ApprovalStep",
-    "Budget",
-    "BudgetLimits",
-    "ChainStep",
-    "ChannelUseCase",
-    "Decision",
-    "Defaults",
-    "Grant",
-    "GroupMembers",
-    "Policy",
-    "PolicyError",
-    "PolicyIssue",
-    "UseCase",
-    "approval_rule",
-    "approvers_for",
-    "check_policy_file",
-    "check_policy_text",
-    "check_source",
-    "default_policy",
-    "diff",
-    "grantable",
-    "is_admin",
-    "load_policy",
-    "load_policy_or_default",
-    "load_policy_text",
-    "resolve",
-]
-
-
-def model_for(decision: Decision, policy: Policy, deployment_default: str) -> str:
-    """The model to call: the policy's choice, or the deployment's OPENAI_MODEL when the policy
-    names none (so a built-in or minimal policy works with any OpenAI-compatible server)."""
-    if decision.model == DEFAULT_MODEL and "model" not in policy.defaults.model_fields_set:
-        return deployment_default
-    return decision.model

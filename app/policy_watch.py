@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from app import policy as policy_
+from app import policy_diff
 from app.policy import Policy, PolicyError, PolicyIssue
 from app.services import Services
 from app.settings import Settings
@@ -207,7 +208,9 @@ class PolicyWatcher:
         if not old_text:
             return  # the first policy this Redis has seen: nothing changed, it just started
         old = _parse_or(old_text, previous)
-        changes = policy_.diff(old, new) if old is not None else ["(previous policy unreadable)"]
+        changes = (
+            policy_diff.diff(old, new) if old is not None else ["(previous policy unreadable)"]
+        )
         if not changes:
             return  # comments or layout only: not an effective change
         log.info("policy change recorded", extra={"hash": new.source_hash[:12]})

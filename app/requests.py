@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from app import blocks as bk
 from app import policy as policy_
+from app import resolution
 from app.grants import GrantStore
 from app.services import Services
 from app.slack import SlackError
@@ -184,10 +185,10 @@ def _request_problem(
         return f"Please say what you need *{use_case}* for. {USAGE}"
     if not policy.admins:
         return "This workspace's AI policy names no admins, so there is nobody to ask yet."
-    decision = policy_.resolve(policy, "", use_case, channel_id)
+    decision = resolution.resolve(policy, "", use_case, channel_id)
     if decision.allowed:
         return f"*{use_case}* is already on in <#{channel_id}> (rule: `{decision.rule}`)."
-    if not policy_.grantable(policy, use_case, channel_id):
+    if not resolution.grantable(policy, use_case, channel_id):
         return (
             f"*{use_case}* is turned off in <#{channel_id}> on purpose by the policy file "
             f"(rule: `{decision.rule}`), so a request cannot enable it; that takes a policy "
@@ -242,7 +243,7 @@ async def _refuse_non_admin(
     services: Services, user_id: str, team_id: str, interaction_id: str, what: str, **where: str
 ) -> bool:
     """True (and refused + audited) when `user_id` is not an admin under the policy in force."""
-    if policy_.is_admin(services.policy, user_id):
+    if resolution.is_admin(services.policy, user_id):
         return False
     await services.audit.record(
         interaction_id=interaction_id,
@@ -277,7 +278,7 @@ async def run_decision(services: Services, click: UseCaseDecision) -> None:
     ):
         await tell(":no_entry: Only Steward admins can decide use-case requests.")
         return
-    if click.verdict == "approved" and not policy_.grantable(
+    if click.verdict == "approved" and not resolution.grantable(
         services.policy, request.use_case, request.channel_id
     ):
         await tell(

@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app import governance
-from app import policy as policy_
+from app import governance, resolution
 from app.budget import Reservation
 from app.datamark import PROMPT_VERSION
 from app.governance import Refusal
@@ -220,7 +219,7 @@ def permalink(base: str, channel: str, ts: str, thread_ts: str | None) -> str:
     return url
 
 
-def _engine(services: Services, decision: policy_.Decision) -> MapReduce:
+def _engine(services: Services, decision: resolution.Decision) -> MapReduce:
     config = EngineConfig(
         engine=services.engine,
         model=governance.model_for(services, decision)
@@ -234,7 +233,7 @@ def _engine(services: Services, decision: policy_.Decision) -> MapReduce:
 async def _summarize(
     services: Services,
     session: Session,
-    decision: policy_.Decision,
+    decision: resolution.Decision,
     messages: list[SourceMessage],
     progress: asyncio.Future[None],
 ) -> None:
@@ -268,7 +267,7 @@ async def _summarize(
 async def _with_budget(
     services: Services,
     session: Session,
-    decision: policy_.Decision,
+    decision: resolution.Decision,
     engine: MapReduce,
     conversation: str,
     messages: list[SourceMessage],
@@ -322,7 +321,7 @@ def _title(target: Target) -> str:
 async def _deliver(
     services: Services,
     session: Session,
-    decision: policy_.Decision,
+    decision: resolution.Decision,
     messages: list[SourceMessage],
     run: MapReduceRun,
 ) -> None:

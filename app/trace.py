@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app import policy as policy_
+from app import resolution
 from app.audit import AuditEvent
 from app.services import Services
 from app.summary_view import why_modal
@@ -31,7 +32,7 @@ class WhyRequest(BaseModel):
 def may_see(events: Sequence[AuditEvent], user_id: str, policy: policy_.Policy) -> bool:
     """The requester, admins, the interaction's approvers (asked or deciding), or anyone once
     it was made public."""
-    if policy_.is_admin(policy, user_id):
+    if resolution.is_admin(policy, user_id):
         return True
     if any(e.event in PUBLIC_EVENTS for e in events):
         return True

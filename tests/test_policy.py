@@ -10,22 +10,18 @@ from app.budget import Budget
 from app.policy import (
     ApprovalRule,
     ApprovalStep,
-    Grant,
-    GroupMembers,
     Policy,
     PolicyError,
     PolicyIssue,
-    approvers_for,
     check_policy_file,
     check_policy_text,
     default_policy,
-    diff,
-    is_admin,
     load_policy,
     load_policy_or_default,
     load_policy_text,
-    resolve,
 )
+from app.policy_diff import diff
+from app.resolution import Grant, GroupMembers, approvers_for, is_admin, resolve
 
 # The example from PRODUCT.md ("Policy file"), verbatim.
 PRODUCT_EXAMPLE = dedent(
