@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 
 from app import approvals, conversation, governance, resolution
 from app import draft_view as view
-from app.approvals import DraftRecord, Drafts, DraftState
 from app.datamark import MARK, datamark
+from app.draft_store import DraftRecord, Drafts, DraftState
 from app.governance import Refusal
 from app.grounding import label_for, logprob_score, support
 from app.llm import ModelError

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from app import approvals
 from app import draft_view as view
-from app.approvals import DraftRecord, Drafts
+from app.draft_store import DraftRecord, Drafts
 from app.policy import load_policy_text
 from app.services import Services
 from tests.e2e import LAUNCH, MANAGER, running_stack
