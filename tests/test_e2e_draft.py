@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from app import timers
-from app.draft import DRAFT_SYSTEM_PROMPT
 from app.draft_view import POSTED_MARKER
+from app.draft_writer import DRAFT_SYSTEM_PROMPT
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral, Message
