@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from app.admin import AuditExportRequest
-from app.queue import JobQueue, QueueUnavailable
-from handlers.common import UNAVAILABLE, channel_of, notify_of, submit, team_of, user_of
+from app.queue import JobQueue
+from handlers.common import channel_of, submit_click, team_of, user_of
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
@@ -22,7 +22,4 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             channel_id=channel_of(body),
             response_url=body.get("response_url"),
         )
-        try:
-            await submit(queue, job, notify=notify_of(body))
-        except QueueUnavailable:
-            await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
+        await submit_click(queue, body, job, respond)

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from app.commands import SUBCOMMANDS, StewardCommand
-from app.queue import JobQueue, QueueUnavailable
+from app.queue import JobQueue
 from app.summarize import SummarizeRequest
 from app.targets import USAGE, TargetError, parse_summarize_args
-from handlers.common import UNAVAILABLE, notify_of, submit, team_of
-
-
-async def _queue_and_ack(
-    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel
-) -> None:
-    try:
-        await submit(queue, job, notify=notify_of(body))
-    except QueueUnavailable:
-        await ack(text=UNAVAILABLE)
-        return
-    await ack()
+from handlers.common import submit_command, team_of
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
@@ -44,7 +32,7 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             response_url=body.get("response_url"),
             trigger_id=body.get("trigger_id"),
         )
-        await _queue_and_ack(queue, ack, body, job)
+        await submit_command(queue, ack, body, job)
 
     @app.command("/summarize")
     async def summarize(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -61,4 +49,4 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             reply_channel=body["channel_id"],
             response_url=body.get("response_url"),
         )
-        await _queue_and_ack(queue, ack, body, job)
+        await submit_command(queue, ack, body, job)

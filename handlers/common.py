@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from app.jobs import kind_of
-from app.queue import JobQueue, Notify
+from app.queue import JobQueue, Notify, QueueUnavailable
 
 UNAVAILABLE = (
     ":warning: Steward can't reach its database right now, so it could not take your request. "
@@ -54,4 +55,62 @@ def notify_of(body: dict[str, Any]) -> Notify:
         user_id=user_of(body),
         channel_id=channel_of(body),
         response_url=body.get("response_url"),
+    )
+
+
+async def submit_command(
+    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel
+) -> None:
+    """Queue a slash command's job, then ack; if Redis is down, the ack itself says so."""
+    try:
+        await submit(queue, job, notify=notify_of(body))
+    except QueueUnavailable:
+        await ack(text=UNAVAILABLE)
+        return
+    await ack()
+
+
+async def submit_click(
+    queue: JobQueue, body: dict[str, Any], job: BaseModel, respond: AsyncRespond
+) -> None:
+    """Queue a click's or shortcut's job (already acked); if Redis is down, say so privately."""
+    try:
+        await submit(queue, job, notify=notify_of(body))
+    except QueueUnavailable:
+        await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
+
+
+async def submit_modal(
+    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel, block_id: str
+) -> None:
+    """Queue a modal submission's job, then close the modal; if Redis is down, keep it open
+    (with what was typed) and say so on `block_id`."""
+    try:
+        await submit(queue, job, notify=notify_of(body))
+    except QueueUnavailable:
+        await ack(response_action="errors", errors={block_id: UNAVAILABLE[:150]})
+        return
+    await ack()
+
+
+def click_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """Who clicked which interaction's button (the button's value is the interaction id)."""
+    return {
+        "interaction_id": body["actions"][0].get("value", ""),
+        "user_id": user_of(body),
+        "team_id": team_of(body),
+        "trigger_id": body.get("trigger_id"),
+        "channel_id": channel_of(body),
+        "response_url": body.get("response_url"),
+    }
+
+
+def shortcut_thread(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """A message shortcut's channel, the thread it belongs to (a lone message is a thread of
+    one), and the thread to answer in (None for a top-level message)."""
+    message = body.get("message") or {}
+    return (
+        body["channel"]["id"],
+        message.get("thread_ts") or message["ts"],
+        message.get("thread_ts"),
     )

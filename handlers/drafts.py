@@ -6,14 +6,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from app import draft_view as view
 from app.approvals import ApprovalAction
 from app.draft import DraftAction, DraftEdit, DraftRequest
-from app.queue import JobQueue, QueueUnavailable
-from handlers.common import UNAVAILABLE, channel_of, notify_of, submit, team_of, user_of
+from app.queue import JobQueue
+from handlers.common import (
+    click_fields,
+    shortcut_thread,
+    submit_click,
+    submit_command,
+    submit_modal,
+    team_of,
+    user_of,
+)
 
 USAGE = "Tell me what to write, e.g. `/draft announce that the beta launch moves to May 12`."
 
@@ -30,17 +37,6 @@ APPROVAL_BUTTONS = {
     "approval_edit": "edit",
     "approval_reject": "reject",
 }
-
-
-def _click(body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "interaction_id": body["actions"][0].get("value", ""),
-        "user_id": user_of(body),
-        "team_id": team_of(body),
-        "trigger_id": body.get("trigger_id"),
-        "channel_id": channel_of(body),
-        "response_url": body.get("response_url"),
-    }
 
 
 def _input(body: dict[str, Any], block_id: str, action_id: str) -> str:
@@ -67,13 +63,6 @@ def _modal_who(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
-    async def enqueue(job: BaseModel, body: dict[str, Any], respond: AsyncRespond | None) -> None:
-        try:
-            await submit(queue, job, notify=notify_of(body))
-        except QueueUnavailable:
-            if respond is not None:
-                await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
-
     @app.command("/draft")
     async def draft_command(ack: AsyncAck, body: dict[str, Any]) -> None:
         what = (body.get("text") or "").strip()
@@ -89,19 +78,12 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             reply_channel=body["channel_id"],
             response_url=body.get("response_url"),
         )
-        try:
-            await submit(queue, job, notify=notify_of(body))
-        except QueueUnavailable:
-            await ack(text=UNAVAILABLE)
-            return
-        await ack()
+        await submit_command(queue, ack, body, job)
 
     @app.shortcut("draft_reply")
     async def draft_reply(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        message = body.get("message") or {}
-        channel = body["channel"]["id"]
-        thread_ts = message.get("thread_ts") or message["ts"]
+        channel, thread_ts, reply_thread_ts = shortcut_thread(body)
         job = DraftRequest(
             team_id=team_of(body),
             user_id=user_of(body),
@@ -110,16 +92,16 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             thread_ts=thread_ts,
             trigger="shortcut",
             reply_channel=channel,
-            reply_thread_ts=message.get("thread_ts"),
+            reply_thread_ts=reply_thread_ts,
             response_url=body.get("response_url"),
         )
-        await enqueue(job, body, respond)
+        await submit_click(queue, body, job, respond)
 
     # Bolt passes listener arguments by name, so the button's meaning is bound by a closure.
     def clicked(model: type[DraftAction] | type[ApprovalAction], name: Any) -> Any:
         async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
             await ack()
-            await enqueue(model(action=name, **_click(body)), body, respond)
+            await submit_click(queue, body, model(action=name, **click_fields(body)), respond)
 
         return listener
 
@@ -134,9 +116,8 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
         if not text:
             await ack(response_action="errors", errors={view.EDIT_TEXT_BLOCK: "Write the draft."})
             return
-        await ack()
         job = DraftEdit(text=text, **_modal_who(body))
-        await enqueue(job, body, None)
+        await submit_modal(queue, ack, body, job, view.EDIT_TEXT_BLOCK)
 
     @app.view("approval_edit")
     async def approval_edited(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -144,12 +125,11 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
         if not text:
             await ack(response_action="errors", errors={view.EDIT_TEXT_BLOCK: "Write the text."})
             return
-        await ack()
         channel = _metadata(body).get("channel")
         job = ApprovalAction(
             action="edit_submitted", text=text, channel_id=channel, **_modal_who(body)
         )
-        await enqueue(job, body, None)
+        await submit_modal(queue, ack, body, job, view.EDIT_TEXT_BLOCK)
 
     @app.view("approval_reject")
     async def approval_rejected(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -160,9 +140,8 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
                 errors={view.REASON_BLOCK: "Say why, so the requester can fix it."},
             )
             return
-        await ack()
         channel = _metadata(body).get("channel")
         job = ApprovalAction(
             action="reject_submitted", reason=reason, channel_id=channel, **_modal_who(body)
         )
-        await enqueue(job, body, None)
+        await submit_modal(queue, ack, body, job, view.REASON_BLOCK)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from app.queue import JobQueue, QueueUnavailable
+from app.queue import JobQueue
 from app.requests import (
     APPROVE_ACTION,
     REJECT_ACTION,
@@ -18,7 +17,7 @@ from app.requests import (
     GrantRevoke,
     UseCaseDecision,
 )
-from handlers.common import UNAVAILABLE, channel_of, notify_of, submit, team_of, user_of
+from handlers.common import channel_of, submit_click, team_of, user_of
 
 
 def _who(body: dict[str, Any]) -> dict[str, Any]:
@@ -35,27 +34,21 @@ def _value(body: dict[str, Any]) -> str:
 
 
 def register(app: AsyncApp, queue: JobQueue) -> None:
-    async def queue_click(job: BaseModel, body: dict[str, Any], respond: AsyncRespond) -> None:
-        try:
-            await submit(queue, job, notify=notify_of(body))
-        except QueueUnavailable:
-            await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
-
     @app.action(APPROVE_ACTION)
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         job = UseCaseDecision(request_id=_value(body), verdict="approved", **_who(body))
-        await queue_click(job, body, respond)
+        await submit_click(queue, body, job, respond)
 
     @app.action(REJECT_ACTION)
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         job = UseCaseDecision(request_id=_value(body), verdict="rejected", **_who(body))
-        await queue_click(job, body, respond)
+        await submit_click(queue, body, job, respond)
 
     @app.action(REVOKE_ACTION)
     async def revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         use_case, _, channel = _value(body).partition(":")
         job = GrantRevoke(use_case=use_case, grant_channel_id=channel, **_who(body))
-        await queue_click(job, body, respond)
+        await submit_click(queue, body, job, respond)
