@@ -310,44 +310,55 @@ async def _grant(services: Services, request: UseCaseRequest, admin: str) -> Non
         requested_by=request.requested_by,
         purpose=request.purpose,
     )
-    await _close(services, request, "approved", admin)
-    await services.audit.record(
-        interaction_id=request.id,
-        event="use_case_granted",
-        actor_id=request.requested_by,
-        team_id=request.team_id,
-        channel_id=request.channel_id,
-        use_case=request.use_case,
-        approval_status="approved",
-        approver_id=admin,
-        rule=f"granted request {request.id}",
-    )
-    await _update_admins(services, request, f":white_check_mark: Approved by <@{admin}>.")
-    await services.slack.tell(
-        request.requested_by,
+    await _decided(
+        services,
+        request,
+        admin,
+        "approved",
         f":white_check_mark: <@{admin}> approved your request: *{request.use_case}* is now on "
         f"in <#{request.channel_id}>.",
     )
 
 
 async def _reject(services: Services, request: UseCaseRequest, admin: str) -> None:
-    await _close(services, request, "rejected", admin)
+    await _decided(
+        services,
+        request,
+        admin,
+        "rejected",
+        f":x: <@{admin}> did not approve your request for *{request.use_case}* in "
+        f"<#{request.channel_id}>.",
+    )
+
+
+async def _decided(
+    services: Services,
+    request: UseCaseRequest,
+    admin: str,
+    status: Verdict,
+    told: str,
+) -> None:
+    """Close the request, audit the decision, update the admins' copies, tell the requester."""
+    approved = status == "approved"
+    await _close(services, request, status, admin)
     await services.audit.record(
         interaction_id=request.id,
-        event="rejected",
+        event="use_case_granted" if approved else "rejected",
         actor_id=request.requested_by,
         team_id=request.team_id,
         channel_id=request.channel_id,
         use_case=request.use_case,
-        approval_status="rejected",
+        approval_status=status,
         approver_id=admin,
+        rule=f"granted request {request.id}" if approved else None,
     )
-    await _update_admins(services, request, f":x: Rejected by <@{admin}>.")
-    await services.slack.tell(
-        request.requested_by,
-        f":x: <@{admin}> did not approve your request for *{request.use_case}* in "
-        f"<#{request.channel_id}>.",
+    outcome = (
+        f":white_check_mark: Approved by <@{admin}>."
+        if approved
+        else f":x: Rejected by <@{admin}>."
     )
+    await _update_admins(services, request, outcome)
+    await services.slack.tell(request.requested_by, told)
 
 
 async def _close(services: Services, request: UseCaseRequest, verdict: Verdict, by: str) -> None:
