@@ -80,6 +80,16 @@ def _when(ts: str) -> str:
         return ts
 
 
+def _summary_body(
+    heading: str, summary: Summary, confidence: Confidence, links: Mapping[str, str | None]
+) -> list[Block]:
+    """Heading, the cited summary, and a caution when confidence is low."""
+    body: list[Block] = [bk.section(heading), *bk.sections(as_markdown(summary, links))]
+    if confidence.label == "Low":
+        body.append(bk.section(CAUTION))
+    return body
+
+
 def result_message(
     summary: Summary,
     confidence: Confidence,
@@ -91,10 +101,7 @@ def result_message(
     redactions: int,
 ) -> bk.Message:
     """The private result, with Share in thread, Why? and feedback buttons."""
-    body: list[Block] = [bk.section(f"*{title}* · {span}")]
-    body += bk.sections(as_markdown(summary, links))
-    if confidence.label == "Low":
-        body.append(bk.section(CAUTION))
+    body = _summary_body(f"*{title}* · {span}", summary, confidence, links)
     body.append(
         bk.context(
             "AI-generated",
@@ -124,10 +131,7 @@ def shared_message(
     requester_name: str,
 ) -> bk.Message:
     """The visible post: attributed, labelled AI-generated, no buttons but none needed."""
-    body: list[Block] = [bk.section(f"*{title}*")]
-    body += bk.sections(as_markdown(summary, links))
-    if confidence.label == "Low":
-        body.append(bk.section(CAUTION))
+    body = _summary_body(f"*{title}*", summary, confidence, links)
     body.append(
         bk.context(
             f"Summary requested by {requester_name} · AI-generated",
