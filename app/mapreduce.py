@@ -105,9 +105,12 @@ class MapReduce:
             cached_chunks=0,
             truncated=sum(1 for c in chunks if c.truncated),
         )
+        # One read of the chunk cache serves both the budget estimate and the map.
+        keys = [self._key("chunk", chunk.content_hash) for chunk in chunks]
+        cached: list[str | None] = list(await self.redis.mget(keys)) if keys else []
         if before_model is not None and self.llm is not None:
-            await before_model(await self._estimate(chunks))
-        parts = await self._map(chunks, ids, run)
+            await before_model(self._estimate(chunks, cached))
+        parts = await self._map(chunks, cached, ids, run)
         run.summary = await self._reduce(parts, ids, run)
         run.redactions = dict(redactor.counts) if redactor is not None else {}
         return run
@@ -143,12 +146,14 @@ class MapReduce:
         await self.redis.set(self._key("plan", conversation), json.dumps(plan), ex=CACHE_TTL_S)
         return chunks
 
-    async def _estimate(self, chunks: Sequence[Chunk]) -> int:
+    @staticmethod
+    def _estimate(chunks: Sequence[Chunk], cached: Sequence[str | None]) -> int:
         """Prompt plus expected output tokens of the chunks not in the cache, and the reduce."""
-        uncached = 0
-        for chunk in chunks:
-            if not await self.redis.exists(self._key("chunk", chunk.content_hash)):
-                uncached += chunk.tokens + PROMPT_OVERHEAD_TOKENS
+        uncached = sum(
+            chunk.tokens + PROMPT_OVERHEAD_TOKENS
+            for chunk, hit in zip(chunks, cached, strict=True)
+            if hit is None
+        )
         reduces = 1 + len(chunks) // MAX_REDUCE_PARTS if len(chunks) > 1 else 0
         # The reduce reads every chunk summary: roughly one answer's worth per chunk.
         return uncached + reduces * PROMPT_OVERHEAD_TOKENS + (len(chunks) if reduces else 0) * 400
@@ -156,22 +161,26 @@ class MapReduce:
     # ---- map ------------------------------------------------------------------------------
 
     async def _map(
-        self, chunks: Sequence[Chunk], ids: dict[str, str], run: MapReduceRun
+        self,
+        chunks: Sequence[Chunk],
+        cached: Sequence[str | None],
+        ids: dict[str, str],
+        run: MapReduceRun,
     ) -> list[Summary]:
         gate = asyncio.Semaphore(self.config.concurrency)
 
-        async def one(chunk: Chunk) -> Summary:
-            key = self._key("chunk", chunk.content_hash)
-            cached = await self.redis.get(key)
-            if cached is not None:
+        async def one(chunk: Chunk, hit: str | None) -> Summary:
+            if hit is not None:
                 run.cached_chunks += 1
-                return Summary.model_validate_json(cached)
+                return Summary.model_validate_json(hit)
             async with gate:
                 summary = await self._summarize_chunk(chunk, ids, run)
+            key = self._key("chunk", chunk.content_hash)
             await self.redis.set(key, summary.model_dump_json(), ex=CACHE_TTL_S)
             return summary
 
-        return list(await asyncio.gather(*(one(chunk) for chunk in chunks)))
+        pairs = zip(chunks, cached, strict=True)
+        return list(await asyncio.gather(*(one(chunk, hit) for chunk, hit in pairs)))
 
     async def _summarize_chunk(
         self, chunk: Chunk, ids: dict[str, str], run: MapReduceRun
