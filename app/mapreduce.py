@@ -14,6 +14,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -107,7 +108,7 @@ class MapReduce:
         )
         # One read of the chunk cache serves both the budget estimate and the map.
         keys = [self._key("chunk", chunk.content_hash) for chunk in chunks]
-        cached: list[str | None] = list(await self.redis.mget(keys)) if keys else []
+        cached = cast(list[str | None], await self.redis.mget(keys)) if keys else []
         if before_model is not None and self.llm is not None:
             await before_model(self._estimate(chunks, cached))
         parts = await self._map(chunks, cached, ids, run)
