@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -176,10 +177,18 @@ def _serve(
 
     runtime = Runtime(settings, redis_url, _queue_config(args))
     asgi = build_asgi(runtime, workers=0 if args.no_workers else 1)
+    _freeze_startup_objects()
     config = uvicorn.Config(
         asgi, log_level="warning", access_log=False, lifespan="on", log_config=None
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _freeze_startup_objects() -> None:
+    """Everything loaded at start (Bolt, slack_sdk, pydantic models...) lives as long as the
+    process: keep it out of the garbage collector's full passes, which otherwise stop every
+    request in flight for tens of milliseconds (and cost a third of serve's CPU under load)."""
+    gc.freeze()
 
 
 def _fork(body: Callable[[], None]) -> int:
@@ -220,6 +229,7 @@ def cmd_socket(args: argparse.Namespace) -> int:
     settings, target = _prepare("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     try:
         runtime = Runtime(settings, target.url, _queue_config(args))
+        _freeze_startup_objects()
         print("steward: connecting to Slack in Socket Mode", file=sys.stderr)
         _run_until_signalled(lambda stop: run_socket(runtime, stop))
     finally:
@@ -229,11 +239,14 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from app.runtime import Runtime
+    from handlers import inbox
 
     settings, target = _prepare("SLACK_BOT_TOKEN")
 
     async def work(stop: asyncio.Event) -> None:
         runtime = Runtime(settings, target.url, _queue_config(args))
+        inbox.install(runtime)
+        _freeze_startup_objects()
         runtime.start_workers(args.workers)
         print(f"steward: worker running ({args.workers} consumer(s))", file=sys.stderr)
         await stop.wait()

@@ -27,6 +27,8 @@ from app.draft import (
 )
 from app.feedback import FeedbackRequest, run_feedback
 from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
+from app.inbox import KIND as SLACK_REQUEST
+from app.inbox import SlackRequest, run_replay
 from app.queue import Job
 from app.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.services import Services
@@ -81,6 +83,7 @@ KINDS: dict[str, Kind] = {
     "approval": Kind(ApprovalAction, run_approval_action),
     "approval_timer": Kind(TimerFired, run_approval_timer),
     "audit_export": Kind(AuditExportRequest, run_audit_export),
+    SLACK_REQUEST: Kind(SlackRequest, run_replay),
 }
 
 
@@ -100,15 +103,15 @@ async def dispatch(services: Services, job: Job) -> None:
 
 async def tell_dead(services: Services, job: Job, error: str) -> None:
     """A job gave up for good: the person who asked must hear about it, not wait forever."""
-    if job.notify is None:
+    notify = job.notify
+    if notify is None and job.kind == SLACK_REQUEST and services.inbox is not None:
+        notify = services.inbox.notify_of(SlackRequest.model_validate(job.payload))
+    if notify is None:
         return
     text = (
         ":warning: Sorry — Steward could not finish your request after several tries "
         f"(reference `{job.id[:12]}`). Please try again later; the operators can see what failed."
     )
     await services.slack.tell(
-        job.notify.user_id,
-        text,
-        channel=job.notify.channel_id,
-        response_url=job.notify.response_url,
+        notify.user_id, text, channel=notify.channel_id, response_url=notify.response_url
     )

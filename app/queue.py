@@ -3,8 +3,10 @@
 Listeners acknowledge Slack at once and `enqueue`; workers run the job and XACK it when done.
 The whole model:
 
-- `enqueue` is one Lua call: it drops a duplicate (same dedupe key, e.g. Slack's `event_id` on a
-  retry) and XADDs otherwise, atomically.
+- `enqueue` is one XADD. A job with a dedupe key (e.g. Slack's `event_id` on a retry) is one Lua
+  call instead, which drops the duplicate and XADDs otherwise, atomically. Plain XADDs that are
+  queued at the same moment share one pipelined round trip (`_Batch`): under a burst of
+  requests, one write to Redis carries many jobs, which keeps the acknowledgement path cheap.
 - A worker reads with XREADGROUP, and keeps each job it holds "fresh" by re-claiming it for itself
   (a heartbeat). A job whose holder died goes idle and is taken over by another worker with
   XAUTOCLAIM after `visibility_timeout`.
@@ -47,10 +49,8 @@ DONE_TTL_S = 24 * 3600
 # Add the job unless its dedupe key was seen: one atomic step, so two deliveries of the same
 # Slack event racing each other still produce one job.
 _ENQUEUE = """
-if ARGV[1] ~= '' then
-  if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
-end
-return redis.call('XADD', KEYS[1], '*', 'job', ARGV[4])
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
+return redis.call('XADD', KEYS[1], '*', 'job', ARGV[3])
 """
 
 
@@ -86,11 +86,61 @@ class QueueConfig:
     block_ms: int = 1000  # how long one XREADGROUP waits for work
 
 
+class _Batch:
+    """XADDs issued by concurrent callers, sent together in one pipeline.
+
+    The first caller starts a flush task; everyone who arrives before it runs (or while its round
+    trip is in flight) rides in the same or the next pipeline. Each caller gets its own entry id,
+    or the Redis error that stopped the pipeline.
+    """
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._waiting: list[tuple[str, asyncio.Future[str]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def xadd(self, job_json: str) -> str:
+        added: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job_json, added))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await added
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                await self._send(batch)
+        finally:  # cancelled (the process is stopping): nobody may be left waiting forever
+            for _, added in self._waiting:
+                added.cancel()
+
+    async def _send(self, batch: list[tuple[str, asyncio.Future[str]]]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for job_json, _ in batch:
+                pipe.xadd(STREAM, {"job": job_json})
+            ids = await pipe.execute()
+        except Exception as exc:
+            for _, added in batch:
+                if not added.done():
+                    added.set_exception(exc)
+            return
+        except BaseException:
+            for _, added in batch:
+                added.cancel()
+            raise
+        for (_, added), entry_id in zip(batch, ids, strict=True):
+            if not added.done():  # its caller may have given up (client disconnected)
+                added.set_result(entry_id)
+
+
 class JobQueue:
     def __init__(self, redis: aioredis.Redis, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self._enqueue = redis.register_script(_ENQUEUE)
+        self._batch = _Batch(redis)
 
     async def ensure_group(self) -> None:
         try:
@@ -115,12 +165,14 @@ class JobQueue:
             notify=notify,
             enqueued_at=time.time(),
         )
-        dedupe = f"steward:dedupe:{dedupe_key}" if dedupe_key else "steward:dedupe:-"
         try:
-            added = await self._enqueue(
-                keys=[STREAM, dedupe],
-                args=[dedupe_key or "", job.id, DEDUPE_TTL_S, job.model_dump_json()],
-            )
+            if dedupe_key:
+                added = await self._enqueue(
+                    keys=[STREAM, f"steward:dedupe:{dedupe_key}"],
+                    args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
+                )
+            else:
+                added = await self._batch.xadd(job.model_dump_json())
         except RedisError as exc:
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="unavailable").inc()
             raise QueueUnavailable(str(type(exc).__name__)) from exc

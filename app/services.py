@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
@@ -14,6 +15,9 @@ from app.policy import Policy
 from app.queue import JobQueue
 from app.settings import Settings
 from app.slack import SlackPort
+
+if TYPE_CHECKING:
+    from app.inbox import SlackInbox
 
 
 @dataclass
@@ -27,6 +31,9 @@ class Services:
     budgets: Budgets
     pause: PauseSwitch
     llm: LLM | None  # None: the offline engine
+    # The Slack listeners, for requests acknowledged before they were read (app/inbox.py);
+    # installed by whoever runs workers (handlers.inbox.install).
+    inbox: SlackInbox | None = None
 
     @property
     def engine(self) -> str:

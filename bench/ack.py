@@ -1,18 +1,23 @@
 """Ack latency of `steward serve` under concurrent signed Slack requests.
 
-Starts the local Slack sandbox in this process, `steward serve` as a separate process pointed at
-it (Redis: REDIS_URL if set, else the embedded Valkey), then fires N signed `/steward help`
-slash commands with C in flight at once and prints ack latency p50/p99 and requests/s. It also
-waits until every request's reply reached the sandbox, so the numbers are for work that really
-happened. Target on the 2-core machine: p99 under 50 ms at 200 concurrent requests.
+Starts the local Slack sandbox in its own process, `steward serve --no-workers` and one
+`steward worker` (the Procfile's shape; Redis: REDIS_URL if set, else the embedded Valkey). It
+opens C keep-alive connections, then fires N pre-signed `/steward help` slash commands through
+them, C in flight at once, and prints ack latency p50/p99, requests/s, serve's CPU per request
+and RSS. Unless --ack-only, it then waits until every request's reply reached the sandbox, so
+the numbers are for work that really happened while the worker drained the queue beside serve.
+Target on the 2-core machine: p99 under 50 ms at 200 concurrent requests.
 
-    python bench/ack.py [--requests 2000] [--concurrency 200]
+    python bench/ack.py [--requests 2000] [--concurrency 200] [--ack-only]
+
+BENCH_SERVE_PROCESSES=2 runs `serve --processes 2`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -22,11 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import httptools
+import uvloop
 from slack_sdk.signature import SignatureVerifier
 
 from app.sandbox import Sandbox, seed_demo_workspace
@@ -97,6 +106,54 @@ def raw_request(port: int, n: int) -> bytes:
     return head.encode() + body.encode()
 
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: sends its requests one after another, timing each answer.
+
+    A protocol with httptools' C parser rather than stream readers, so that the load generator,
+    which shares the machine's two cores with the server, spends as little CPU as it can.
+    """
+
+    def __init__(self, requests: list[bytes], result: Result) -> None:
+        self._requests = iter(requests)
+        self._result = result
+        self._parser = httptools.HttpResponseParser(self)
+        self._started = 0.0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport: Any = transport  # uvloop's transports are not asyncio.Transport
+
+    def start(self) -> None:
+        self._send_next()
+
+    def _send_next(self) -> None:
+        request = next(self._requests, None)
+        if request is None:
+            self._transport.close()
+            return
+        self._started = time.perf_counter()
+        self._transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_message_complete(self) -> None:  # httptools callback: one whole answer arrived
+        self._result.latencies.append(time.perf_counter() - self._started)
+        if self._parser.get_status_code() != 200:
+            self._result.failures += 1
+        self._send_next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+
+
 async def fire(port: int, total: int, concurrency: int) -> tuple[list[float], float, int]:
     """`concurrency` keep-alive connections, each sending its share of pre-signed requests.
 
@@ -104,31 +161,27 @@ async def fire(port: int, total: int, concurrency: int) -> tuple[list[float], fl
     the load generator spends microseconds per request and the numbers are the server's.
     """
     requests = [raw_request(port, n) for n in range(total)]
-    latencies: list[float] = []
-    failures = 0
-
-    async def connection(share: list[bytes]) -> None:
-        nonlocal failures
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for request in share:
-            started = time.perf_counter()
-            writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if b" 200 " not in status_line:
-                failures += 1
-        writer.close()
-
+    result = Result()
+    loop = asyncio.get_running_loop()
     shares = [requests[i::concurrency] for i in range(concurrency)]
-    started = time.perf_counter()
-    await asyncio.gather(*(connection(share) for share in shares if share))
-    return latencies, time.perf_counter() - started, failures
+    # Connect first, then start every connection at once: the clock measures requests, not
+    # the TCP handshakes (as wrk does).
+    connections = [
+        (await loop.create_connection(lambda s=share: _Connection(s, result), "127.0.0.1", port))[1]
+        for share in shares
+        if share
+    ]
+    gc.disable()  # a collection in the load generator would be counted as server latency
+    try:
+        started = time.perf_counter()
+        for connection in connections:
+            connection.start()
+        await asyncio.gather(*(connection.done for connection in connections))
+    finally:
+        gc.enable()
+    if len(result.latencies) + result.failures < total:
+        raise SystemExit(f"only {len(result.latencies)} of {total} requests were answered")
+    return result.latencies, time.perf_counter() - started, result.failures
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -254,4 +307,4 @@ if __name__ == "__main__":
         "--ack-only", action="store_true", help="no worker: measure the acknowledgement path alone"
     )
     options = parser.parse_args()
-    raise SystemExit(asyncio.run(main(options.requests, options.concurrency, options.ack_only)))
+    raise SystemExit(uvloop.run(main(options.requests, options.concurrency, options.ack_only)))

@@ -10,13 +10,17 @@ from app.runtime import Runtime
 from handlers import register
 
 
-def build_bolt(runtime: Runtime, *, socket_mode: bool = False) -> AsyncApp:
-    """The Bolt app. Over HTTP every request's signature is verified; Socket Mode needs none
-    (the websocket itself is authenticated with the app-level token)."""
+def build_bolt(
+    runtime: Runtime, *, socket_mode: bool = False, verified_upstream: bool = False
+) -> AsyncApp:
+    """The Bolt app. Over HTTP every request's signature is verified, by Bolt or, for a request
+    queued by the inbox's front door, before it was queued (`verified_upstream`); Socket Mode
+    needs none (the websocket itself is authenticated with the app-level token)."""
     settings = runtime.settings
-    secret = "" if socket_mode else settings.secret("SLACK_SIGNING_SECRET")
+    verify = not (socket_mode or verified_upstream)
     app = AsyncApp(
-        signing_secret=secret,
+        signing_secret=settings.secret("SLACK_SIGNING_SECRET") if verify else "",
+        request_verification_enabled=verify,
         client=runtime.services.slack.client,
         # Listeners only enqueue, so they finish within milliseconds: answering after them lets
         # a listener choose the HTTP answer (e.g. a 500 that makes Slack redeliver an event).

@@ -1,7 +1,9 @@
 """HTTP transport: the ASGI app `steward serve` runs under uvicorn.
 
-POST /slack/events takes events, slash commands and interactivity (Bolt verifies every
-signature: bad or stale ones get 401 and are counted); GET /healthz answers 200 only while Redis
+POST /slack/events takes events, slash commands and interactivity. Slash commands and events
+are verified and queued as they are, and answered at once (handlers/inbox.py); everything else,
+and anything the inbox does not take, goes through Bolt. Every signature is verified: bad or
+stale ones get 401 and are counted; GET /healthz answers 200 only while Redis
 does; GET /metrics is Prometheus text.
 """
 
@@ -21,15 +23,20 @@ from starlette.routing import Route
 
 from app import metrics
 from app.runtime import Runtime
+from handlers import inbox
 from handlers.bolt import build_bolt
 
 
 def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
     bolt = AsyncSlackRequestHandler(build_bolt(runtime))
+    front_door = inbox.FrontDoor(runtime.queue, runtime.settings.secret("SLACK_SIGNING_SECRET"))
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
-        response = await bolt.handle(request)
+        if await front_door.accept(await request.body(), request.headers):
+            response = Response()  # queued: a worker reads it (handlers/inbox.py)
+        else:
+            response = await bolt.handle(request)
         metrics.ACK_SECONDS.observe(time.perf_counter() - started)
         metrics.SLACK_REQUESTS.labels(status=str(response.status_code)).inc()
         if response.status_code == 401:
@@ -51,6 +58,7 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if workers:
+            inbox.install(runtime)
             runtime.start_workers(workers)
         try:
             yield

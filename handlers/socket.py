@@ -8,6 +8,7 @@ import asyncio
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from app.runtime import Runtime
+from handlers import inbox
 from handlers.bolt import build_bolt
 
 
@@ -15,6 +16,7 @@ async def run_socket(runtime: Runtime, stop: asyncio.Event, *, workers: int = 1)
     app = build_bolt(runtime, socket_mode=True)
     handler = AsyncSocketModeHandler(app, runtime.settings.secret("SLACK_APP_TOKEN"))
     if workers:
+        inbox.install(runtime)  # an HTTP `serve` on the same Redis may queue Slack requests
         runtime.start_workers(workers)
     try:
         await handler.connect_async()

@@ -60,4 +60,6 @@ async def test_workers_start_the_retention_job(
     async with running_stack(redis_url, tmp_path) as stack:
         redis = stack.runtime.services.redis
         await stack.sandbox.wait_for(lambda: redis.exists(GATE), timeout=10)
-        assert (tmp_path / "archive").is_dir()  # archives go under STEWARD_DATA_DIR/archive
+        # The gate is taken just before the run; the run makes STEWARD_DATA_DIR/archive.
+        archive = tmp_path / "archive"
+        assert await stack.sandbox.wait_for(archive.is_dir, timeout=10)

@@ -97,11 +97,17 @@ async def test_app_home_is_published(stack: Stack) -> None:
     assert "Steward" in json.dumps(home.blocks)
 
 
-async def test_unknown_subcommand_gets_an_immediate_usage_answer(stack: Stack) -> None:
-    delivery = await stack.sandbox.user(EMPLOYEE).command("/steward", "frobnicate")
-    assert delivery.status == 200
-    assert "Unknown command `frobnicate`" in delivery.body
-    assert "/steward help" in delivery.body
+async def test_unknown_subcommand_gets_a_private_usage_answer(stack: Stack) -> None:
+    sandbox = stack.sandbox
+    delivery = await sandbox.user(EMPLOYEE).command("/steward", "frobnicate")
+    # Acknowledged before it was read; the listener's answer goes through the response_url.
+    assert delivery.status == 200 and delivery.body == ""
+    answer = await sandbox.wait_for(
+        lambda: next((e for e in sandbox.ephemerals(user=EMPLOYEE) if "frobnicate" in e.text), None)
+    )
+    assert "Unknown command `frobnicate`" in answer.text and "/steward help" in answer.text
+    assert answer.source == "response_url"
+    assert not sandbox.calls("chat.postMessage")
 
 
 async def test_healthz_and_metrics(stack: Stack) -> None:

@@ -117,9 +117,13 @@ async def test_summarize_command_covers_the_channel_window(
 
 @pytest.mark.parametrize("args", ["yesterday", "3d 4d", "#nonexistent"])
 async def test_summarize_bad_arguments_get_usage(stack: Stack, args: str) -> None:
-    delivery = await stack.sandbox.user(EMPLOYEE).command("/summarize", args, channel=GENERAL)
+    sandbox = stack.sandbox
+    delivery = await sandbox.user(EMPLOYEE).command("/summarize", args, channel=GENERAL)
     assert delivery.status == 200
-    assert "Usage: `/summarize`" in delivery.body
+    usage = await sandbox.wait_for(
+        lambda: next((e for e in sandbox.ephemerals(user=EMPLOYEE) if "Usage" in e.text), None)
+    )
+    assert "Usage: `/summarize`" in usage.text and usage.source == "response_url"
 
 
 async def test_summarize_permalink_and_other_channel(stack: Stack, model: ModelServer) -> None:

@@ -149,4 +149,18 @@ async def test_enqueue_reports_unavailable_redis() -> None:
     queue = JobQueue(broken, fast_config())
     with pytest.raises(QueueUnavailable):
         await queue.enqueue("ping", Ping(n=1))
+    # Callers sharing one pipelined write each hear that it failed.
+    results = await asyncio.gather(
+        *(queue.enqueue("ping", Ping(n=n)) for n in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(result, QueueUnavailable) for result in results)
     await broken.aclose()
+
+
+async def test_concurrent_enqueues_each_get_their_own_job(r: aioredis.Redis) -> None:
+    queue = JobQueue(r, fast_config())
+    ids = await asyncio.gather(*(queue.enqueue("ping", Ping(n=n)) for n in range(200)))
+    jobs = [Job.model_validate_json(fields["job"]) for _, fields in await r.xrange(STREAM)]
+    # Sent in shared pipelines, yet each caller got the id of its own job, in call order.
+    assert [job.id for job in jobs] == ids
+    assert [job.payload["n"] for job in jobs] == list(range(200))

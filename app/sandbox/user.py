@@ -67,7 +67,8 @@ class SandboxUser:
             raise KeyError(f"no channel {ref!r} in the sandbox workspace")
         return channel
 
-    def _response_url(self, channel: Channel | None, **source: Any) -> str:
+    def new_response_url(self, channel: Channel | None, **source: Any) -> str:
+        """A fresh response_url for this user, as Slack hands one out with a command."""
         response_id = self.interactions.issue_response(
             self.id, channel.id if channel else None, **source
         )
@@ -84,7 +85,7 @@ class SandboxUser:
             command,
             text,
             trigger_id=self.interactions.issue_trigger(self.id),
-            response_url=self._response_url(target),
+            response_url=self.new_response_url(target),
         )
         delivery = await self.deliverer.command(form, self.transport)
         self._show_command_answer(target, delivery)
@@ -115,7 +116,7 @@ class SandboxUser:
             message,
             callback_id,
             trigger_id=self.interactions.issue_trigger(self.id),
-            response_url=self._response_url(channel, thread_ts=message.thread_ts or message.ts),
+            response_url=self.new_response_url(channel, thread_ts=message.thread_ts or message.ts),
         )
         return await self.deliverer.interactive(payload, self.transport)
 
@@ -146,11 +147,11 @@ class SandboxUser:
     def _click_message(self, source: Message | Ephemeral, button: FoundButton) -> JsonDict:
         channel = self._channel(source.channel)
         if isinstance(source, Ephemeral):
-            response_url = self._response_url(
+            response_url = self.new_response_url(
                 channel, ephemeral_id=source.id, thread_ts=source.thread_ts
             )
         else:
-            response_url = self._response_url(
+            response_url = self.new_response_url(
                 channel, message_ts=source.ts, thread_ts=source.thread_ts
             )
         return payloads.block_actions_on_message(

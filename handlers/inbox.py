@@ -1,0 +1,135 @@
+"""The HTTP inbox (see app/inbox.py): acknowledge a slash command or event first, read it later.
+
+`FrontDoor` is serve's side: verify the signature, queue the raw request, answer 200 — no
+parsing, no Bolt. Anything it does not take (interactivity, url_verification, a bad signature,
+Redis down) goes through Bolt synchronously, exactly as before, so every refusal and error
+answer is still Bolt's. `Replayer` is the worker's side: the same listeners, run by Bolt on the
+queued request, with the acknowledgement's text (if any) sent to the command's response_url.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
+
+from app.inbox import KIND, SlackRequest
+from app.queue import JobQueue, Notify, QueueUnavailable
+from app.runtime import Runtime
+from handlers.bolt import build_bolt
+from handlers.common import notify_of
+
+log = logging.getLogger(__name__)
+
+
+def deferrable(body: str, content_type: str) -> bool:
+    """A slash command or an Events API callback: requests whose acknowledgement is empty.
+
+    A slash command is a form with a `command` field (an interaction is a form holding only
+    `payload`; form values are URL-encoded, so "&command=" cannot occur inside one).
+    """
+    if content_type.startswith("application/json") or body.startswith("{"):
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            return False
+        return isinstance(envelope, dict) and envelope.get("type") == "event_callback"
+    return body.startswith("command=") or "&command=" in body
+
+
+class FrontDoor:
+    def __init__(self, queue: JobQueue, signing_secret: str) -> None:
+        self._queue = queue
+        self._verifier = SignatureVerifier(signing_secret)
+
+    async def accept(self, raw: bytes, headers: Mapping[str, str]) -> bool:
+        """True when the request was verified and queued: answer 200 with an empty body.
+        False: Bolt must handle it now."""
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        content_type = headers.get("content-type", "")
+        if not deferrable(body, content_type) or not self._verified(body, headers):
+            return False
+        request = SlackRequest(
+            body=body,
+            content_type=content_type,
+            retry_num=headers.get("x-slack-retry-num"),
+            retry_reason=headers.get("x-slack-retry-reason"),
+            received_at=time.time(),
+        )
+        try:
+            await self._queue.enqueue(KIND, request)
+        except QueueUnavailable:
+            return False
+        return True
+
+    def _verified(self, body: str, headers: Mapping[str, str]) -> bool:
+        try:
+            return self._verifier.is_valid(
+                body,
+                headers.get("x-slack-request-timestamp"),
+                headers.get("x-slack-signature"),
+            )
+        except ValueError:  # a timestamp that is not a number
+            return False
+
+
+class Replayer:
+    """Bolt, with our listeners, for requests the front door verified and queued."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._bolt = build_bolt(runtime, verified_upstream=True)
+        self._slack = runtime.services.slack
+
+    async def replay(self, request: SlackRequest) -> None:
+        bolt_request = AsyncBoltRequest(body=request.body, headers=request.headers())
+        response = await self._bolt.async_dispatch(bolt_request)
+        if response.status >= 500:  # e.g. Redis refused the job: try again later, like Slack
+            raise ReplayFailed(f"the listeners answered HTTP {response.status}")
+        if response.status == 200 and response.body:
+            await self._answer(bolt_request.body, response)
+
+    async def _answer(self, payload: dict[str, Any], response: BoltResponse) -> None:
+        """What the listener put in its acknowledgement, shown the way Slack would show it."""
+        response_url = payload.get("response_url")
+        if not response_url:
+            log.warning("acknowledgement text with nowhere to send it dropped")
+            return
+        answer: Any = response.body
+        if answer.startswith("{"):
+            answer = json.loads(answer)
+        if not isinstance(answer, dict):
+            answer = {"text": str(answer)}
+        await self._slack.respond(
+            response_url,
+            str(answer.get("text") or ""),
+            answer.get("blocks"),
+            in_channel=answer.get("response_type") == "in_channel",
+        )
+
+    def notify_of(self, request: SlackRequest) -> Notify | None:
+        payload = AsyncBoltRequest(body=request.body, headers=request.headers()).body
+        event = payload.get("event")
+        if isinstance(event, dict):
+            user = event.get("user")
+            return Notify(user_id=user, channel_id=event.get("channel")) if user else None
+        notify = notify_of(payload)
+        return notify if notify.user_id else None
+
+
+class ReplayFailed(Exception):
+    """The listeners could not take a queued request; the worker retries it."""
+
+
+def install(runtime: Runtime) -> None:
+    """Let this process's workers run queued Slack requests. Safe to call twice."""
+    if runtime.services.inbox is None:
+        runtime.services.inbox = Replayer(runtime)
