@@ -8,7 +8,7 @@ and RSS. Unless --ack-only, it then waits until every request's reply reached th
 the numbers are for work that really happened while the worker drained the queue beside serve.
 Target on the 2-core machine: p99 under 50 ms at 200 concurrent requests.
 
-    python bench/ack.py [--requests 2000] [--concurrency 200] [--ack-only]
+    python bench/ack.py [--requests 2000] [--concurrency 200] [--ack-only | --in-process]
 
 BENCH_SERVE_PROCESSES=2 runs `serve --processes 2`.
 """
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -107,29 +108,35 @@ def raw_request(port: int, n: int) -> bytes:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: sends its requests one after another, timing each answer.
+    """One keep-alive connection: sends a round of requests one after another, timing each.
 
     A protocol with httptools' C parser rather than stream readers, so that the load generator,
     which shares the machine's two cores with the server, spends as little CPU as it can.
     """
 
-    def __init__(self, requests: list[bytes], result: Result) -> None:
-        self._requests = iter(requests)
-        self._result = result
+    def __init__(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
+        self._requests: Iterator[bytes] = iter(())
+        self._result = Result()
         self._started = 0.0
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport: Any = transport  # uvloop's transports are not asyncio.Transport
 
-    def start(self) -> None:
+    def send(self, requests: list[bytes], result: Result) -> asyncio.Future[None]:
+        self._requests, self._result = iter(requests), result
+        self._done = asyncio.get_running_loop().create_future()
         self._send_next()
+        return self._done
+
+    def close(self) -> None:
+        self._transport.close()
 
     def _send_next(self) -> None:
         request = next(self._requests, None)
         if request is None:
-            self._transport.close()
+            self._finish()
             return
         self._started = time.perf_counter()
         self._transport.write(request)
@@ -144,8 +151,11 @@ class _Connection(asyncio.Protocol):
         self._send_next()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
 
 @dataclass
@@ -154,34 +164,34 @@ class Result:
     failures: int = 0
 
 
-async def fire(port: int, total: int, concurrency: int) -> tuple[list[float], float, int]:
-    """`concurrency` keep-alive connections, each sending its share of pre-signed requests.
+async def connect(port: int, count: int) -> list[_Connection]:
+    loop = asyncio.get_running_loop()
+    return [(await loop.create_connection(_Connection, "127.0.0.1", port))[1] for _ in range(count)]
+
+
+async def fire(
+    connections: list[_Connection], port: int, first: int, total: int
+) -> tuple[list[float], float, int]:
+    """Requests `first`..`first + total` shared out over the open connections, all started at
+    once: `len(connections)` requests in flight until the last round.
 
     Requests are built and signed before the clock starts and sent as raw HTTP/1.1 bytes, so
     the load generator spends microseconds per request and the numbers are the server's.
     """
-    requests = [raw_request(port, n) for n in range(total)]
+    requests = [raw_request(port, n) for n in range(first, first + total)]
     result = Result()
-    loop = asyncio.get_running_loop()
-    shares = [requests[i::concurrency] for i in range(concurrency)]
-    # Connect first, then start every connection at once: the clock measures requests, not
-    # the TCP handshakes (as wrk does).
-    connections = [
-        (await loop.create_connection(lambda s=share: _Connection(s, result), "127.0.0.1", port))[1]
-        for share in shares
-        if share
-    ]
+    count = len(connections)
     gc.disable()  # a collection in the load generator would be counted as server latency
     try:
         started = time.perf_counter()
-        for connection in connections:
-            connection.start()
-        await asyncio.gather(*(connection.done for connection in connections))
+        rounds = [c.send(requests[i::count], result) for i, c in enumerate(connections)]
+        await asyncio.gather(*rounds)
+        elapsed = time.perf_counter() - started
     finally:
         gc.enable()
-    if len(result.latencies) + result.failures < total:
+    if len(result.latencies) < total:
         raise SystemExit(f"only {len(result.latencies)} of {total} requests were answered")
-    return result.latencies, time.perf_counter() - started, result.failures
+    return result.latencies, elapsed, result.failures
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -226,7 +236,7 @@ async def wait_replies(conn: Connection, count: int, timeout: float = 120) -> fl
     raise SystemExit(f"not all {count} replies arrived within {timeout} s")
 
 
-async def main(total: int, concurrency: int, ack_only: bool = False) -> int:
+async def main(total: int, concurrency: int, ack_only: bool, in_process: bool) -> int:
     context = mp.get_context("spawn")
     conn, child = context.Pipe()
     sandbox = context.Process(target=run_sandbox, args=(child,))
@@ -243,22 +253,28 @@ async def main(total: int, concurrency: int, ack_only: bool = False) -> int:
         "STEWARD_LOG_LEVEL": "WARNING",
     }
     root = Path(__file__).resolve().parent.parent
-    # The deployment shape the Procfile describes: `serve` only acknowledges, a `worker`
-    # process does the work, so the ack path never waits behind a job.
-    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-workers"]
-    serve += ["--processes", str(PROCESSES)]
+    # By default the deployment shape the Procfile describes: `serve` only acknowledges, a
+    # `worker` process does the work. --in-process: one `serve` doing both, as on a laptop.
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve += ["--processes", str(PROCESSES)] + ([] if in_process else ["--no-workers"])
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", *serve], env=env, cwd=root)
     worker_cmd = [sys.executable, "-m", "app.cli", "worker"]
-    worker = subprocess.Popen(worker_cmd if not ack_only else ["true"], env=env, cwd=root)
+    separate = not (ack_only or in_process)
+    worker = subprocess.Popen(worker_cmd if separate else ["true"], env=env, cwd=root)
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(url, proc)
-        warm = min(200, total)
-        await fire(port, warm, min(concurrency, 50))
+        # Open the connections and send one request on each before the clock starts, so the
+        # numbers are for requests, not for TCP handshakes and accepts (as wrk measures).
+        connections = await connect(port, concurrency)
+        warm = len(connections)
+        await fire(connections, port, 0, warm)
         if not ack_only:
             await wait_replies(conn, warm)
         cpu_before = cpu_seconds(proc.pid)
-        latencies, elapsed, failures = await fire(port, total, concurrency)
+        latencies, elapsed, failures = await fire(connections, port, warm, total)
+        for connection in connections:
+            connection.close()
         serve_cpu = cpu_seconds(proc.pid) - cpu_before
         drain = float("nan") if ack_only else await wait_replies(conn, warm + total)
         rss = rss_mb(proc.pid)
@@ -273,10 +289,12 @@ async def main(total: int, concurrency: int, ack_only: bool = False) -> int:
         conn.send("stop")
         sandbox.join(timeout=10)
     ms = [value * 1000 for value in latencies]
-    print(f"requests: {total} signed /steward help, {concurrency} concurrent")
+    shape = "ack only" if ack_only else "in-process workers" if in_process else "serve + worker"
+    print(f"requests: {total} signed /steward help, {concurrency} concurrent ({shape})")
     print(f"ack latency: p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms")
     print(f"throughput: {total / elapsed:.0f} requests/s (non-200 answers: {failures})")
-    print(f"all {total} replies recorded by the sandbox {drain:.2f} s after the last ack")
+    if not ack_only:
+        print(f"all {total} replies recorded by the sandbox {drain:.2f} s after the last ack")
     print(
         f"serve CPU per request: {serve_cpu / total * 1000:.2f} ms "
         f"({serve_cpu / elapsed:.0%} of one core while firing)"
@@ -303,8 +321,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument(
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument(
         "--ack-only", action="store_true", help="no worker: measure the acknowledgement path alone"
     )
+    shape.add_argument(
+        "--in-process", action="store_true", help="one serve process that also runs the jobs"
+    )
     options = parser.parse_args()
-    raise SystemExit(uvloop.run(main(options.requests, options.concurrency, options.ack_only)))
+    run = main(options.requests, options.concurrency, options.ack_only, options.in_process)
+    raise SystemExit(uvloop.run(run))
