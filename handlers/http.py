@@ -3,8 +3,8 @@
 POST /slack/events takes events, slash commands and interactivity. Slash commands and events
 are verified and queued as they are, and answered at once (handlers/inbox.py); everything else,
 and anything the inbox does not take, goes through Bolt. Every signature is verified: bad or
-stale ones get 401 and are counted; GET /healthz answers 200 only while Redis
-does; GET /metrics is Prometheus text.
+stale ones get 401 and are counted. GET /healthz answers 200 only while Redis does; GET /metrics
+is Prometheus text.
 """
 
 from __future__ import annotations

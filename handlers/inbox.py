@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def deferrable(body: str, content_type: str) -> bool:
-    """A slash command or an Events API callback: requests whose acknowledgement is empty.
+    """A slash command or an Events API callback: requests whose answer need not be in the
+    HTTP response (a command's text can go to its response_url; an event's answer is empty).
 
     A slash command is a form with a `command` field (an interaction is a form holding only
     `payload`; form values are URL-encoded, so "&command=" cannot occur inside one).
