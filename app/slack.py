@@ -3,6 +3,16 @@
 The same code runs against Slack, the local sandbox or a test server: only `SLACK_API_URL`
 changes. Rate limits (429 + Retry-After), 5xx and dropped connections are retried by slack_sdk's
 retry handlers, so callers see either a result or a `SlackError`.
+
+Every call goes through slack_sdk's typed method of the same name, which encodes it the way
+Slack's Web API spec says that method takes it: read methods (`conversations.history`,
+`users.info`, …) as GET with query arguments, since Slack ignores a JSON body there, and write
+methods (`chat.*`, `views.*`) as JSON.
+
+Posting needs the bot in the conversation (`not_in_channel` otherwise; Steward does not ask for
+`chat:write.public`, see the README). A public channel is joined on first need with
+`channels:join`; a private one cannot be, and the caller gets `NotPostable` with what to do.
+Messages longer than Slack accepts in one go are split (`app/message_split.py`), never cut.
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from app.message_split import split_message
+
 log = logging.getLogger(__name__)
 
 Blocks = Sequence[dict[str, Any]]
@@ -35,8 +47,34 @@ class SlackError(Exception):
         self.code = code
 
 
+class NotPostable(SlackError):
+    """Steward cannot post in `channel` and cannot fix that itself; `hint` says who can, how."""
+
+    def __init__(self, method: str, code: str, channel: str) -> None:
+        super().__init__(method, code)
+        self.channel = channel
+
+    @property
+    def hint(self) -> str:
+        if self.code == "is_archived":
+            return f"<#{self.channel}> is archived, so Steward can't post there."
+        return (
+            f"Steward isn't a member of <#{self.channel}>. Invite it there "
+            f"(type `/invite @Steward` in that channel), then try again."
+        )
+
+
 # Errors that mean "post privately some other way", not "the request is broken".
 NOT_REACHABLE = {"channel_not_found", "not_in_channel", "user_not_in_channel", "is_archived"}
+# conversations.join cannot help: the channel is private, archived, or we may not join.
+_JOIN_IMPOSSIBLE = {
+    "method_not_supported_for_channel_type",
+    "channel_not_found",
+    "is_archived",
+    "missing_scope",
+    "not_allowed_token_type",
+    "restricted_action",
+}
 
 
 def retry_handlers() -> list[Any]:
@@ -61,8 +99,11 @@ class SlackPort:
         self._workspace_url: str | None = None
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """`method` through slack_sdk's typed method (`conversations.replies` →
+        `conversations_replies`), so each call is encoded as Slack's spec says it is read."""
+        typed = getattr(self.client, method.replace(".", "_"))
         try:
-            response = await self.client.api_call(method, json=_drop_none(kwargs))
+            response = await typed(**_drop_none(kwargs))
         except SlackApiError as exc:
             raise SlackError(method, str(exc.response.get("error", "unknown_error"))) from None
         except (SlackClientError, OSError, TimeoutError) as exc:
@@ -72,15 +113,57 @@ class SlackPort:
     async def post_message(
         self, channel: str, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
     ) -> dict[str, Any]:
-        return await self._call(
-            "chat.postMessage",
-            channel=channel,
-            text=text,
-            blocks=blocks,
-            thread_ts=thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        """Post visibly, joining a public channel first if need be. A message too long for one
+        post goes out as several, in order; the answer is the last one's (it holds the
+        buttons, if any). Raises `NotPostable` when only a person can let Steward in."""
+        posted: dict[str, Any] = {}
+        for part in split_message(text, blocks):
+            posted = await self._post_one(channel, part.text, part.blocks, thread_ts)
+        return posted
+
+    async def _post_one(
+        self, channel: str, text: str, blocks: Blocks | None, thread_ts: str | None
+    ) -> dict[str, Any]:
+        args = {
+            "channel": channel,
+            "text": text,
+            "blocks": blocks,
+            "thread_ts": thread_ts,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        try:
+            return await self._call("chat.postMessage", **args)
+        except SlackError as exc:
+            if exc.code != "not_in_channel":
+                raise _not_postable(exc, channel) from None
+        await self.join(channel)
+        return await self._call("chat.postMessage", **args)
+
+    async def join(self, channel: str) -> None:
+        """Join a public channel (`channels:join`); `NotPostable` when that is not possible."""
+        try:
+            await self._call("conversations.join", channel=channel)
+        except SlackError as exc:
+            if exc.code in _JOIN_IMPOSSIBLE:
+                raise NotPostable("conversations.join", exc.code, channel) from None
+            raise
+        log.info("joined a public channel to post in it", extra={"channel": channel})
+
+    async def ensure_postable(self, channel: str) -> None:
+        """Make sure a later post to `channel` will land: a member already, or joined now.
+        Raises `NotPostable` (with a hint for the person) when Steward cannot get in."""
+        try:
+            info = await self.conversation(channel)
+        except SlackError as exc:
+            raise _not_postable(exc, channel) from None
+        if info.get("is_archived"):
+            raise NotPostable("conversations.info", "is_archived", channel)
+        if info.get("is_member") or info.get("is_im"):
+            return
+        if info.get("is_private") or info.get("is_mpim"):
+            raise NotPostable("conversations.info", "not_in_channel", channel)
+        await self.join(channel)
 
     async def post_ephemeral(
         self,
@@ -90,14 +173,17 @@ class SlackPort:
         blocks: Blocks | None = None,
         thread_ts: str | None = None,
     ) -> dict[str, Any]:
-        return await self._call(
-            "chat.postEphemeral",
-            channel=channel,
-            user=user,
-            text=text,
-            blocks=blocks,
-            thread_ts=thread_ts,
-        )
+        posted: dict[str, Any] = {}
+        for part in split_message(text, blocks):
+            posted = await self._call(
+                "chat.postEphemeral",
+                channel=channel,
+                user=user,
+                text=part.text,
+                blocks=part.blocks,
+                thread_ts=thread_ts,
+            )
+        return posted
 
     async def update(
         self, channel: str, ts: str, text: str, blocks: Blocks | None = None
@@ -147,9 +233,16 @@ class SlackPort:
                 return
 
     async def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
-        """Every message of the thread containing `ts`, parent first (cursor-paginated)."""
+        """Every message of the thread containing `ts`, parent first (cursor-paginated).
+
+        Given the ts of a reply, conversations.replies answers that reply alone; its
+        `thread_ts` names the parent, whose thread is then read."""
         out: list[dict[str, Any]] = []
         async for page in self._pages("conversations.replies", channel=channel, ts=ts):
+            if not out and page:
+                parent = str(page[0].get("thread_ts") or ts)
+                if parent != ts:
+                    return await self.thread(channel, parent)
             out.extend(page)
         return out
 
@@ -182,13 +275,14 @@ class SlackPort:
     ) -> None:
         """Answer through a slash command's or action's response_url (works in any channel)."""
         hook = AsyncWebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
-        response = await hook.send(
-            text=text,
-            blocks=list(blocks) if blocks else None,
-            response_type="in_channel" if in_channel else "ephemeral",
-        )
-        if response.status_code >= 300:
-            raise SlackError("response_url", f"http_{response.status_code}")
+        for part in split_message(text, blocks):
+            response = await hook.send(
+                text=part.text,
+                blocks=list(part.blocks) if part.blocks else None,
+                response_type="in_channel" if in_channel else "ephemeral",
+            )
+            if response.status_code >= 300:
+                raise SlackError("response_url", f"http_{response.status_code}")
 
     async def tell(
         self,
@@ -247,6 +341,13 @@ class SlackPort:
             return []
         members = await self._call("usergroups.users.list", usergroup=group["id"])
         return [str(u) for u in members.get("users", [])]
+
+
+def _not_postable(exc: SlackError, channel: str) -> SlackError:
+    """Slack's "you can't post there" errors as `NotPostable`; anything else unchanged."""
+    if exc.code in ("channel_not_found", "not_in_channel", "is_archived"):
+        return NotPostable(exc.method, exc.code, channel)
+    return exc
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
