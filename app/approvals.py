@@ -27,7 +27,7 @@ from app.audit import ApprovalStatus, EventName
 from app.draft_store import Drafts, DraftState, Outcome
 from app.sanitize import links_in, sanitize_output
 from app.services import Services
-from app.slack import SlackError
+from app.slack import NotPostable, SlackError
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,44 @@ async def _cancel_timers(services: Services, interaction_id: str) -> None:
     await timers.cancel(services.redis, *_timer_ids(interaction_id, len(_steps(str(raw or "[]")))))
 
 
+class RequestChannelUnavailable(Exception):
+    """The approval request cannot be posted where the policy sends it; nothing is pending."""
+
+    def __init__(self, channel: str, problem: str, *, was_pending: bool = False) -> None:
+        super().__init__(problem)
+        self.channel = channel
+        self.was_pending = was_pending  # the request had been recorded, then taken back
+        self.user_message = (
+            f":warning: Not submitted: approval requests for this draft go to <#{channel}>. "
+            f"{problem} Your draft is kept; click *Submit for approval* again after that."
+        )
+
+
+async def check_request_channel(services: Services, channel: str) -> None:
+    """Before anything is pending: the approval channel takes Steward's posts (a public one is
+    joined), else `RequestChannelUnavailable` saying what a person must do."""
+    try:
+        await services.slack.ensure_postable(channel)
+    except NotPostable as exc:
+        raise RequestChannelUnavailable(channel, exc.hint) from None
+    except SlackError as exc:
+        problem = exc.missing_scope_hint or f"Slack would not let Steward check it (`{exc.code}`)."
+        raise RequestChannelUnavailable(channel, problem) from None
+
+
+def request_channel(state: DraftState, rule: policy_.ApprovalRule) -> str:
+    return rule.channel or state.record.channel_id
+
+
 async def submit(
     services: Services, state: DraftState, rule: policy_.ApprovalRule, click: str
 ) -> Outcome:
-    """draft → pending, then the approval request, its audit event and its timers."""
+    """draft → pending, then the approval request, its audit event and its timers.
+
+    Raises `RequestChannelUnavailable` when the request cannot be posted; the draft is then
+    back to `draft` with no timers, so nothing waits on a request nobody can see."""
     r = state.record
+    await check_request_channel(services, request_channel(state, rule))
     now = time.time()
     first = rule.steps[0].group
     members = await members_of(services, first)
@@ -141,7 +174,7 @@ async def submit(
     if fresh is None:
         return Outcome("missing", "", "")
     await _schedule_timers(services, fresh, rule, fresh.submitted_at or now)
-    channel = rule.channel or r.channel_id
+    channel = request_channel(fresh, rule)
     if await drafts.once(r.interaction_id, "approval_requested"):
         await audit(
             services,
@@ -160,8 +193,23 @@ async def submit(
                 "expire_after_s": rule.expire_after.total_seconds(),
             },
         )
-    await _post_request(services, fresh, channel, describe_approvers(first, members))
+    try:
+        await _post_request(services, fresh, channel, describe_approvers(first, members))
+    except NotPostable as exc:  # lost membership between the check and the post
+        await _unsubmit(services, fresh, click)
+        raise RequestChannelUnavailable(channel, exc.hint, was_pending=True) from None
     return outcome
+
+
+async def _unsubmit(services: Services, state: DraftState, click: str) -> None:
+    """pending → draft again with its timers cancelled: no request, so nothing is pending."""
+    r = state.record
+    drafts = Drafts(services)
+    await drafts.transition(
+        r.interaction_id, ["pending"], "draft", actor=r.user_id, click=f"{click}:unsubmit"
+    )
+    await _cancel_timers(services, r.interaction_id)
+    await drafts.forget(r.interaction_id, "approval_requested")
 
 
 async def _schedule_timers(

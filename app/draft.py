@@ -425,7 +425,16 @@ async def _submit(services: Services, state: DraftState, req: DraftAction) -> No
         return
     if not await _allowed(services, state, req, decision, "submit"):
         return
-    outcome = await approvals.submit(services, state, decision.approval, req.click_id)
+    try:
+        outcome = await approvals.submit(services, state, decision.approval, req.click_id)
+    except approvals.RequestChannelUnavailable as exc:
+        await approvals.audit(
+            services, state, "failed", actor_id=req.user_id,
+            approval_status="withdrawn" if exc.was_pending else None,
+            reason=f"submit: approval channel {exc.channel} unavailable",
+        )  # fmt: skip
+        await _tell_clicker(services, req, exc.user_message)
+        return
     if not outcome.won:
         await _tell_clicker(
             services,

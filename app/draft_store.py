@@ -222,6 +222,10 @@ class Drafts:
         """True the first time `name` is claimed for this draft (guards side effects on re-runs)."""
         return bool(await self.redis.hsetnx(_key(interaction_id), f"done:{name}", "1"))
 
+    async def forget(self, interaction_id: str, name: str) -> None:
+        """Undo `once(name)`, so the side effect happens again on the next try."""
+        await self.redis.hdel(_key(interaction_id), f"done:{name}")
+
     async def claim_post(self, interaction_id: str, click: str) -> tuple[str, str]:
         result = await self._claim_post(keys=[_key(interaction_id)], args=[click])
         values = [str(v) for v in result]

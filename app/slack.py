@@ -41,10 +41,22 @@ Blocks = Sequence[dict[str, Any]]
 class SlackError(Exception):
     """A Web API call failed for good. `code` is Slack's error string, e.g. `channel_not_found`."""
 
-    def __init__(self, method: str, code: str) -> None:
-        super().__init__(f"{method} failed: {code}")
+    def __init__(self, method: str, code: str, needed: str | None = None) -> None:
+        super().__init__(f"{method} failed: {code}" + (f" (needs {needed})" if needed else ""))
         self.method = method
         self.code = code
+        self.needed = needed  # with `missing_scope`: the scope Slack says the call needs
+
+    @property
+    def missing_scope_hint(self) -> str | None:
+        """What an admin must grant, when the app lacks a scope."""
+        if self.code != "missing_scope":
+            return None
+        scope = f"the `{self.needed}` scope" if self.needed else "a scope this needs"
+        return (
+            f"Steward's Slack app is missing {scope}. A workspace admin can add it under "
+            "OAuth & Permissions in the app's settings and reinstall the app."
+        )
 
 
 class NotPostable(SlackError):
@@ -105,7 +117,7 @@ class SlackPort:
         try:
             response = await typed(**_drop_none(kwargs))
         except SlackApiError as exc:
-            raise SlackError(method, str(exc.response.get("error", "unknown_error"))) from None
+            raise _api_error(method, exc) from None
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise SlackError(method, f"unreachable ({type(exc).__name__})") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
@@ -146,7 +158,9 @@ class SlackPort:
             await self._call("conversations.join", channel=channel)
         except SlackError as exc:
             if exc.code in _JOIN_IMPOSSIBLE:
-                raise NotPostable("conversations.join", exc.code, channel) from None
+                log.info("cannot join the channel", extra={"channel": channel, "code": exc.code})
+                code = "is_archived" if exc.code == "is_archived" else "not_in_channel"
+                raise NotPostable("conversations.join", code, channel) from None
             raise
         log.info("joined a public channel to post in it", extra={"channel": channel})
 
@@ -224,9 +238,17 @@ class SlackPort:
                 return False
 
     async def _pages(self, method: str, **args: Any) -> AsyncIterator[list[dict[str, Any]]]:
+        """Cursor pages of a history read. A bot reads a public channel only as a member
+        (`not_in_channel`), so it joins one on the first page and reads again."""
         cursor: str | None = None
         while True:
-            data = await self._call(method, limit=1000, cursor=cursor, **args)
+            try:
+                data = await self._call(method, limit=1000, cursor=cursor, **args)
+            except SlackError as exc:
+                if exc.code != "not_in_channel" or cursor is not None:
+                    raise
+                await self.join(str(args["channel"]))
+                data = await self._call(method, limit=1000, cursor=cursor, **args)
             yield list(data.get("messages", []))
             cursor = data.get("response_metadata", {}).get("next_cursor") or None
             if not cursor or not data.get("has_more", True):
@@ -321,8 +343,7 @@ class SlackPort:
                 request_file_info=False,  # files.info adds a call and nothing we use
             )
         except SlackApiError as exc:
-            code = str(exc.response.get("error", "unknown_error"))
-            raise SlackError("files.upload_v2", code) from None
+            raise _api_error("files.upload_v2", exc) from None
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise SlackError("files.upload_v2", f"unreachable ({type(exc).__name__})") from None
         files = response.get("files") if isinstance(response.data, dict) else None
@@ -341,6 +362,14 @@ class SlackPort:
             return []
         members = await self._call("usergroups.users.list", usergroup=group["id"])
         return [str(u) for u in members.get("users", [])]
+
+
+def _api_error(method: str, exc: SlackApiError) -> SlackError:
+    code = str(exc.response.get("error", "unknown_error"))
+    needed = exc.response.get("needed")
+    if code == "missing_scope":
+        log.warning("Slack app lacks a scope", extra={"method": method, "needed": needed})
+    return SlackError(method, code, str(needed) if needed else None)
 
 
 def _not_postable(exc: SlackError, channel: str) -> SlackError:

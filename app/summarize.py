@@ -160,6 +160,8 @@ async def _check_access(services: Services, req: SummarizeRequest) -> None:
 
 
 def _unreadable(exc: SlackError) -> str:
+    if exc.missing_scope_hint:
+        return f":warning: I can't read that conversation. {exc.missing_scope_hint}"
     if exc.code in ("channel_not_found", "not_in_channel"):
         return (
             ":lock: I can't read that conversation. If it is a private channel, invite me with "
