@@ -7,10 +7,12 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
@@ -19,9 +21,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from app.sandbox import Message, Sandbox, seed_demo_workspace
+from app.sandbox.contract import manifest_bot_scopes
+from app.sandbox.seed import ARCHIVED, PRIVATE_NOT_INVITED, PUBLIC_NOT_JOINED
 
 SECRET = "test-signing-secret"
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
+RANDOM, PEOPLE_OPS = PUBLIC_NOT_JOINED, PRIVATE_NOT_INVITED
+LAUNCH_TS = "1732460219.000300"  # the #launch thread's parent (seed.py's fixed clock)
 
 
 @pytest.fixture
@@ -183,8 +189,9 @@ async def test_slack_errors(sandbox: Sandbox, client: AsyncWebClient) -> None:
     assert await slack_error(client.chat_postMessage(channel="C0NOPE", text="x")) == (
         "channel_not_found"
     )
+    # A private channel the bot is not in is invisible to it (see api_chat._postable).
     assert await slack_error(client.chat_postMessage(channel="C0SECRET", text="x")) == (
-        "not_in_channel"
+        "channel_not_found"
     )
     assert await slack_error(client.users_info(user="U0NOBODY")) == "user_not_found"
     assert await slack_error(
@@ -477,3 +484,282 @@ async def test_response_url_semantics(sandbox: Sandbox) -> None:
     assert (status, body["error"]) == (404, "used_url")
     status, body = await post_json(f"{sandbox.url}response/unknown", {"text": "x"})
     assert (status, body["error"]) == (404, "expired_url")
+
+
+# ---------------------------------------------------------------------------- Slack's contract
+# Each test below checks one rule the sandbox takes from Slack's published material; the rule and
+# its source are in app/sandbox/contract.py, api_core.py, api_chat.py, api_read.py, blockkit.py.
+MANIFEST_SCOPES = manifest_bot_scopes()
+
+
+async def raw_call(
+    sandbox: Sandbox,
+    method: str,
+    *,
+    json_body: dict[str, Any] | None = None,
+    form: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    bearer: bool = True,
+) -> tuple[dict[str, Any], Any]:
+    """POST (or GET when only ``query``) exactly what is given; returns (body, headers)."""
+    headers = {"Authorization": f"Bearer {sandbox.bot_token}"} if bearer else {}
+    url = f"{sandbox.api_url}{method}"
+    async with aiohttp.ClientSession() as session:
+        if json_body is None and form is None:
+            request = session.get(url, params=query or {}, headers=headers)
+        else:
+            request = session.post(
+                url, params=query or {}, json=json_body, data=form, headers=headers
+            )
+        async with request as response:
+            return await response.json(), response.headers
+
+
+@pytest.fixture
+async def granted() -> AsyncIterator[Sandbox]:
+    """A sandbox whose token also holds the scopes Steward's manifest may not ask for."""
+    extra = {"channels:join", "chat:write.public", "mpim:write"}
+    async with Sandbox(signing_secret=SECRET, scopes=MANIFEST_SCOPES | extra) as sb:
+        seed_demo_workspace(sb.workspace)
+        yield sb
+
+
+async def test_default_grant_is_exactly_the_manifest_bot_scopes() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
+    async with Sandbox(signing_secret=SECRET) as sb:
+        assert sb.scopes == frozenset(manifest["oauth_config"]["scopes"]["bot"])
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("conversations.history", {"channel": "C0LAUNCH"}),
+        ("conversations.replies", {"channel": "C0LAUNCH", "ts": LAUNCH_TS}),
+        ("conversations.info", {"channel": "C0LAUNCH"}),
+        ("conversations.members", {"channel": "C0LAUNCH"}),
+        ("users.info", {"user": "U0EMP"}),
+        ("usergroups.users.list", {"usergroup": "S0LEGAL"}),
+        ("chat.getPermalink", {"channel": "C0LAUNCH", "message_ts": LAUNCH_TS}),
+    ],
+)
+async def test_form_only_methods_ignore_a_json_body(
+    sandbox: Sandbox, method: str, args: dict[str, str]
+) -> None:
+    as_json, _ = await raw_call(sandbox, method, json_body=args)
+    assert as_json["ok"] is False  # as if no argument had been sent
+    assert as_json["error"] in {"channel_not_found", "user_not_found", "no_such_subteam"}
+    as_form, _ = await raw_call(sandbox, method, form=args)
+    as_query, _ = await raw_call(sandbox, method, query=args)
+    assert as_form["ok"] and as_query["ok"], (as_form, as_query)
+
+
+async def test_json_methods_read_a_json_body_but_not_a_token_in_it(sandbox: Sandbox) -> None:
+    posted, _ = await raw_call(
+        sandbox, "chat.postMessage", json_body={"channel": "C0LAUNCH", "text": "hi"}
+    )
+    assert posted["ok"] and sandbox.messages("C0LAUNCH")[-1].text == "hi"
+    opened, _ = await raw_call(sandbox, "conversations.open", json_body={"users": "U0EMP"})
+    assert opened["channel"]["id"] == "D0EMP"
+    no_header, _ = await raw_call(
+        sandbox, "auth.test", json_body={"token": sandbox.bot_token}, bearer=False
+    )
+    assert no_header["error"] == "not_authed"
+    as_form, _ = await raw_call(
+        sandbox, "auth.test", form={"token": sandbox.bot_token}, bearer=False
+    )
+    assert as_form["ok"]
+
+
+async def test_every_response_carries_x_oauth_scopes(sandbox: Sandbox) -> None:
+    expected = ",".join(sorted(MANIFEST_SCOPES))
+    body, headers = await raw_call(sandbox, "auth.test", form={})
+    assert body["ok"] and headers["x-oauth-scopes"] == expected
+    failed, headers = await raw_call(sandbox, "chat.postMessage", form={"channel": "C0NOPE"})
+    assert failed["error"] == "channel_not_found" and headers["x-oauth-scopes"] == expected
+    assert headers["x-accepted-oauth-scopes"] == "chat:write"
+    client = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
+    response = await client.auth_test()
+    assert set(response.headers["x-oauth-scopes"].split(",")) == MANIFEST_SCOPES
+
+
+@pytest.mark.parametrize(
+    ("removed", "call"),
+    [
+        ("channels:history", lambda c: c.conversations_history(channel="C0LAUNCH")),
+        ("channels:history", lambda c: c.conversations_replies(channel="C0LAUNCH", ts=LAUNCH_TS)),
+        ("groups:history", lambda c: c.conversations_history(channel="C0LEADERSHIP")),
+        ("im:history", lambda c: c.conversations_history(channel="D0EMP")),
+        ("channels:read", lambda c: c.conversations_info(channel="C0LAUNCH")),
+        ("groups:read", lambda c: c.conversations_members(channel="C0LEADERSHIP")),
+        ("im:read", lambda c: c.conversations_info(channel="D0EMP")),
+        ("users:read", lambda c: c.users_info(user="U0EMP")),
+        ("usergroups:read", lambda c: c.usergroups_list()),
+        ("chat:write", lambda c: c.chat_postMessage(channel="C0LAUNCH", text="x")),
+        ("chat:write", lambda c: c.chat_postEphemeral(channel="C0LAUNCH", user="U0EMP", text="x")),
+        ("im:write", lambda c: c.conversations_open(users="U0EMP")),
+        ("files:write", lambda c: c.files_getUploadURLExternal(filename="a.txt", length=1)),
+    ],
+)
+async def test_missing_scope_names_needed_and_provided(removed: str, call: Any) -> None:
+    scopes = MANIFEST_SCOPES - {removed}
+    async with Sandbox(signing_secret=SECRET, scopes=scopes) as sb:
+        seed_demo_workspace(sb.workspace)
+        client = AsyncWebClient(base_url=sb.api_url, token=sb.bot_token)
+        with pytest.raises(SlackApiError) as info:
+            await call(client)
+        body = info.value.response.data
+        assert body == {
+            "ok": False,
+            "error": "missing_scope",
+            "needed": removed,
+            "provided": ",".join(sorted(scopes)),
+        }
+
+
+async def test_kind_scope_follows_the_conversation(sandbox: Sandbox) -> None:
+    """With every scope but channels:history, private channels and DMs are still readable."""
+    sandbox.scopes = MANIFEST_SCOPES - {"channels:history"}
+    client = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
+    assert (await client.conversations_history(channel="C0LEADERSHIP"))["messages"]
+    assert (await client.conversations_history(channel="D0EMP"))["messages"]
+    error = await slack_error(client.conversations_history(channel="C0LAUNCH"))
+    assert error == "missing_scope"
+
+
+async def test_posting_where_the_bot_is_not_a_member(sandbox: Sandbox, granted: Sandbox) -> None:
+    client = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
+    assert await slack_error(client.chat_postMessage(channel=RANDOM, text="x")) == "not_in_channel"
+    assert await slack_error(client.chat_postMessage(channel=PEOPLE_OPS, text="x")) == (
+        "channel_not_found"
+    )
+    assert await slack_error(client.chat_postMessage(channel=ARCHIVED, text="x")) == "is_archived"
+    assert await slack_error(client.chat_postEphemeral(channel=RANDOM, user="U0EMP", text="x")) == (
+        "not_in_channel"
+    )
+    assert await slack_error(client.chat_startStream(channel=RANDOM, thread_ts="1.1")) == (
+        "not_in_channel"
+    )
+    # chat:write.public lets chat.postMessage into public channels only, not ephemerals.
+    public = AsyncWebClient(base_url=granted.api_url, token=granted.bot_token)
+    posted = await public.chat_postMessage(channel=RANDOM, text="hello, #random")
+    assert posted["ok"] and granted.messages(RANDOM)[-1].text == "hello, #random"
+    assert granted.workspace.bot_user_id not in granted.workspace.channels[RANDOM].members
+    assert await slack_error(public.chat_postMessage(channel=PEOPLE_OPS, text="x")) == (
+        "channel_not_found"
+    )
+    assert await slack_error(public.chat_postEphemeral(channel=RANDOM, user="U0EMP", text="x")) == (
+        "not_in_channel"
+    )
+
+
+async def test_history_of_a_public_channel_not_joined_is_not_in_channel(
+    client: AsyncWebClient,
+) -> None:
+    assert await slack_error(client.conversations_history(channel=RANDOM)) == "not_in_channel"
+    assert await slack_error(client.conversations_info(channel=PEOPLE_OPS)) == ("channel_not_found")
+    info = await client.conversations_info(channel=RANDOM)
+    assert info["channel"]["is_member"] is False
+
+
+async def test_conversations_join(sandbox: Sandbox, granted: Sandbox) -> None:
+    without = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
+    if "channels:join" not in sandbox.scopes:
+        with pytest.raises(SlackApiError) as info:
+            await without.conversations_join(channel=RANDOM)
+        assert info.value.response["needed"] == "channels:join"
+    client = AsyncWebClient(base_url=granted.api_url, token=granted.bot_token)
+    joined = await client.conversations_join(channel=RANDOM)
+    assert joined["channel"]["id"] == RANDOM and joined["channel"]["is_member"] is True
+    assert "warning" not in joined
+    assert (await client.chat_postMessage(channel=RANDOM, text="now a member"))["ok"]
+    again = await client.conversations_join(channel=RANDOM)
+    assert again["warning"] == "already_in_channel"
+    assert again["response_metadata"]["warnings"] == ["already_in_channel"]
+    assert await slack_error(client.conversations_join(channel=PEOPLE_OPS)) == ("channel_not_found")
+    assert granted.workspace.bot_user_id not in granted.workspace.channels[PEOPLE_OPS].members
+    assert await slack_error(client.conversations_join(channel="D0EMP")) == (
+        "method_not_supported_for_channel_type"
+    )
+    assert await slack_error(client.conversations_join(channel=ARCHIVED)) == "is_archived"
+
+
+def sections(count: int, size: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "x" * size}} for _ in range(count)
+    ]
+
+
+async def test_msg_blocks_too_long(sandbox: Sandbox, client: AsyncWebClient) -> None:
+    # Each section is under its own 3,000 limit; together they pass 12,000 characters of text.
+    too_long, fits = sections(5, 2_500), sections(4, 2_500)
+    error = await slack_error(
+        client.chat_postMessage(channel="C0LAUNCH", text="x", blocks=too_long)
+    )
+    assert error == "msg_blocks_too_long"
+    assert await slack_error(
+        client.chat_postEphemeral(channel="C0LAUNCH", user="U0EMP", text="x", blocks=too_long)
+    ) == ("msg_blocks_too_long")
+    posted = await client.chat_postMessage(channel="C0LAUNCH", text="x", blocks=fits)
+    assert posted["ok"]
+    assert await slack_error(
+        client.chat_update(channel="C0LAUNCH", ts=posted["ts"], text="x", blocks=too_long)
+    ) == ("msg_blocks_too_long")
+    nested = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2_000}] * 6},
+    ]
+    assert await slack_error(
+        client.chat_postMessage(channel="C0LAUNCH", text="x", blocks=nested)
+    ) == ("msg_blocks_too_long")
+    url = f"{sandbox.url}response/{sandbox.interactions.issue_response('U0EMP', 'C0LAUNCH')}"
+    status, body = await post_json(url, {"text": "x", "blocks": too_long})
+    assert (status, body["error"]) == (400, "msg_blocks_too_long")
+    assert (await post_json(url, {"text": "x", "blocks": fits}))[0] == 200
+
+
+async def test_replies_with_a_reply_ts_return_only_that_reply(
+    sandbox: Sandbox, client: AsyncWebClient
+) -> None:
+    parent = sandbox.workspace.channels["C0LAUNCH"].top[0]
+    reply = sandbox.workspace.channels["C0LAUNCH"].threads[parent.ts].replies[7]
+    only = await client.conversations_replies(channel="C0LAUNCH", ts=reply.ts)
+    assert [m["ts"] for m in only["messages"]] == [reply.ts]
+    assert only["messages"][0]["thread_ts"] == parent.ts and only["has_more"] is False
+    whole = await client.conversations_replies(channel="C0LAUNCH", ts=parent.ts)
+    assert len(whole["messages"]) == 40 and whole["messages"][0]["ts"] == parent.ts
+    lone = sandbox.workspace.channels["C0LAUNCH"].top[-1]
+    alone = await client.conversations_replies(channel="C0LAUNCH", ts=lone.ts)
+    assert [m["ts"] for m in alone["messages"]] == [lone.ts]
+
+
+async def test_group_dm_with_several_users(sandbox: Sandbox, granted: Sandbox) -> None:
+    without = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
+    if "mpim:write" not in sandbox.scopes:
+        with pytest.raises(SlackApiError) as info:
+            await without.conversations_open(users="U0EMP,U0MGR1")
+        assert info.value.response["needed"] == "mpim:write"
+    client = AsyncWebClient(base_url=granted.api_url, token=granted.bot_token)
+    opened = await client.conversations_open(users=["U0EMP", "U0MGR1"], return_im=True)
+    channel = opened["channel"]
+    assert channel["is_mpim"] is True and channel["is_im"] is False
+    for again in ("U0EMP,U0MGR1", "U0MGR1,U0EMP"):  # the same set of members, the same mpim
+        assert (await client.conversations_open(users=again))["channel"]["id"] == channel["id"]
+    members = await client.conversations_members(channel=channel["id"])
+    assert set(members["members"]) == {"U0EMP", "U0MGR1", "UBOT"}
+    assert (await client.chat_postMessage(channel=channel["id"], text="hi both"))["ok"]
+    history = await client.conversations_history(channel=channel["id"])
+    assert [m["text"] for m in history["messages"]] == ["hi both"]
+    dm = await client.conversations_open(users="U0EMP")
+    assert dm["channel"]["id"] == "D0EMP"
+    nine = ",".join(["U0EMP", "U0MGR1", "U0MGR2", "U0ADMIN", "U0LEGAL", "U0ENG", "U0DES", "U0SUP"])
+    granted.workspace.add_user("U0NINTH", "ninth", "Ninth Person")
+    assert await slack_error(client.conversations_open(users=f"{nine},U0NINTH")) == (
+        "too_many_users"
+    )
+    assert await slack_error(client.conversations_open(users="U0EMP,U0NOBODY")) == (
+        "user_not_found"
+    )
+    granted.scopes = granted.scopes - {"mpim:history"}
+    assert await slack_error(client.conversations_history(channel=channel["id"])) == (
+        "missing_scope"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .api_core import ApiContext, Args, JsonDict, SlackError
-from .blockkit import MAX_TEXT, message_block_errors
+from .blockkit import MAX_TEXT, blocks_too_long, message_block_errors
 from .workspace import Channel, Message
 
 MAX_MARKDOWN = 12_000
@@ -26,17 +26,32 @@ def _content(args: Args, *, require: bool = True) -> tuple[str, list[JsonDict], 
                 errors=problems,
                 response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
             )
+        if blocks_too_long(blocks):
+            raise SlackError("msg_blocks_too_long")  # Source: see blockkit.MAX_BLOCKS_TEXT
     if require and not text and not blocks and not attachments:
         raise SlackError("no_text")
     return text, list(blocks or []), list(attachments)
 
 
-def _postable(ctx: ApiContext, ref: str | None) -> Channel:
-    """A channel the bot may post to: public channels and those it is a member of."""
-    channel = ctx.workspace.resolve_channel(ref or "")
-    if channel is None:
-        raise SlackError("channel_not_found")
-    if channel.is_private and ctx.workspace.bot_user_id not in channel.members:
+def _postable(ctx: ApiContext, ref: str | None, *, public_scope: bool = True) -> Channel:
+    """A conversation the bot may post to, with Slack's error for each one it may not.
+
+    Source: docs.slack.dev/reference/methods/chat.postMessage errors — channel_not_found ("Value
+    passed for channel was invalid"), is_archived ("Channel has been archived"), not_in_channel
+    ("Cannot post user messages to a channel they are not in"); docs.slack.dev/reference/scopes/
+    chat:write.public — "Send messages to channels your Slack app isn't a member of" (public
+    channels only; private channels and DMs the bot is not in stay invisible: channel_not_found).
+    ``public_scope=False`` for chat.postEphemeral: posting an ephemeral message into a public
+    channel the bot has not joined fails with not_in_channel even with chat:write.public —
+    github.com/ifvictr/prox/issues/30 ("not_in_channel error when sending an ephemeral message
+    ... to a channel it isn't in") and github.com/slackapi/node-slack-sdk/issues/977 (fails "in a
+    public channel where the bot is not a member ... I also have the chat:write.public scope").
+    """
+    channel = ctx.visible(ref)
+    if channel.is_archived:
+        raise SlackError("is_archived")
+    member = ctx.workspace.bot_user_id in channel.members
+    if not member and not (public_scope and "chat:write.public" in ctx.scopes):
         raise SlackError("not_in_channel")
     return channel
 
@@ -76,8 +91,10 @@ def post_message(ctx: ApiContext, args: Args) -> JsonDict:
 
 
 def post_ephemeral(ctx: ApiContext, args: Args) -> JsonDict:
-    channel = _postable(ctx, args.opt("channel"))
+    channel = _postable(ctx, args.opt("channel"), public_scope=False)
     user = ctx.user(args.opt("user"))
+    # Source: docs.slack.dev/reference/methods/chat.postEphemeral — user_not_in_channel when the
+    # recipient is not a member of the channel.
     if user not in channel.members:
         raise SlackError("user_not_in_channel")
     text, blocks, _ = _content(args)
@@ -183,6 +200,8 @@ def stop_stream(ctx: ApiContext, args: Args) -> JsonDict:
         problems = message_block_errors(blocks)
         if problems:
             raise SlackError("invalid_blocks", errors=problems)
+        if blocks_too_long(blocks):
+            raise SlackError("msg_blocks_too_long")  # Source: see blockkit.MAX_BLOCKS_TEXT
         message.blocks = list(blocks)
     metadata = args.structured("metadata")
     if metadata:

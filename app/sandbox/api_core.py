@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .contract import Action, kind_scope
 from .interactions import Interactions
 from .workspace import Channel, Workspace
 
@@ -78,14 +79,38 @@ class Args:
 
 @dataclass
 class ApiContext:
-    """What a method implementation needs besides its args."""
+    """What a method implementation needs besides its args: the workspace, the interactions
+    registry, the sandbox's base URL and the bot token's granted scopes."""
 
     workspace: Workspace
     interactions: Interactions
     base_url: Callable[[], str]
+    scopes: frozenset[str] = field(default_factory=frozenset)
 
-    def channel(self, ref: str | None) -> Channel:
-        """Resolve a channel the bot can see, or raise ``channel_not_found`` like Slack."""
+    def provided(self) -> str:
+        """The granted scopes as Slack lists them (``x-oauth-scopes``, ``provided``)."""
+        return ",".join(sorted(self.scopes))
+
+    def require(self, scope: str) -> None:
+        """Raise ``missing_scope`` unless the token holds ``scope``.
+
+        Source: docs.slack.dev/apis/web-api (error ``missing_scope``: "The token used is not
+        granted the specific scope permissions required to complete this request"); the body
+        carries ``needed`` and ``provided`` as Slack sends them, e.g.
+        ``{"ok":false,"error":"missing_scope","needed":"chat:write","provided":"channels:read"}``
+        (@slack/web-api's response types all declare ``needed``/``provided`` for this).
+        """
+        if scope not in self.scopes:
+            raise SlackError("missing_scope", needed=scope, provided=self.provided())
+
+    def visible(self, ref: str | None) -> Channel:
+        """Resolve a conversation the bot can see, or raise ``channel_not_found`` like Slack.
+
+        A private channel, DM or group DM the bot is not in is invisible to it. Source:
+        docs.slack.dev/reference/methods/chat.postMessage errors (channel_not_found: "Value passed
+        for channel was invalid"); github.com/mishk0/slack-bot-api/issues/97 — Slack does not
+        reveal a private channel's existence to a non-member, so it answers channel_not_found.
+        """
         if not ref:
             raise SlackError("channel_not_found")
         channel = self.workspace.resolve_channel(ref)
@@ -94,9 +119,28 @@ class ApiContext:
             raise SlackError("channel_not_found")
         return channel
 
+    def conversation(self, ref: str | None, action: Action) -> Channel:
+        """A visible conversation, after checking the ``<kind>:<action>`` scope its kind needs.
+
+        Source: docs.slack.dev/reference/methods/conversations.history (and .replies, .info,
+        .members) — "required scopes depend on the type of channel-like object you're working
+        with": channels:, groups:, im: or mpim: history/read.
+        """
+        channel = self.visible(ref)
+        self.require(kind_scope(channel.kind, action))
+        return channel
+
+    def channel(self, ref: str | None) -> Channel:
+        """A visible conversation, no kind scope checked (methods whose scope is static)."""
+        return self.visible(ref)
+
     def readable_channel(self, ref: str | None) -> Channel:
-        """A channel the bot may read history of: a member, else ``not_in_channel``."""
-        channel = self.channel(ref)
+        """A conversation the bot may read history of: a member, else ``not_in_channel``.
+
+        Source: docs.slack.dev/reference/methods/conversations.history errors — not_in_channel
+        for a bot token reading a public channel it has not joined.
+        """
+        channel = self.conversation(ref, "history")
         if self.workspace.bot_user_id not in channel.members:
             raise SlackError("not_in_channel")
         return channel

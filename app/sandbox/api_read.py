@@ -1,4 +1,5 @@
-"""Read methods: conversations.*, users.*, usergroups.* — with Slack's cursor pagination.
+"""Conversation and directory methods: conversations.*, users.*, usergroups.* — with Slack's
+cursor pagination.
 
 Pages are cut from the sorted per-channel and per-thread indices with bisect, so each page costs
 O(log n + limit) however long the thread is.
@@ -18,6 +19,7 @@ from .api_core import (
     decode_cursor,
     page_meta,
 )
+from .contract import kind_scope
 from .workspace import Message, Thread, micros_from_ts, ts_from_micros
 
 FAR_FUTURE = "9999999999.999999"
@@ -57,11 +59,15 @@ def history(ctx: ApiContext, args: Args) -> JsonDict:
     page = [m.to_api() for m in reversed(channel.top[start:hi])]
     has_more = start > lo
     next_key = channel.top_keys[start - 1] if has_more else None
+    # Source: SPEC conversations.history 200 schema — required: ok, messages, has_more,
+    # pin_count, channel_actions_ts, channel_actions_count.
     return {
         "ok": True,
         "messages": page,
         "has_more": has_more,
         "pin_count": 0,
+        "channel_actions_ts": None,
+        "channel_actions_count": 0,
         **page_meta(next_key),
     }
 
@@ -71,13 +77,24 @@ def _thread_of(ctx: ApiContext, args: Args) -> tuple[Message, Thread]:
     message = channel.by_ts.get(args.opt("ts") or "")
     if message is None:
         raise SlackError("thread_not_found")
-    parent = channel.by_ts[message.thread_ts] if message.is_reply and message.thread_ts else message
-    return parent, channel.threads.get(parent.ts) or Thread(parent_ts=parent.ts)
+    return message, channel.threads.get(message.ts) or Thread(parent_ts=message.ts)
 
 
 def replies(ctx: ApiContext, args: Args) -> JsonDict:
-    """The parent then its replies, oldest first; the parent only on the first page."""
-    parent, thread = _thread_of(ctx, args)
+    """The parent then its replies, oldest first; the parent only on the first page.
+
+    With the ts of a *reply*, Slack returns that one message, not its thread. Source:
+    github.com/slackapi/bolt-python/issues/783 ("the response does not include entire thread and
+    only includes information about the reply message", reproduced in the method tester; labelled
+    server-side) — although docs.slack.dev/reference/methods/conversations.replies describes
+    ``ts`` as "either a thread's parent message or a message in the thread". A message without
+    replies returns just itself (same page: "If there are no replies then just the single message
+    referenced by ts will return").
+    """
+    message, thread = _thread_of(ctx, args)
+    if message.is_reply:
+        return {"ok": True, "messages": [message.to_api()], "has_more": False, **page_meta(None)}
+    parent = message
     limit = clamp_limit(args.number("limit", 1000), 1000)
     lo, hi = _window(thread.keys, args)
     cursor = decode_cursor(args.opt("cursor"))
@@ -95,7 +112,7 @@ def replies(ctx: ApiContext, args: Args) -> JsonDict:
 
 
 def info(ctx: ApiContext, args: Args) -> JsonDict:
-    channel = ctx.channel(args.opt("channel"))
+    channel = ctx.conversation(args.opt("channel"), "read")
     return {"ok": True, "channel": channel.to_api(ctx.workspace.bot_user_id)}
 
 
@@ -109,23 +126,74 @@ def _paged(items: Sequence[str], args: Args, default: int) -> tuple[list[str], s
 
 
 def members(ctx: ApiContext, args: Args) -> JsonDict:
-    channel = ctx.channel(args.opt("channel"))
+    channel = ctx.conversation(args.opt("channel"), "read")
     page, next_key = _paged(sorted(channel.members), args, 100)
     return {"ok": True, "members": page, **page_meta(next_key)}
 
 
+# Source: docs.slack.dev/reference/methods/conversations.open — "Provide 1 to 8 user IDs in the
+# users parameter ... Providing only 1 ID will create a direct message. Providing more than 1
+# will create a multi-person direct message (mpim)"; errors users_list_not_supplied,
+# too_many_users ("Needs at most 8 users to open"), user_not_found,
+# method_not_supported_for_channel_type; bot scopes im:write (DM) and mpim:write (group DM).
+MAX_MPIM_USERS = 8
+
+
 def open_conversation(ctx: ApiContext, args: Args) -> JsonDict:
-    """A DM with one user (group DMs are out of scope for this app)."""
+    """Open or resume a DM (one user) or a group DM (2 to 8 users), or resume one by ``channel``."""
     channel_id = args.opt("channel")
     if channel_id:
-        return {"ok": True, "channel": {"id": ctx.channel(channel_id).id}}
-    users = [u for u in (args.opt("users") or "").split(",") if u]
-    if len(users) != 1:
-        raise SlackError("users_list_not_supplied" if not users else "not_implemented")
-    channel = ctx.workspace.open_im(ctx.user(users[0]))
+        channel = ctx.visible(channel_id)
+        if channel.kind not in ("im", "mpim"):
+            raise SlackError("method_not_supported_for_channel_type")
+        ctx.require(kind_scope(channel.kind, "write"))
+    else:
+        # "Don't include the ID of the user you're calling conversations.open on behalf of – we
+        # do that for you" (same page): the bot's own ID is not one of the users.
+        bot = ctx.workspace.bot_user_id
+        users = [u.strip() for u in (args.opt("users") or "").split(",") if u.strip() != bot]
+        users = [u for u in dict.fromkeys(users) if u]
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        ctx.require("im:write" if len(users) == 1 else "mpim:write")
+        if len(users) > MAX_MPIM_USERS:
+            raise SlackError("too_many_users")
+        for user in users:
+            ctx.user(user)
+        if len(users) == 1:
+            channel = ctx.workspace.open_im(users[0])
+        else:
+            channel = ctx.workspace.open_mpim(users)
     if args.flag("return_im"):
         return {"ok": True, "channel": channel.to_api(ctx.workspace.bot_user_id)}
     return {"ok": True, "channel": {"id": channel.id}}
+
+
+def join(ctx: ApiContext, args: Args) -> JsonDict:
+    """Join a public channel (the scope, channels:join, is checked before this runs).
+
+    Source: docs.slack.dev/reference/methods/conversations.join — errors channel_not_found,
+    is_archived, method_not_supported_for_channel_type ("This type of conversation cannot be
+    used with this method"); an already-joined caller gets ``warning: already_in_channel`` and
+    ``response_metadata.warnings``. A bot cannot join a private channel on its own (it "must be
+    invited into the private channel by someone else", api.slack.com/methods/channels.join): one
+    it is not in is invisible to it, hence channel_not_found.
+    """
+    channel = ctx.visible(args.opt("channel"))
+    if channel.kind in ("im", "mpim"):
+        raise SlackError("method_not_supported_for_channel_type")
+    if channel.is_archived:
+        raise SlackError("is_archived")
+    bot = ctx.workspace.bot_user_id
+    body: JsonDict = {"ok": True}
+    if bot in channel.members:
+        body["warning"] = "already_in_channel"
+        body["response_metadata"] = {"warnings": ["already_in_channel"]}
+    else:
+        channel.members.add(bot)
+        ctx.workspace.on_change()
+    body["channel"] = channel.to_api(bot)
+    return body
 
 
 def users_info(ctx: ApiContext, args: Args) -> JsonDict:
@@ -166,6 +234,7 @@ METHODS = {
     "conversations.info": info,
     "conversations.members": members,
     "conversations.open": open_conversation,
+    "conversations.join": join,
     "users.info": users_info,
     "users.list": users_list,
     "usergroups.list": usergroups_list,

@@ -21,6 +21,37 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT = 40_000
 
+# Source: docs.slack.dev/reference/block-kit/blocks/markdown-block — "The cumulative limit for all
+# markdown blocks in a single payload is 12,000 characters"; a Slack maintainer in
+# github.com/slackapi/bolt-js/issues/2509 (msg_blocks_too_long at ~13,200 characters across
+# markdown/section/header blocks): the limit is "12,000 text characters with a buffer for block
+# containers"; github.com/slackapi/bolt-js/issues/2867: rejected at 11,341 characters of text over
+# 45 rich_text/section/header blocks, so block containers count too. The sandbox counts every
+# ``text`` string anywhere in the blocks and rejects a total above 12,000 (Slack's exact
+# container allowance is unpublished; an app that stays under 12,000 text characters is safe).
+MAX_BLOCKS_TEXT = 12_000
+
+
+def blocks_text_length(value: Any) -> int:
+    """Characters of every ``text`` string anywhere in a blocks tree (nested text objects,
+    rich_text elements, fields, buttons...)."""
+    if isinstance(value, list):
+        return sum(blocks_text_length(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    total = 0
+    for key, item in value.items():
+        if key == "text" and isinstance(item, str):
+            total += len(item)
+        else:
+            total += blocks_text_length(item)
+    return total
+
+
+def blocks_too_long(blocks: Any) -> bool:
+    """Whether Slack answers ``msg_blocks_too_long`` for these message blocks."""
+    return blocks_text_length(blocks) > MAX_BLOCKS_TEXT
+
 
 def _block_problems(blocks: Any, limit: int) -> list[str]:
     if not isinstance(blocks, list):

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .blockkit import MAX_TEXT, message_block_errors
+from .blockkit import MAX_TEXT, blocks_too_long, message_block_errors
 from .interactions import Interactions, ResponseTarget
 from .recorder import Recorder
 from .workspace import Workspace
@@ -110,6 +110,12 @@ def _problem(body: JsonDict) -> str | None:
         return "msg_too_long"
     if "blocks" in body and message_block_errors(body["blocks"]):
         return "invalid_blocks"
+    # The cumulative block-text limit is per message payload (Source: see
+    # blockkit.MAX_BLOCKS_TEXT), so it applies to a message sent through response_url too.
+    # (bolt-js#2867 reports respond() accepting one payload chat.postMessage rejected; Slack
+    # documents no exemption, so the sandbox keeps the documented limit.)
+    if "blocks" in body and blocks_too_long(body["blocks"]):
+        return "msg_blocks_too_long"
     if not body.get("delete_original") and not body.get("text") and not body.get("blocks"):
         return "no_text"
     return None

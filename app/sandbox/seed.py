@@ -25,6 +25,10 @@ PEOPLE: list[tuple[str, str, str, str, dict[str, Any]]] = [
 
 EVERYONE = [p[0] for p in PEOPLE]
 
+PUBLIC_NOT_JOINED = "C0RANDOM"  # public; Steward is not a member
+PRIVATE_NOT_INVITED = "C0PEOPLEOPS"  # private; Steward was never invited
+ARCHIVED = "C0OLDLAUNCH"  # archived; Steward is a member
+
 LAUNCH_PARENT = (
     "U0MGR2",
     "Kicking off the launch thread for *Acme Insights 3.0* :rocket: Target is Tuesday Dec 10. "
@@ -196,6 +200,14 @@ def _seed_channels(ws: Workspace) -> None:
     )
     ws.add_channel("C0APPROVALS", "approvals", members=["U0MGR1", "U0MGR2", "U0LEGAL", "U0ADMIN"])
     ws.open_im("U0EMP", channel_id="D0EMP")
+    # Conversations that exercise Slack's membership rules (see api_chat._postable): a public
+    # channel Steward has not joined, a private channel it was never invited to, an archived one.
+    ws.add_channel(PUBLIC_NOT_JOINED, "random", members=EVERYONE, bot_member=False)
+    ws.add_channel(
+        PRIVATE_NOT_INVITED, "people-ops", private=True, members=["U0ADMIN", "U0MGR2"],
+        bot_member=False,
+    )  # fmt: skip
+    ws.add_channel(ARCHIVED, "launch-2023", members=EVERYONE, archived=True)
     ws.add_usergroup("S0LEGAL", "legal-team", "Legal", ["U0LEGAL"])
     ws.add_usergroup("S0MANAGERS", "managers", "Managers", ["U0MGR1", "U0MGR2"])
 

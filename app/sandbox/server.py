@@ -7,13 +7,14 @@ websocket, and offers the test-side helpers: the user side, fault injection and 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TypeVar
 
 from aiohttp import web
 
 from .api_core import ApiContext
+from .contract import manifest_bot_scopes
 from .delivery import Deliverer, Transport
 from .faults import Faults
 from .interactions import TRIGGER_TTL, Interactions
@@ -42,7 +43,10 @@ class Sandbox:
         transport: Transport | None = None,
         trigger_ttl: float = TRIGGER_TTL,
         ack_timeout: float = 10.0,
+        scopes: Iterable[str] | None = None,
     ) -> None:
+        """``scopes``: the bot token's granted scopes; default exactly the bot scopes of
+        ``manifest.yml`` (``oauth_config.scopes.bot``), as Slack grants them at install."""
         self.signing_secret = signing_secret
         self.bot_token = bot_token
         self.app_token = app_token
@@ -51,6 +55,8 @@ class Sandbox:
         self.recorder = Recorder()
         self.workspace.on_change = self.recorder.changed
         self.interactions = Interactions(trigger_ttl=trigger_ttl)
+        granted = manifest_bot_scopes() if scopes is None else frozenset(scopes)
+        self._ctx = ApiContext(self.workspace, self.interactions, lambda: self._base_url, granted)
         self.socket = SocketHub(self.interactions, self.workspace.app_id, ack_timeout)
         self.http = HttpTransport(app_url, signing_secret, timeout=ack_timeout)
         default: Transport = transport or ("http" if app_url else "socket")
@@ -76,8 +82,18 @@ class Sandbox:
     def transport(self, value: Transport) -> None:
         self.deliverer.default = value
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The bot token's granted scopes (what ``x-oauth-scopes`` reports)."""
+        return self._ctx.scopes
+
+    @scopes.setter
+    def scopes(self, value: Iterable[str]) -> None:
+        """Change the grant, e.g. to remove one scope mid-test (as a reinstall would)."""
+        self._ctx.scopes = frozenset(value)
+
     def _application(self) -> web.Application:
-        ctx = ApiContext(self.workspace, self.interactions, lambda: self._base_url)
+        ctx = self._ctx
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes(
             WebApi(ctx, self.faults, self.recorder, self.bot_token, self.app_token).routes()

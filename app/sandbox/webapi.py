@@ -1,7 +1,9 @@
 """The HTTP face of the Web API: ``POST /api/{method}`` plus the file upload URL.
 
 This layer does what Slack's edge does before a method runs — authentication, argument parsing
-(query, form or JSON), injected faults — and records every call that reached a method.
+by the method's published encoding (``contract.py``: a JSON body is read only where Slack's spec
+says so), the static scope check, injected faults — and records every call that reached a method.
+Every answer to a bot-token call carries Slack's ``x-oauth-scopes`` header.
 Method bodies are synchronous, so a call takes effect atomically once its fault delay is over;
 a client that disconnects during the delay cancels the handler and the call never happens.
 """
@@ -17,6 +19,7 @@ from aiohttp import web
 
 from . import api_chat, api_read, api_views
 from .api_core import ApiContext, Args, JsonDict, SlackError
+from .contract import CONTRACT
 from .faults import Fault, Faults
 from .recorder import Recorder
 
@@ -24,6 +27,8 @@ Method = Callable[[ApiContext, Args], JsonDict]
 
 METHODS: dict[str, Method] = {**api_chat.METHODS, **api_read.METHODS, **api_views.METHODS}
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+# Source: docs.slack.dev/reference/methods/apps.connections.open — app-level token scope.
+APP_TOKEN_SCOPES = "connections:write"
 
 
 class WebApi:
@@ -59,28 +64,51 @@ class WebApi:
             self.recorder.leave(method)
 
     async def _handle(self, request: web.Request, method: str) -> web.Response:
+        rule = CONTRACT.get(method)
+        if rule is None or method not in METHODS:
+            return _json({"ok": False, "error": "unknown_method"})
         try:
-            data = await _read_args(request)
+            data, bearer_only = await _read_args(request, reads_json=rule.json)
         except ValueError:
             return _json({"ok": False, "error": "invalid_json"})
-        token = _token(request, data)
+        token = _token(request, data, bearer_only)
         auth_error = self._auth_error(method, token)
         if auth_error:
             return _json({"ok": False, "error": auth_error})
+        headers = self._scope_headers(method)
         fault = self.faults.take(method, data)
         if fault is not None:
-            faulted = await _apply_fault(fault)
+            faulted = await _apply_fault(fault, headers)
             if faulted is not None:
                 return faulted
         body = self._execute(method, data)
         self.recorder.record(method, data, body)
-        return _json(body)
+        return _json(body, headers=headers)
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        """``x-oauth-scopes`` (what the token holds) and, where the method needs a fixed scope,
+        ``x-accepted-oauth-scopes``.
+
+        Source: github.com/slack-ruby/slack-ruby-client/issues/378 — "The response headers in
+        Slack's Web API contain information that is sometimes useful. For example x-oauth-scopes
+        is a list of scopes that the token has ... the only way to check the scopes on an existing
+        token through the API" (with auth.test); @slack/web-api's WebAPICallResult exposes them as
+        ``response_metadata.scopes`` / ``acceptedScopes`` on every call, errors included
+        (github.com/connorads/lockbot/issues/11 shows them on a not_in_channel error).
+        """
+        granted = APP_TOKEN_SCOPES if method in APP_TOKEN_METHODS else self.ctx.provided()
+        headers = {"x-oauth-scopes": granted}
+        rule = CONTRACT[method]
+        if rule.scope:
+            headers["x-accepted-oauth-scopes"] = rule.scope
+        return headers
 
     def _execute(self, method: str, data: JsonDict) -> JsonDict:
-        implementation = METHODS.get(method)
-        if implementation is None:
-            return {"ok": False, "error": "unknown_method"}
+        implementation = METHODS[method]
+        rule = CONTRACT[method]
         try:
+            if rule.scope and method not in APP_TOKEN_METHODS:
+                self.ctx.require(rule.scope)
             return implementation(self.ctx, Args(data))
         except SlackError as exc:
             return exc.body()
@@ -117,32 +145,48 @@ async def _upload_bytes(request: web.Request) -> bytes:
     return await request.read()
 
 
-async def _read_args(request: web.Request) -> JsonDict:
-    """Query string, then the body (JSON or form), merged like Slack does."""
+async def _read_args(request: web.Request, *, reads_json: bool) -> tuple[JsonDict, bool]:
+    """The arguments Slack reads for this request, and whether the token must be a bearer header.
+
+    Query string first, then a form body. A JSON body is read only for methods whose spec
+    ``consumes`` lists ``application/json`` (``reads_json``); for every other method it is
+    ignored entirely, as if no argument had been sent. Source: Slack Web API OpenAPI spec
+    (slack_web_openapi_v2_without_examples.json), per-method ``consumes``; the method reference
+    pages say the same ("This method does not currently accept application/json", e.g.
+    api.slack.com/methods/conversations.replies).
+
+    A JSON body cannot carry the token: Source: docs.slack.dev/apis/web-api ("POST bodies" / JSON-
+    encoded bodies) — the token must be presented in the ``Authorization: Bearer`` header.
+    """
     data: dict[str, Any] = dict(request.query)
     if request.method != "POST" or not request.can_read_body:
-        return data
+        return data, False
     if request.content_type == "application/json":
+        if not reads_json:
+            return data, False
         body = await request.json()
         if not isinstance(body, dict):
             raise ValueError("JSON body must be an object")
+        body.pop("token", None)
         data.update(body)
-    else:
-        form = await request.post()
-        data.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return data
+        return data, True
+    form = await request.post()
+    data.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return data, False
 
 
-def _token(request: web.Request, data: JsonDict) -> str | None:
+def _token(request: web.Request, data: JsonDict, bearer_only: bool) -> str | None:
     """The bearer token (preferred) or a ``token`` argument; removed from the recorded args."""
     token = data.pop("token", None)
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[len("Bearer ") :].strip()
+    if bearer_only:
+        return None
     return str(token) if token else None
 
 
-async def _apply_fault(fault: Fault) -> web.Response | None:
+async def _apply_fault(fault: Fault, headers: dict[str, str]) -> web.Response | None:
     """The faulty answer, or ``None`` after a delay so the call proceeds."""
     if fault.kind == "delay":
         await asyncio.sleep(fault.delay)  # cancelled here if the client disconnects
@@ -151,11 +195,11 @@ async def _apply_fault(fault: Fault) -> web.Response | None:
         return _json(
             {"ok": False, "error": "ratelimited"},
             status=429,
-            headers={"Retry-After": str(fault.retry_after)},
+            headers={**headers, "Retry-After": str(fault.retry_after)},
         )
     if fault.kind == "server_error":
-        return _json({"ok": False, "error": "internal_error"}, status=fault.status)
-    return _json({"ok": False, "error": fault.error})
+        return _json({"ok": False, "error": "internal_error"}, status=fault.status, headers=headers)
+    return _json({"ok": False, "error": fault.error}, headers=headers)
 
 
 def _json(body: JsonDict, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

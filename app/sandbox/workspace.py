@@ -12,8 +12,9 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+Kind = Literal["channel", "group", "im", "mpim"]
 JsonDict = dict[str, Any]
 
 
@@ -152,13 +153,15 @@ class Thread:
 
 @dataclass
 class Channel:
-    """A public or private channel, or a DM (``is_im``) with ``im_user``."""
+    """A public or private channel, a DM (``is_im``) with ``im_user``, or a group DM."""
 
     id: str
     name: str
     is_private: bool = False
     is_im: bool = False
     im_user: str | None = None
+    is_mpim: bool = False
+    is_archived: bool = False
     members: set[str] = field(default_factory=set)
     topic: str = ""
     purpose: str = ""
@@ -168,6 +171,17 @@ class Channel:
     top_keys: list[str] = field(default_factory=list)
     threads: dict[str, Thread] = field(default_factory=dict)
     by_ts: dict[str, Message] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Kind:
+        """Which family of scopes governs it: ``channel`` (public), ``group`` (private),
+        ``im`` or ``mpim`` (Source: docs.slack.dev/reference/methods/conversations.info,
+        "required scopes depend on the type of channel-like object")."""
+        if self.is_im:
+            return "im"
+        if self.is_mpim:
+            return "mpim"
+        return "group" if self.is_private else "channel"
 
     def to_api(self, viewer: str) -> JsonDict:
         """The ``channel`` object as conversations.info returns it, seen by ``viewer``."""
@@ -185,12 +199,12 @@ class Channel:
             "id": self.id,
             "name": self.name,
             "name_normalized": self.name,
-            "is_channel": not self.is_private,
-            "is_group": self.is_private,
+            "is_channel": self.kind == "channel",
+            "is_group": self.kind == "group",
             "is_im": False,
-            "is_mpim": False,
+            "is_mpim": self.is_mpim,
             "is_private": self.is_private,
-            "is_archived": False,
+            "is_archived": self.is_archived,
             "is_general": self.name == "general",
             "is_shared": False,
             "is_ext_shared": False,
@@ -405,13 +419,19 @@ class Workspace:
         members: list[str] | set[str] | None = None,
         bot_member: bool = True,
         topic: str = "",
+        archived: bool = False,
     ) -> Channel:
         """Add a channel; the bot is a member unless ``bot_member=False``."""
         member_set = set(members or [])
         if bot_member:
             member_set.add(self.bot_user_id)
         channel = Channel(
-            id=channel_id, name=name, is_private=private, members=member_set, topic=topic
+            id=channel_id,
+            name=name,
+            is_private=private,
+            members=member_set,
+            topic=topic,
+            is_archived=archived,
         )
         self.channels[channel_id] = channel
         self.on_change()
@@ -431,6 +451,30 @@ class Workspace:
             members={user_id, self.bot_user_id},
         )
         self.channels[channel.id] = channel
+        return channel
+
+    def open_mpim(self, user_ids: list[str], channel_id: str | None = None) -> Channel:
+        """The group DM of exactly ``user_ids`` and the bot, created on first use.
+
+        Source: docs.slack.dev/reference/methods/conversations.open — "If there are no
+        conversations already in progress including that exact set of members, a new multi-person
+        direct message conversation begins. Subsequent calls ... with the same set of users will
+        return the already existing conversation."
+        """
+        members = {*user_ids, self.bot_user_id}
+        for channel in self.channels.values():
+            if channel.is_mpim and channel.members == members:
+                return channel
+        handles = "--".join(self.users[u].name for u in user_ids)
+        channel = Channel(
+            id=channel_id or self.new_id("G"),
+            name=f"mpdm-{handles}-1",
+            is_private=True,
+            is_mpim=True,
+            members=members,
+        )
+        self.channels[channel.id] = channel
+        self.on_change()
         return channel
 
     def add_usergroup(self, group_id: str, handle: str, name: str, users: list[str]) -> UserGroup:
