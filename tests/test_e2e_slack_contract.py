@@ -167,3 +167,29 @@ async def test_a_sixty_thousand_character_summary_arrives_whole_in_several_messa
     rejected = [c for c in sb.calls("chat.postEphemeral") if not c.response.get("ok")]
     assert rejected == []
     assert drafts_for(sb) == []
+
+
+async def test_without_channels_history_a_summary_names_the_missing_scope(stack: Stack) -> None:
+    sb = stack.sandbox
+    sb.scopes = sb.scopes - {"channels:history"}  # as if removed from manifest.yml
+    await sb.user(EMPLOYEE).command("/summarize", "", channel=LAUNCH)
+    told = await sb.wait_for(lambda: [t for t in texts(sb, EMPLOYEE) if "missing" in t] or None)
+    assert "`channels:history`" in told[0] and "OAuth & Permissions" in told[0]
+    refused = [c for c in sb.calls("conversations.history") if not c.ok]
+    assert refused and refused[0].response["error"] == "missing_scope"
+    assert refused[0].response["needed"] == "channels:history"
+    assert summaries(sb) == []
+
+
+async def test_a_public_channel_steward_is_not_in_is_joined_then_summarised(
+    stack: Stack, model: ModelServer
+) -> None:
+    sb = stack.sandbox
+    ws = sb.workspace
+    ws.add_channel("C0RANDOM", "random", members=[EMPLOYEE, MANAGER], bot_member=False)
+    for n in range(3):
+        ws.add_message("C0RANDOM", f"We decided to move standup to 10am, note {n}", user=MANAGER)
+    await sb.user(EMPLOYEE).command("/summarize", "", channel="C0RANDOM")
+    await sb.wait_for(lambda: summaries(sb))
+    assert ws.bot_user_id in ws.channels["C0RANDOM"].members
+    assert len(model.requests[0].message_ids) == 3
