@@ -4,17 +4,19 @@ the output sanitised) or, without a model, the offline template; then its confid
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import conversation, governance, resolution
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from app import conversation, governance, model_choice, resolution
 from app import draft_view as view
 from app.datamark import MARK, datamark
-from app.grounding import label_for, logprob_score, support
+from app.grounding import GROUNDING_ONLY, label_for, logprob_score, support
+from app.llm import Completion
 from app.messages import SourceMessage
 from app.offline_engine import summarize_offline
 from app.redact import Redactor
@@ -115,22 +117,22 @@ def render_prompt(request: str, context_block: str) -> str:
     return "\n".join(parts)
 
 
-def parse_draft(raw: str) -> str:
-    """The draft from the model's answer: {"draft": …}, tolerating fences and other key names."""
-    text = raw.strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start != -1 and end > start:
-        try:
-            data = json.loads(text[start : end + 1])
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            if isinstance(data.get("draft"), str):
-                return str(data["draft"])
+class DraftOutput(BaseModel):
+    """What the model answers: `{"draft": "the message text"}`. Its strict JSON schema is the
+    output contract; without one, a JSON object whose longest string is the draft is accepted."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    draft: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tolerate(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not isinstance(data.get("draft"), str):
             strings = [v for v in data.values() if isinstance(v, str)]
             if strings:
-                return max(strings, key=len)
-    return text
+                return {"draft": max(strings, key=len)}
+        return data
 
 
 def clip(text: str, limit: int = view.DRAFT_MAX_CHARS) -> str:
@@ -143,16 +145,27 @@ def clip(text: str, limit: int = view.DRAFT_MAX_CHARS) -> str:
 
 
 def draft_confidence(
-    text: str, request: str, context: Sequence[SourceMessage], logprobs: Sequence[float] | None
+    text: str,
+    request: str,
+    context: Sequence[SourceMessage],
+    logprobs: Sequence[float] | None,
+    logprobs_note: str | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """How much of the draft's content comes from what was asked and read (and, with a model,
-    its token probabilities): new claims in a draft lower it."""
+    its token probabilities): new claims in a draft lower it. `logprobs_note` says why a model
+    gave no token probabilities; Why? shows it."""
     evidence = [SourceMessage(ts="request", user_id=None, user_name="", text=request), *context]
     grounding = support(text, evidence)
     lp = logprob_score(logprobs)
     value = grounding if lp is None else 0.7 * grounding + 0.3 * lp
     value = round(min(max(value, 0.0), 1.0), 3)
-    detail = {"label": label_for(value), "grounding": round(grounding, 3), "logprob_score": lp}
+    detail: dict[str, Any] = {
+        "label": label_for(value),
+        "grounding": round(grounding, 3),
+        "logprob_score": lp,
+    }
+    if lp is None and logprobs_note:
+        detail["basis"] = f"{GROUNDING_ONLY}: {logprobs_note}"
     return value, detail
 
 
@@ -163,31 +176,24 @@ async def _model_draft(
     user_id: str,
     request: str,
     block: str,
-) -> tuple[str, str, int, int, list[float] | None]:
-    """(text, model, tokens in, tokens out, logprobs) from the model, within the budgets."""
+) -> tuple[str, Completion]:
+    """The draft's text and the completion it came in, from the policy's model, within the
+    budgets. Refusal when the policy does not allow the model; ModelError when it fails."""
     assert services.llm is not None
+    model = model_choice.model_for(services, decision)
     user = render_prompt(request, block)
     estimate = (len(DRAFT_SYSTEM_PROMPT) + len(user)) // 3 + MAX_TOKENS
     held = await governance.reserve(services, team_id, user_id, estimate, decision)
     try:
-        completion = await services.llm.complete(
-            DRAFT_SYSTEM_PROMPT,
-            user,
-            model=governance.model_for(services, decision),
-            max_tokens=MAX_TOKENS,
-            json_output=True,
+        answer = await services.llm.structured(
+            DRAFT_SYSTEM_PROMPT, user, DraftOutput, model=model, max_tokens=MAX_TOKENS
         )
     except BaseException:
         await services.budgets.settle(held, 0)
         raise
+    completion = answer.completion
     await services.budgets.settle(held, completion.tokens_in + completion.tokens_out)
-    return (
-        parse_draft(completion.text),
-        completion.model,
-        completion.tokens_in,
-        completion.tokens_out,
-        completion.logprobs,
-    )
+    return answer.value.draft, completion
 
 
 async def generate(
@@ -204,6 +210,7 @@ async def generate(
     context = conversation.prepare(conversation.recent_context(thread), redactor)
     request = redactor.redact(what) if redactor is not None else what
     logprobs: list[float] | None = None
+    logprobs_note: str | None = None
     tokens_in = tokens_out = calls = 0
     if services.llm is None:
         raw, engine, model, version = (
@@ -213,14 +220,16 @@ async def generate(
             OFFLINE_PROMPT_VERSION,
         )
     else:
-        raw, model, tokens_in, tokens_out, logprobs = await _model_draft(
+        raw, completion = await _model_draft(
             services, decision, team_id, user_id, request, context.block
         )
+        model, tokens_in, tokens_out = completion.model, completion.tokens_in, completion.tokens_out
+        logprobs, logprobs_note = completion.logprobs, completion.logprobs_note
         engine, version, calls = services.engine, PROMPT_VERSION, 1
     names = {m.user_id: m.user_name for m in thread if m.user_id}
     allowed = links_in([what, *(m.text for m in thread)])
     text = clip(sanitize_output(raw, allowed, lambda uid: names.get(uid, "someone")))
-    confidence, detail = draft_confidence(text, request, context.messages, logprobs)
+    confidence, detail = draft_confidence(text, request, context.messages, logprobs, logprobs_note)
     return Generation(
         text=text or "[empty draft]",
         engine=engine,

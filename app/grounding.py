@@ -9,7 +9,9 @@ Two lexical checks, no model needed:
   A paraphrase keeps most content words; a fabricated point shares few with its "sources".
 
 They combine as `0.6 * grounding + 0.4 * citation_validity`. When the model returned token
-logprobs, the mean token probability takes a 30% share. Labels: High >= 0.75, Medium >= 0.5.
+logprobs, the mean token probability takes a 30% share; when it could not (a reasoning model, a
+server without logprobs) the score is the lexical one alone, and `basis` says so and why (Why?
+shows it). Labels: High >= 0.75, Medium >= 0.5.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MEDIUM_THRESHOLD = 0.5
 GROUNDING_WEIGHT = 0.6  # citation validity takes the rest of the lexical score
 LOGPROB_WEIGHT = 0.3
 SUPPORTED_THRESHOLD = 0.5  # a point below this recall counts as unsupported
+GROUNDING_ONLY = "grounding only, no token probabilities"
 
 Label = Literal["High", "Medium", "Low"]
 
@@ -60,6 +63,7 @@ class Confidence(BaseModel):
     invalid_citations: int
     uncited_points: int
     point_scores: list[float]
+    basis: str | None = None  # set when the score could not use token probabilities, and why
 
 
 def label_for(value: float) -> Label:
@@ -114,8 +118,11 @@ def score(
     summary: Summary,
     sources: Mapping[str, SourceMessage],
     logprobs: Sequence[float] | None = None,
+    logprobs_note: str | None = None,
 ) -> Confidence:
-    """Confidence of `summary` given the messages it was made from (keyed by ts)."""
+    """Confidence of `summary` given the messages it was made from (keyed by ts).
+
+    `logprobs_note` says why the model gave no token probabilities, when it could not."""
     points = list(summary.points())
     checks = [_check_point(p, sources) for p in points]
     valid = sum(c[1] for c in checks)
@@ -143,4 +150,5 @@ def score(
         invalid_citations=invalid,
         uncited_points=uncited,
         point_scores=[round(c[0], 4) for c in checks],
+        basis=f"{GROUNDING_ONLY}: {logprobs_note}" if lp is None and logprobs_note else None,
     )

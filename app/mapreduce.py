@@ -27,21 +27,22 @@ from app.datamark import (
     render_message,
     wrap_messages,
 )
-from app.llm import LLM, ModelError
+from app.llm import LLM
 from app.messages import SourceMessage
 from app.offline_engine import reduce_offline, summarize_offline
 from app.redact import Redactor
-from app.summary import ModelOutputError, Summary, parse_model_output
+from app.summary import Summary, SummaryOutput, summary_from_output
 
 CACHE_TTL_S = 14 * 24 * 3600
 MAX_REDUCE_PARTS = 24  # more partial summaries than this are reduced in rounds
-PROMPT_OVERHEAD_TOKENS = 1800  # system prompt (~550) plus the answer (max_tokens 1200)
+MAX_TOKENS = 1200  # one chunk's or one reduce's answer
+PROMPT_OVERHEAD_TOKENS = 600 + MAX_TOKENS  # the system prompt (~550) plus the answer
 
 
 @dataclass
 class EngineConfig:
     engine: str  # "openai" | "offline"
-    model: str
+    model: str  # the model the policy resolved for this use case and channel: every call uses it
     # Few, large chunks, all in flight at once: a 5,000-message thread is ~9 chunks, so the
     # summary takes about two model calls of wall time (map, then reduce).
     chunk_tokens: int = 32_000
@@ -60,6 +61,8 @@ class MapReduceRun:
     logprobs: list[float] = field(default_factory=list)
     redactions: dict[str, int] = field(default_factory=dict)
     truncated: int = 0
+    # Why confidence cannot use token probabilities (a reasoning model...), when it cannot.
+    logprobs_note: str | None = None
 
 
 @dataclass
@@ -234,19 +237,22 @@ class MapReduce:
         run: MapReduceRun,
         note: str | None,
     ) -> Summary:
+        """One model call with the policy's model; the answer validated as a `SummaryOutput`
+        (a ModelError when it cannot be, after app/llm.py's repair attempt)."""
         assert self.llm is not None
-        completion = await self.llm.complete(prompt[0]["content"], prompt[1]["content"])
+        answer = await self.llm.structured(
+            prompt[0]["content"],
+            prompt[1]["content"],
+            SummaryOutput,
+            model=self.config.model,
+            max_tokens=MAX_TOKENS,
+        )
+        completion = answer.completion
         run.model_calls += 1
         run.tokens_in += completion.tokens_in
         run.tokens_out += completion.tokens_out
         run.logprobs.extend(completion.logprobs or [])
-        try:
-            return parse_model_output(
-                completion.text,
-                id_to_ts,
-                engine="openai",
-                model=completion.model,
-                truncated_note=note,
-            )
-        except ModelOutputError:
-            raise ModelError("The AI model's answer could not be read.", "bad_output") from None
+        run.logprobs_note = run.logprobs_note or completion.logprobs_note
+        return summary_from_output(
+            answer.value, id_to_ts, engine="openai", model=completion.model, truncated_note=note
+        )

@@ -11,7 +11,7 @@ from typing import Any
 from app import jobs, retention, timers
 from app.audit import AuditLog
 from app.budget import Budgets
-from app.llm import LLM
+from app.llm import build_llm
 from app.pause import PauseSwitch
 from app.policy import Policy, PolicyError
 from app.policy_watch import PolicyWatcher, load_policy_in_force, watched_path
@@ -37,18 +37,6 @@ def load_startup_policy(settings: Settings) -> Policy:
         ) from None
 
 
-def build_llm(settings: Settings) -> LLM | None:
-    """The model client, or None for the offline engine."""
-    if settings.engine == "offline":
-        return None
-    settings.require("OPENAI_API_KEY")
-    return LLM(
-        api_key=settings.secret("OPENAI_API_KEY"),
-        model=settings.openai_model,
-        base_url=settings.openai_base_url,
-    )
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -71,7 +59,7 @@ class Runtime:
             policy=load_startup_policy(self.settings),
             budgets=Budgets(redis),
             pause=PauseSwitch(redis),
-            llm=build_llm(self.settings),
+            llm=build_llm(self.settings, redis),
         )
 
     @property

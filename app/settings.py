@@ -29,6 +29,13 @@ FIXES: dict[str, str] = {
     "offline engine",
     "OPENAI_BASE_URL": "set it to the http(s) base URL of an OpenAI-compatible server",
     "OPENAI_MODEL": "set it to a model name such as gpt-4o-mini",
+    "AZURE_OPENAI_ENDPOINT": "set it to your Azure OpenAI resource's endpoint, such as "
+    "https://my-resource.openai.azure.com/",
+    "AZURE_OPENAI_API_KEY": "set it to a key of the Azure OpenAI resource (Keys and Endpoint), "
+    "or unset AZURE_OPENAI_ENDPOINT",
+    "OPENAI_API_VERSION": "set it to an Azure OpenAI API version such as 2024-10-21",
+    "AZURE_OPENAI_DEPLOYMENTS": "set it to model=deployment pairs separated by commas, such as "
+    "gpt-4o-mini=my-mini,gpt-4o=my-big",
     "STEWARD_ENGINE": "set it to 'openai' or 'offline', or unset it to choose automatically",
     "REDIS_URL": "set it to a URL such as redis://localhost:6379/0, or unset it to use the "
     "embedded Valkey server",
@@ -46,6 +53,19 @@ def _check_http_url(value: str | None) -> str | None:
     return value
 
 
+def parse_deployments(value: str) -> dict[str, str]:
+    """`gpt-4o-mini=my-mini, gpt-4o=big` -> {"gpt-4o-mini": "my-mini", "gpt-4o": "big"}."""
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        model, sep, deployment = item.partition("=")
+        if not sep or not model.strip() or not deployment.strip():
+            raise ValueError("not a list of model=deployment pairs")
+        pairs[model.strip()] = deployment.strip()
+    return pairs
+
+
 class Settings(BaseSettings):
     """Process configuration. Optional here; each command states what it requires."""
 
@@ -60,6 +80,12 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    # Azure OpenAI: when the endpoint is set, model calls go through the SDK's Azure client; the
+    # policy's model names map to deployments (unlisted: the deployment is named like the model).
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    openai_api_version: str = "2024-10-21"
+    azure_openai_deployments: str | None = None
     steward_engine: Literal["openai", "offline"] | None = None
     redis_url: str | None = None
     steward_policy: Path | None = None
@@ -72,10 +98,22 @@ class Settings(BaseSettings):
         # slack_sdk joins method names onto the base URL, so it must end with a slash.
         return checked if checked.endswith("/") else checked + "/"
 
-    @field_validator("openai_base_url")
+    @field_validator("openai_base_url", "azure_openai_endpoint")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         return _check_http_url(value)
+
+    @field_validator("azure_openai_deployments")
+    @classmethod
+    def _deployments(cls, value: str | None) -> str | None:
+        if value:
+            parse_deployments(value)
+        return value or None
+
+    @property
+    def deployments(self) -> dict[str, str]:
+        """AZURE_OPENAI_DEPLOYMENTS as policy model name -> deployment name."""
+        return parse_deployments(self.azure_openai_deployments or "")
 
     @field_validator("redis_url")
     @classmethod
@@ -96,7 +134,7 @@ class Settings(BaseSettings):
         """The engine in effect: explicit setting, else OpenAI when a key is present."""
         if self.steward_engine is not None:
             return self.steward_engine
-        return "openai" if self.openai_api_key else "offline"
+        return "openai" if self.openai_api_key or self.azure_openai_api_key else "offline"
 
     def require(self, *names: str) -> None:
         """Fail with one clear line for the first required setting that is unset."""

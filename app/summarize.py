@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app import governance, resolution
+from app import governance, model_choice, resolution
 from app.budget import Reservation
 from app.datamark import PROMPT_VERSION
 from app.governance import Refusal
@@ -110,6 +110,8 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
     )
     try:
         await governance.check(services, decision)
+        if services.llm is not None:
+            model_choice.model_for(services, decision)  # Refusal: never call a forbidden model
         # Reading starts alongside the access check; nothing read is used unless it passes.
         fetching = asyncio.ensure_future(_fetch(services, req))
         try:
@@ -333,7 +335,7 @@ async def _deliver(
     if session.note:
         summary = summary.model_copy(update={"truncated_note": session.note})
     by_ts = {m.ts: m for m in messages}
-    confidence = score(summary, by_ts, run.logprobs or None)
+    confidence = score(summary, by_ts, run.logprobs or None, run.logprobs_note)
     links = {ts: by_ts[ts].permalink for ts in summary.cited_ts() if ts in by_ts}
     span = describe_span(messages)
     latency = session.elapsed_ms()

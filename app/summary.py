@@ -1,27 +1,28 @@
-"""The summary model and the tolerant parser for what a model returns.
+"""The summary model, the model's output contract for it, and the tolerant reading of answers.
 
-Models are asked for strict JSON citing message ids (`M12`); they still wrap it in code fences,
-add a sentence after it, cite ids that were never shown, or echo the datamark character. The
-parser accepts all of that, maps ids back to Slack ts values, and counts what it had to drop;
-only output with no JSON object at all is an error (`ModelOutputError`).
+`SummaryOutput` is what the model is asked for (its strict JSON schema is sent as Structured
+Outputs, app/structured.py): points cite message ids (`M12`). Without a schema, models still wrap
+JSON in code fences, add a sentence after it, rename keys, cite ids that were never shown, or
+echo the datamark character. Reading accepts all of that, maps ids back to Slack ts values and
+counts what it had to drop; only output with no JSON object holding summary fields is an error
+(`ModelOutputError`, or an `AnswerError` for app/llm.py's repair attempt).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.messages import ts_order_key
+from app.structured import AnswerError, read_answer
 
 SECTIONS = ("decisions", "open_questions", "action_items")
 # The datamark character (app.datamark.MARK), repeated here because datamark imports this module.
 # Models sometimes copy it from the marked input into their output.
 _DATAMARK = "\u02c6"
-_MAX_JSON_ATTEMPTS = 20
 
 
 class ModelOutputError(ValueError):
@@ -69,28 +70,80 @@ def covered_span(ts_values: Iterator[str] | list[str]) -> tuple[str, str] | None
     return (ordered[0], ordered[-1]) if ordered else None
 
 
-# --- parsing ---------------------------------------------------------------------------------
+# --- what the model answers -----------------------------------------------------------------
 
-_FENCE_RE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.S)
 _ID_RE = re.compile(r"^[Mm]?(\d+)$")
 
 
-def _find_json_object(raw: str) -> dict[str, Any]:
-    fenced = _FENCE_RE.search(raw)
-    candidates = [fenced.group(1), raw] if fenced else [raw]
-    decoder = json.JSONDecoder()
-    for text in candidates:
-        start = text.find("{")
-        attempts = 0
-        while start != -1 and attempts < _MAX_JSON_ATTEMPTS:
-            try:
-                obj, _ = decoder.raw_decode(text, start)
-            except json.JSONDecodeError:
-                obj = None
-            if isinstance(obj, dict):
-                return obj
-            start, attempts = text.find("{", start + 1), attempts + 1
-    raise ModelOutputError(f"model output holds no JSON object: {raw[:200]!r}")
+def _first(item: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if item.get(key) is not None:
+            return item[key]
+    return None
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _as_sources(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value] if value is not None else []
+    return [str(item) for item in items if item is not None]
+
+
+def _loose_point(item: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        text = _first(item, "text", "point", "decision", "question", "task", "item")
+        owner = _first(item, "owner", "assignee")
+        sources = _first(item, "sources", "source", "citations", "ids")
+        return {
+            "text": _as_text(text),
+            "sources": _as_sources(sources),
+            "owner": None if owner is None else _as_text(owner),
+        }
+    return {"text": _as_text(item), "sources": [], "owner": None}
+
+
+class PointOutput(BaseModel):
+    """One decision or open question as the model writes it: `sources` are message ids."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
+    sources: list[str]
+
+
+class ActionItemOutput(PointOutput):
+    owner: str | None  # required, nullable: strict schemas have no optional fields
+
+
+class SummaryOutput(BaseModel):
+    """The model's answer for a chunk or a reduce. Its strict JSON schema is the output contract;
+    validation also accepts the looser shapes models write without one (renamed keys, a point as
+    a bare string, a missing section), but not JSON that holds none of the summary's fields."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    gist: str
+    decisions: list[PointOutput]
+    open_questions: list[PointOutput]
+    action_items: list[ActionItemOutput]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tolerate(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        if not any(key in data for key in ("gist", *SECTIONS)):
+            raise ValueError(f"none of the fields gist, {', '.join(SECTIONS)} is present")
+        out: dict[str, Any] = {"gist": _as_text(data.get("gist"))}
+        for section in SECTIONS:
+            value = data.get(section)
+            items = value if isinstance(value, list) else [value] if value else []
+            out[section] = [_loose_point(item) for item in items]
+        return out
 
 
 def _clean_text(value: Any) -> str:
@@ -108,11 +161,10 @@ class _SourceResolver:
         self._known_ts = set(id_to_ts.values())
         self.dropped = 0
 
-    def resolve(self, raw: Any) -> list[str]:
-        items = raw if isinstance(raw, list) else [raw] if raw is not None else []
+    def resolve(self, items: list[str]) -> list[str]:
         out: list[str] = []
         for item in items:
-            for token in re.split(r"[,\s]+", str(item)):
+            for token in re.split(r"[,\s]+", item):
                 token = token.strip("[]()<>{}\"'.;:")
                 if not token:
                     continue
@@ -132,26 +184,41 @@ class _SourceResolver:
         return token if token in self._known_ts else None
 
 
-def _first(item: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if item.get(key) is not None:
-            return item[key]
-    return None
+def _point(item: PointOutput, resolver: _SourceResolver) -> SummaryPoint | None:
+    text = _clean_text(item.text)
+    if not text:
+        return None
+    owner = _clean_text(item.owner) or None if isinstance(item, ActionItemOutput) else None
+    return SummaryPoint(text=text, sources=resolver.resolve(item.sources), owner=owner)
 
 
-def _parse_point(item: Any, resolver: _SourceResolver) -> SummaryPoint | None:
-    if isinstance(item, Mapping):
-        text = _clean_text(_first(item, "text", "point", "decision", "question", "task", "item"))
-        sources = resolver.resolve(_first(item, "sources", "source", "citations", "ids"))
-        owner = _clean_text(_first(item, "owner", "assignee")) or None
-    else:
-        text, sources, owner = _clean_text(item), [], None
-    return SummaryPoint(text=text, sources=sources, owner=owner) if text else None
+def summary_from_output(
+    output: SummaryOutput,
+    id_to_ts: Mapping[str, str],
+    *,
+    engine: str = "openai",
+    model: str = "",
+    truncated_note: str | None = None,
+) -> Summary:
+    """The model's answer as a `Summary` citing ts values.
 
-
-def _parse_section(value: Any, resolver: _SourceResolver) -> list[SummaryPoint]:
-    items = value if isinstance(value, list) else [value] if value else []
-    return [p for p in (_parse_point(i, resolver) for i in items) if p is not None]
+    `id_to_ts` is the id mapping of the rendered input (`M12` -> ts); its span becomes
+    `covered`. Points without text are dropped; citations of unknown ids are dropped and counted.
+    """
+    resolver = _SourceResolver(id_to_ts)
+    sections = {
+        name: [p for p in (_point(i, resolver) for i in getattr(output, name)) if p is not None]
+        for name in SECTIONS
+    }
+    return Summary(
+        gist=_clean_text(output.gist),
+        engine=engine,
+        model=model,
+        covered=covered_span(list(id_to_ts.values())),
+        truncated_note=truncated_note,
+        dropped_sources=resolver.dropped,
+        **sections,
+    )
 
 
 def parse_model_output(
@@ -162,22 +229,13 @@ def parse_model_output(
     model: str = "",
     truncated_note: str | None = None,
 ) -> Summary:
-    """Parse the model's JSON into a `Summary`, citing ts values.
+    """Read a raw answer (JSON, fenced or inside prose) into a `Summary`.
 
-    `id_to_ts` is the id mapping of the rendered input (`M12` -> ts); its span becomes
-    `covered`. Raises `ModelOutputError` when there is no JSON object with summary fields.
-    """
-    data = _find_json_object(raw)
-    if not any(key in data for key in ("gist", *SECTIONS)):
-        raise ModelOutputError(f"JSON has none of gist/{'/'.join(SECTIONS)}: {list(data)[:10]}")
-    resolver = _SourceResolver(id_to_ts)
-    sections = {name: _parse_section(data.get(name), resolver) for name in SECTIONS}
-    return Summary(
-        gist=_clean_text(data.get("gist")),
-        engine=engine,
-        model=model,
-        covered=covered_span(list(id_to_ts.values())),
-        truncated_note=truncated_note,
-        dropped_sources=resolver.dropped,
-        **sections,
+    Raises `ModelOutputError` when there is no JSON object with summary fields."""
+    try:
+        output = read_answer(raw, SummaryOutput)
+    except AnswerError as exc:
+        raise ModelOutputError(f"model output is not a summary: {exc.detail}") from None
+    return summary_from_output(
+        output, id_to_ts, engine=engine, model=model, truncated_note=truncated_note
     )

@@ -60,6 +60,8 @@ def _confidence(event: AuditEvent) -> str:
         parts.append(f"valid citations {detail['citation_validity']:.2f}")
     if detail.get("logprob_score") is not None:
         parts.append(f"token probability {detail['logprob_score']:.2f}")
+    elif detail.get("basis"):
+        parts.append(str(detail["basis"]))  # e.g. a reasoning model: grounding only, and why
     return " · ".join(parts)
 
 

@@ -1,12 +1,29 @@
 """A loopback OpenAI-compatible Chat Completions server, for tests, benches and the demo.
 
-It answers `POST /v1/chat/completions` the way the OpenAI API does (response shape, usage,
-logprobs, 429 + Retry-After, 5xx), records every request it receives so tests can assert on
-exactly what left Steward for the model, and can be made slow or faulty on demand.
+It answers `POST /v1/chat/completions` — and Azure OpenAI's
+`POST /openai/deployments/{deployment}/chat/completions?api-version=…` — the way those APIs do
+(response shape, usage, logprobs, SSE streaming, 429 + Retry-After, 5xx, and OpenAI's 400 error
+shape `{"error": {"message", "type", "param", "code"}}`), records every request it receives so
+tests can assert on exactly what left Steward for the model, and can be made slow or faulty on
+demand.
+
+It is a witness, not a friend: its rules come from OpenAI's published behaviour, each comment
+naming the page, and `profile` picks which kind of real server it plays:
+
+* `default` — a current chat model (gpt-4o-mini): follows the prompt, honours `json_schema`;
+* `strict_schema` — honours `json_schema` strictly (and rejects a schema strict mode would reject)
+  but ignores a shape described only in prose, as a model that follows schemas, not prompts;
+* `no_schema` — rejects `response_format: json_schema` with a 400 (older models, many vLLM,
+  Ollama or proxy deployments) and follows the prompt in JSON mode;
+* `reasoning` — an o-series / gpt-5 model: rejects `max_tokens`, `temperature` and `logprobs`,
+  takes `max_completion_tokens`, gives no logprobs.
+
+`context_window=N` rejects prompts over N tokens; `answer` = `garbage`, `html` or `truncated`
+plays a broken answer (prose, a proxy's HTML error page, JSON cut off at the token limit).
 
 Its "model" is deterministic and honest: it reads the delimited message block (or the partial
-summaries of a reduce step) and answers a JSON summary whose points quote the messages they
-cite, so grounding and citations can be checked end to end.
+summaries of a reduce step, or a draft's request) and answers a JSON summary whose points quote
+the messages they cite, so grounding and citations can be checked end to end.
 """
 
 from __future__ import annotations
@@ -17,7 +34,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -26,8 +43,21 @@ from app.tokens import count_tokens
 MARK = "\u02c6"
 _MSG_RE = re.compile(r'^<<msg id=(M\d+) author="([^"]*)">>\s?(.*)$')
 _PART_RE = re.compile(r"^<<part \d+>>\s(.*)$")
+_REQUEST_RE = re.compile(r"^<<request>>\s?(.*)$")
 _DECISION = re.compile(r"\b(decid|decision|agreed|we'll go with|approved|final)", re.I)
 _ACTION = re.compile(r"\b(I'll|I will|will do|can you|todo|owner|by (mon|tue|wed|thu|fri))", re.I)
+# Structured Outputs: "name" must be a-z, A-Z, 0-9, or contain underscores and dashes, with a
+# maximum length of 64 (API reference, Chat Completions: create, response_format.json_schema).
+_SCHEMA_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+Profile = Literal["default", "strict_schema", "no_schema", "reasoning"]
+AnswerMode = Literal["normal", "garbage", "html", "truncated"]
+
+GARBAGE = "Sure! Here's what I found :) the thread is mostly about things, let me know!!"
+HTML_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    "</center><hr><center>nginx</center></body></html>"
+)
 
 
 @dataclass
@@ -35,6 +65,13 @@ class ModelRequest:
     model: str
     messages: list[dict[str, Any]]
     at: float
+    body: dict[str, Any] = field(default_factory=dict)
+    path: str = "/v1/chat/completions"
+    deployment: str | None = None  # Azure: from the URL
+    api_version: str | None = None  # Azure: the api-version query parameter
+    api_key: str | None = None  # Azure's `api-key` header
+    authorization: str | None = None  # OpenAI's `Authorization: Bearer …` header
+    status: int = 200  # what the server answered
 
     @property
     def system(self) -> str:
@@ -49,18 +86,61 @@ class ModelRequest:
         return "<<partial_summaries>>" in self.user
 
     @property
+    def is_draft(self) -> bool:
+        return "<<request>>" in self.user
+
+    @property
     def message_ids(self) -> list[str]:
         return [m.group(1) for line in self.user.splitlines() if (m := _MSG_RE.match(line))]
+
+    @property
+    def response_format(self) -> str | None:
+        """The `response_format.type` asked for, or None."""
+        fmt = self.body.get("response_format")
+        return str(fmt.get("type")) if isinstance(fmt, dict) else None
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        fmt = self.body.get("response_format")
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            return None
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+
+    @property
+    def params(self) -> set[str]:
+        """The request's top-level parameters other than model and messages."""
+        return set(self.body) - {"model", "messages"}
 
     @cached_property
     def prompt_tokens(self) -> int:
         return sum(count_tokens(str(m.get("content", ""))) for m in self.messages)
 
 
+class Refused(Exception):
+    """A 400 with OpenAI's error shape."""
+
+    def __init__(self, message: str, param: str | None, code: str | None, status: int = 400):
+        super().__init__(message)
+        self.status = status
+        self.body = {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": code,
+            }
+        }
+
+
 @dataclass
 class ModelServer:
-    """`async with ModelServer() as model:` then point OPENAI_BASE_URL at `model.url`."""
+    """`async with ModelServer() as model:` then point OPENAI_BASE_URL at `model.url` (or
+    AZURE_OPENAI_ENDPOINT at `model.azure_endpoint`)."""
 
+    profile: Profile = "default"
+    context_window: int | None = None  # prompt tokens; past it: 400 context_length_exceeded
+    answer: AnswerMode = "normal"
     latency: float = 0.0  # seconds each call takes
     # Appended to every gist: plays a model that was talked into obeying an injection.
     compromised_gist_suffix: str = ""
@@ -68,19 +148,26 @@ class ModelServer:
     _failures: list[tuple[int, int]] = field(default_factory=list)  # (status, retry_after)
     _runner: web.AppRunner | None = None
     url: str = ""
+    azure_endpoint: str = ""
 
     def fail_next(self, times: int = 1, status: int = 500, retry_after: int = 0) -> None:
         self._failures.extend([(status, retry_after)] * times)
 
     async def __aenter__(self) -> ModelServer:
         app = web.Application(client_max_size=256 * 1024 * 1024)
-        app.add_routes([web.post("/v1/chat/completions", self._complete)])
+        app.add_routes(
+            [
+                web.post("/v1/chat/completions", self._complete),
+                web.post("/openai/deployments/{deployment}/chat/completions", self._complete),
+            ]
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/v1"
+        self.azure_endpoint = f"http://{host}:{port}"
+        self.url = f"{self.azure_endpoint}/v1"
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -91,21 +178,309 @@ class ModelServer:
     def tokens_received(self) -> int:
         return sum(r.prompt_tokens for r in self.requests)
 
-    async def _complete(self, request: web.Request) -> web.Response:
-        body = await request.json()
+    @property
+    def accepted(self) -> list[ModelRequest]:
+        """The requests it answered (not those it refused with an error)."""
+        return [r for r in self.requests if r.status == 200]
+
+    async def _complete(self, request: web.Request) -> web.StreamResponse:
         if self._failures:
             status, retry_after = self._failures.pop(0)
             headers = {"Retry-After": str(retry_after)} if retry_after else {}
             error = {"error": {"message": "injected failure", "type": "server_error"}}
             return web.json_response(error, status=status, headers=headers)
-        record = ModelRequest(str(body.get("model")), list(body.get("messages", [])), time.time())
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            # Error codes guide: a malformed body is a 400 invalid_request_error.
+            refused = Refused("We could not parse the JSON body of your request.", None, None)
+            return web.json_response(refused.body, status=400)
+        record = ModelRequest(
+            model=str(body.get("model")),
+            messages=list(body.get("messages", [])),
+            at=time.time(),
+            body=body,
+            path=request.path,
+            deployment=request.match_info.get("deployment"),
+            api_version=request.query.get("api-version"),
+            api_key=request.headers.get("api-key"),
+            authorization=request.headers.get("Authorization"),
+        )
         self.requests.append(record)
+        request_id = f"req_{len(self.requests):06d}"
+        headers = {"x-request-id": request_id}
+        try:
+            self._check(record)
+        except Refused as refused:
+            record.status = refused.status
+            return web.json_response(refused.body, status=refused.status, headers=headers)
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.answer == "html":
+            # What a reverse proxy in front of a model server sends when the upstream fails:
+            # a 200 (or 502) HTML page, not the API's JSON.
+            return web.Response(text=HTML_PAGE, content_type="text/html", headers=headers)
+        content, finish_reason = self._content(record)
+        if body.get("stream"):
+            return await self._stream(request, record, content, finish_reason, headers)
+        return web.json_response(completion(record, content, finish_reason), headers=headers)
+
+    # ---- what real servers refuse ------------------------------------------------------------
+
+    def _check(self, record: ModelRequest) -> None:
+        body = record.body
+        if record.deployment is not None:
+            # Azure OpenAI REST reference: every data-plane call carries `api-version`, and the
+            # key comes in the `api-key` header (or an Entra ID bearer token).
+            if not record.api_version:
+                raise Refused("Missing required query parameter: api-version", None, "404", 404)
+            if not record.api_key and not record.authorization:
+                raise Refused("Access denied due to missing subscription key.", None, "401", 401)
+        if self.context_window is not None and record.prompt_tokens > self.context_window:
+            # Error codes guide / API behaviour: a prompt past the window is a 400 naming
+            # `messages` with code context_length_exceeded.
+            raise Refused(
+                f"This model's maximum context length is {self.context_window} tokens. However, "
+                f"your messages resulted in {record.prompt_tokens} tokens. Please reduce the "
+                "length of the messages.",
+                "messages",
+                "context_length_exceeded",
+            )
+        if self.profile == "reasoning":
+            self._check_reasoning(body)
+        self._check_response_format(record)
+
+    @staticmethod
+    def _check_reasoning(body: dict[str, Any]) -> None:
+        # Reasoning models guide (o-series, gpt-5): `max_tokens` is replaced by
+        # `max_completion_tokens`; sampling parameters and logprobs are not supported. The API
+        # answers one 400 per request, naming the first offending parameter.
+        if "max_tokens" in body:
+            raise Refused(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.",
+                "max_tokens",
+                "unsupported_parameter",
+            )
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            raise Refused(
+                f"Unsupported value: 'temperature' does not support {temperature} with this "
+                "model. Only the default (1) value is supported.",
+                "temperature",
+                "unsupported_value",
+            )
+        for param in ("logprobs", "top_logprobs"):
+            if body.get(param):
+                raise Refused(
+                    f"Unsupported parameter: '{param}' is not supported with this model.",
+                    param,
+                    "unsupported_parameter",
+                )
+
+    def _check_response_format(self, record: ModelRequest) -> None:
+        fmt = record.body.get("response_format")
+        if fmt is None:
+            return
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            raise Refused(
+                f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', "
+                "and 'text'.",
+                "response_format.type",
+                "invalid_value",
+            )
+        if kind == "json_object" and "json" not in json.dumps(record.messages).lower():
+            # JSON mode (Structured Outputs guide, "JSON mode"): the messages must ask for JSON.
+            raise Refused(
+                "'messages' must contain the word 'json' in some form, to use 'response_format' "
+                "of type 'json_object'.",
+                "messages",
+                None,
+            )
+        if kind != "json_schema":
+            return
+        if self.profile == "no_schema":
+            # Structured Outputs guide, "Supported models": older models answer this 400 (and so
+            # do many OpenAI-compatible servers that only know JSON mode).
+            raise Refused(
+                "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                "with this model. Learn more about supported models at the Structured Outputs "
+                "guide: https://platform.openai.com/docs/guides/structured-outputs",
+                "response_format",
+                None,
+            )
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not _SCHEMA_NAME_RE.match(str(spec.get("name", ""))):
+            raise Refused(
+                "Invalid 'response_format.json_schema.name': must match ^[a-zA-Z0-9_-]{1,64}$.",
+                "response_format.json_schema.name",
+                "invalid_value",
+            )
+        schema = spec.get("schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise Refused(
+                f"Invalid schema for response_format '{spec['name']}': schema must be a JSON "
+                "Schema of 'type: \"object\"'.",
+                "response_format",
+                None,
+            )
+        if spec.get("strict") is True:
+            problem = strict_problem(schema, schema)
+            if problem is not None:
+                raise Refused(
+                    f"Invalid schema for response_format '{spec['name']}': {problem}",
+                    "response_format",
+                    None,
+                )
+
+    # ---- what the model answers --------------------------------------------------------------
+
+    def _content(self, record: ModelRequest) -> tuple[str, str]:
+        if self.answer == "garbage":
+            return GARBAGE, "stop"
+        natural = self._natural(record)
+        if record.schema is not None:
+            # Structured Outputs: with strict: true the answer always matches the schema.
+            answer: Any = conform(natural, record.schema, record.schema)
+        elif self.profile == "strict_schema":
+            # A model that follows schemas but not prose: JSON, but not the shape described.
+            answer = {"result": {"content": natural}}
+        else:
+            answer = natural
+        content = json.dumps(answer)
+        if self.answer == "truncated":
+            # finish_reason "length": the answer stopped at the token limit, mid-JSON.
+            return content[: max(1, len(content) // 2)], "length"
+        return content, "stop"
+
+    def _natural(self, record: ModelRequest) -> dict[str, Any]:
+        """The answer the prompt asks for."""
+        schema = record.schema or {}
+        if "ok" in schema.get("properties", {}) or '{"ok": true}' in record.user:
+            return {"ok": True}  # the connection probe
+        if record.is_draft:
+            return draft_answer(record)
         answer = reduce_answer(record.user) if record.is_reduce else map_answer(record)
         answer["gist"] = (answer["gist"] + self.compromised_gist_suffix).strip()
-        content = json.dumps(answer)
-        return web.json_response(completion(record, content))
+        return answer
+
+    async def _stream(
+        self,
+        request: web.Request,
+        record: ModelRequest,
+        content: str,
+        finish_reason: str,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        # Streaming (API reference, "The chat completion chunk object"): server-sent events,
+        # each `data: {chat.completion.chunk}` then a blank line; the first delta carries the
+        # role, the last one the finish_reason, an optional usage chunk (stream_options.
+        # include_usage) has empty choices, and the stream ends with `data: [DONE]`.
+        response = web.StreamResponse(
+            headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        base = {
+            "id": f"chatcmpl-{int(record.at * 1000)}",
+            "object": "chat.completion.chunk",
+            "created": int(record.at),
+            "model": record.model,
+        }
+
+        async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+            payload = {**base, "choices": choices, **extra}
+            await response.write(f"data: {json.dumps(payload)}\n\n".encode())
+
+        delta: dict[str, Any] = {"role": "assistant", "content": ""}
+        await send([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
+        for start in range(0, len(content), 16):
+            piece = {"content": content[start : start + 16]}
+            await send([{"index": 0, "delta": piece, "logprobs": None, "finish_reason": None}])
+        await send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}])
+        options = record.body.get("stream_options") or {}
+        if options.get("include_usage"):
+            await send([], usage=usage(record, content, self.profile == "reasoning"))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def strict_problem(node: Any, root: dict[str, Any], where: tuple[str, ...] = ()) -> str | None:
+    """Why strict mode would reject this schema, or None. Structured Outputs guide, "Supported
+    schemas": every object needs `additionalProperties: false`, and every property must be
+    listed in `required`."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            problem = strict_problem(item, root, (*where, str(index)))
+            if problem:
+                return problem
+        return None
+    if not isinstance(node, dict):
+        return None
+    if node.get("type") == "object" or "properties" in node:
+        if node.get("additionalProperties") is not False:
+            return (
+                f"In context={where}, 'additionalProperties' is required to be supplied and "
+                "to be false."
+            )
+        missing = [p for p in node.get("properties", {}) if p not in node.get("required", [])]
+        if missing:
+            return (
+                f"In context={where}, 'required' is required to be supplied and to be an array "
+                f"including every key in properties. Missing '{missing[0]}'."
+            )
+    for key, value in node.items():
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            for name, sub in value.items():
+                problem = strict_problem(sub, root, (*where, key, name))
+                if problem:
+                    return problem
+        elif key in ("items", "anyOf"):
+            problem = strict_problem(value, root, (*where, key))
+            if problem:
+                return problem
+    return None
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return target if isinstance(target, dict) else {}
+    return schema
+
+
+def conform(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """`value` reshaped to match `schema`: what decoding constrained by the schema produces."""
+    schema = _resolve(schema, root)
+    if "anyOf" in schema:
+        branches = [_resolve(b, root) for b in schema["anyOf"]]
+        if value is None and any(b.get("type") == "null" for b in branches):
+            return None
+        typed = [b for b in branches if b.get("type") != "null"] or branches
+        return conform(value, typed[0], root)
+    kind = schema.get("type")
+    if kind == "object":
+        given = value if isinstance(value, dict) else {}
+        props = schema.get("properties", {})
+        return {name: conform(given.get(name), sub, root) for name, sub in props.items()}
+    if kind == "array":
+        items = value if isinstance(value, list) else []
+        return [conform(item, schema.get("items", {}), root) for item in items]
+    if kind == "string":
+        return value if isinstance(value, str) else "" if value is None else str(value)
+    if kind == "boolean":
+        return bool(value) if value is not None else True
+    if kind in ("integer", "number"):
+        return value if isinstance(value, int | float) else 0
+    if kind == "null":
+        return None
+    return value
 
 
 def _unmark(text: str) -> str:
@@ -153,8 +528,42 @@ def reduce_answer(user: str) -> dict[str, Any]:
     return merged
 
 
-def completion(record: ModelRequest, content: str) -> dict[str, Any]:
+def draft_answer(record: ModelRequest) -> dict[str, Any]:
+    """A draft that says what was asked, in plain spaces (so it is grounded in the request)."""
+    asked = next(
+        (m.group(1) for line in record.user.splitlines() if (m := _REQUEST_RE.match(line))), ""
+    )
+    words = _unmark(asked).split()
+    return {"draft": " ".join(words[:60]) or "[what you want to say]"}
+
+
+def usage(record: ModelRequest, content: str, reasoning: bool = False) -> dict[str, Any]:
+    out = count_tokens(content)
+    report: dict[str, Any] = {
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": out,
+        "total_tokens": record.prompt_tokens + out,
+    }
+    if reasoning:
+        # Reasoning models guide: reasoning tokens are billed as output and reported here.
+        report["completion_tokens_details"] = {"reasoning_tokens": 0}
+    return report
+
+
+def completion(record: ModelRequest, content: str, finish_reason: str = "stop") -> dict[str, Any]:
     words = content.split()
+    # API reference, the chat completion object: `logprobs` is null unless requested.
+    logprobs: dict[str, Any] | None = (
+        {
+            "content": [
+                {"token": w, "logprob": -0.05, "bytes": None, "top_logprobs": []}
+                for w in words[:200]
+            ]
+        }
+        if record.body.get("logprobs")
+        else None
+    )
+    reasoning = "max_completion_tokens" in record.body
     return {
         "id": f"chatcmpl-{int(record.at * 1000)}",
         "object": "chat.completion",
@@ -163,19 +572,10 @@ def completion(record: ModelRequest, content: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "logprobs": {
-                    "content": [
-                        {"token": w, "logprob": -0.05, "bytes": None, "top_logprobs": []}
-                        for w in words[:200]
-                    ]
-                },
-                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": logprobs,
+                "finish_reason": finish_reason,
             }
         ],
-        "usage": {
-            "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": count_tokens(content),
-            "total_tokens": record.prompt_tokens + count_tokens(content),
-        },
+        "usage": usage(record, content, reasoning),
     }
