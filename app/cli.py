@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import socket
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole product against a local Slack sandbox")
     demo.add_argument("--quiet", action="store_true", help="print only the final summary line")
 
+    sub.add_parser(
+        "doctor",
+        help="check a real deployment: token and scopes, channels, model, Redis (exit 0/1/2)",
+    )
+
     policy = sub.add_parser("policy", help="policy file tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = policy_sub.add_parser("check", help="validate a policy file (errors name the line)")
@@ -102,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "usage": cmd_usage,
         "demo": cmd_demo,
         "policy": cmd_policy,
+        "doctor": cmd_doctor,
     }
     try:
         return commands[args.command](args)
@@ -332,6 +339,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
     return run_demo(quiet=args.quiet)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """`steward doctor`: one line per check; exit 0 ok, 1 warnings, 2 errors."""
+    from app import doctor
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check, not per request
+    settings = load_settings()
+    target: RedisTarget | None = None
+    problem: str | None = None
+    try:
+        target = open_redis(settings)
+    except ConfigError as exc:
+        problem = str(exc)
+    try:
+        checks = asyncio.run(doctor.run(settings, target.url if target else None, problem))
+    finally:
+        if target is not None:
+            target.close()
+    for check in checks:
+        print(check.line())
+    status = doctor.exit_status(checks)
+    print({0: "ready", 1: "ready, with warnings", 2: "not ready"}[status], file=sys.stderr)
+    return status
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
