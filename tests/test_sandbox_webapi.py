@@ -662,11 +662,12 @@ async def test_history_of_a_public_channel_not_joined_is_not_in_channel(
 
 
 async def test_conversations_join(sandbox: Sandbox, granted: Sandbox) -> None:
+    sandbox.scopes = sandbox.scopes - {"channels:join"}
     without = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
-    if "channels:join" not in sandbox.scopes:
-        with pytest.raises(SlackApiError) as info:
-            await without.conversations_join(channel=RANDOM)
-        assert info.value.response["needed"] == "channels:join"
+    with pytest.raises(SlackApiError) as info:
+        await without.conversations_join(channel=RANDOM)
+    assert info.value.response["needed"] == "channels:join"
+    assert sandbox.workspace.bot_user_id not in sandbox.workspace.channels[RANDOM].members
     client = AsyncWebClient(base_url=granted.api_url, token=granted.bot_token)
     joined = await client.conversations_join(channel=RANDOM)
     assert joined["channel"]["id"] == RANDOM and joined["channel"]["is_member"] is True
@@ -733,11 +734,11 @@ async def test_replies_with_a_reply_ts_return_only_that_reply(
 
 
 async def test_group_dm_with_several_users(sandbox: Sandbox, granted: Sandbox) -> None:
+    sandbox.scopes = sandbox.scopes - {"mpim:write"}
     without = AsyncWebClient(base_url=sandbox.api_url, token=sandbox.bot_token)
-    if "mpim:write" not in sandbox.scopes:
-        with pytest.raises(SlackApiError) as info:
-            await without.conversations_open(users="U0EMP,U0MGR1")
-        assert info.value.response["needed"] == "mpim:write"
+    with pytest.raises(SlackApiError) as info:
+        await without.conversations_open(users="U0EMP,U0MGR1")
+    assert info.value.response["needed"] == "mpim:write"
     client = AsyncWebClient(base_url=granted.api_url, token=granted.bot_token)
     opened = await client.conversations_open(users=["U0EMP", "U0MGR1"], return_im=True)
     channel = opened["channel"]

@@ -97,10 +97,10 @@ CONTRACT: dict[str, MethodContract] = {
     "files.getUploadURLExternal": _row(
         FORM_ONLY, "files:write", "api.slack.com/methods/files.getUploadURLExternal"
     ),
-    # Source: api.slack.com/methods/files.completeUploadExternal — form content type, bot scope
-    # files:write; ``files`` is a JSON-encoded string argument.
+    # Source: api.slack.com/methods/files.completeUploadExternal — "Content types:
+    # application/x-www-form-urlencoded, application/json"; bot scope files:write.
     "files.completeUploadExternal": _row(
-        FORM_ONLY, "files:write", "api.slack.com/methods/files.completeUploadExternal"
+        JSON_TOO, "files:write", "api.slack.com/methods/files.completeUploadExternal"
     ),
     # ---- methods that read JSON bodies (SPEC consumes lists application/json)
     "chat.postMessage": _row(
