@@ -8,6 +8,8 @@ from .api_core import ApiContext, Args, JsonDict, SlackError
 from .blockkit import MAX_TEXT, blocks_too_long, message_block_errors
 from .workspace import Channel, Message
 
+# Source: docs.slack.dev/reference/methods/chat.startStream — markdown_text: "Limit this field to
+# 12,000 characters".
 MAX_MARKDOWN = 12_000
 
 
@@ -57,6 +59,8 @@ def _postable(ctx: ApiContext, ref: str | None, *, public_scope: bool = True) ->
 
 
 def _thread_parent(channel: Channel, thread_ts: str | None) -> str | None:
+    """Source: docs.slack.dev/reference/methods/chat.postMessage errors — thread_not_found
+    ("Value for thread_ts was not a valid message")."""
     if not thread_ts:
         return None
     if thread_ts not in channel.by_ts:
@@ -65,7 +69,11 @@ def _thread_parent(channel: Channel, thread_ts: str | None) -> str | None:
 
 
 def _bot_message(ctx: ApiContext, channel: Channel, ts: str | None) -> Message:
-    """A message the bot posted, for update/delete/stream; Slack's errors otherwise."""
+    """A message the bot posted, for update/delete/stream; Slack's errors otherwise.
+
+    Source: docs.slack.dev/reference/methods/chat.update errors — message_not_found,
+    cant_update_message ("Authenticated user does not have permission to update this message").
+    """
     message = channel.by_ts.get(ts or "")
     if message is None:
         raise SlackError("message_not_found")

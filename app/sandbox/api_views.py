@@ -10,6 +10,8 @@ from .blockkit import view_errors
 from .interactions import TriggerError
 from .workspace import FileRecord, ViewRecord
 
+# Source: docs.slack.dev/surfaces/modals — a modal's view stack holds up to 3 views;
+# docs.slack.dev/reference/methods/views.push errors: push_limit_reached.
 MAX_MODAL_STACK = 3
 
 

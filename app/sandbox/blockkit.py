@@ -17,8 +17,12 @@ from slack_sdk.models.views import View
 
 JsonDict = dict[str, Any]
 
+# Source: docs.slack.dev/reference/block-kit/blocks — "You can include up to 50 blocks in each
+# message, and 100 blocks in modals or Home tabs".
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
+# Source: docs.slack.dev/reference/methods/chat.postMessage, "Truncating content": text over
+# 40,000 characters is refused (msg_too_long in the method's errors).
 MAX_TEXT = 40_000
 
 # Source: docs.slack.dev/reference/block-kit/blocks/markdown-block — "The cumulative limit for all
