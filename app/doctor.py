@@ -250,9 +250,23 @@ async def _model(settings: Settings, policy: Policy | None) -> list[Check]:
         level: Level = "ok" if explicit else "warning"
         fix = "set OPENAI_API_KEY (or the Azure OpenAI settings) to use a model"
         return [Check(level, "model", "offline engine (extractive, no model is called)", fix)]
-    model = policy.defaults.model if policy and policy.defaults.model else settings.openai_model
-    capabilities = await probe(llm, model)
-    return [Check(level, "model", line) for level, line in capabilities.summary_lines()]
+    out: list[Check] = []
+    for model in policy_models(policy, settings.openai_model):
+        capabilities = await probe(llm, model)
+        out += [Check(level, "model", line) for level, line in capabilities.summary_lines()]
+    return out
+
+
+def policy_models(policy: Policy | None, deployment_default: str) -> list[str]:
+    """Every model the policy can send requests to: its default (OPENAI_MODEL when the file
+    names none, as `resolution.model_for` decides), and each use case's and channel's own."""
+    if policy is None:
+        return [deployment_default]
+    named = "model" in policy.defaults.model_fields_set
+    models = [policy.defaults.model if named else deployment_default]
+    models += [u.model for u in policy.use_cases.values() if u.model]
+    models += [o.model for c in policy.channels.values() for o in c.values() if o.model]
+    return list(dict.fromkeys(models))
 
 
 async def _redis(url: str | None, problem: str | None) -> list[Check]:
