@@ -156,7 +156,7 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
             event="failed", **base, reason=f"model: {exc.code}", rule=decision.rule
         )
         await _tell(
-            services, req, f":warning: {exc.user_message} No draft was made; please try again."
+            services, req, f":warning: {exc.user_message} No draft was made. {exc.next_step}"
         )
         return
     await _record_generated(services, base, decision, gen)

@@ -71,6 +71,20 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     "internal": "Something went wrong while talking to the AI model.",
 }
 
+# What the person can do about it, by kind: waiting helps some failures, only an admin others.
+NEXT_STEPS: dict[ErrorKind, str] = {
+    "rate_limited": "Please try again in a minute.",
+    "refused": "Please tell a Steward admin: the model or its settings need a change.",
+    "too_long": "Try a shorter time window or a single thread.",
+    "unreadable": "Please try again; if it keeps happening, tell a Steward admin.",
+    "truncated": "Please try again; if it keeps happening, tell a Steward admin.",
+    "timeout": "Please try again in a few minutes.",
+    "unreachable": "Please try again in a few minutes.",
+    "auth": "Please tell a Steward admin: the model's credentials need fixing.",
+    "server_error": "Please try again in a few minutes.",
+    "internal": "Please try again; if it keeps happening, tell a Steward admin.",
+}
+
 MAX_ADJUSTMENTS = 6  # per call: each refused parameter and each format fallback, once
 _REPAIR_ECHO_CHARS = 4000  # how much of a bad answer goes back to the model with the repair
 
@@ -98,6 +112,10 @@ class ModelError(Exception):
         self.error_type = error_type
         self.error_code = error_code
         self.request_id = request_id
+
+    @property
+    def next_step(self) -> str:
+        return NEXT_STEPS[self.kind]
 
     @classmethod
     def of(cls, kind: ErrorKind, code: str, **detail: Any) -> ModelError:

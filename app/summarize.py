@@ -262,7 +262,7 @@ async def _summarize(
             model=engine.config.model,
             latency_ms=session.elapsed_ms(),
         )
-        await session.tell(f":warning: {exc.user_message} No summary was made; please try again.")
+        await session.tell(f":warning: {exc.user_message} No summary was made. {exc.next_step}")
         return
     await progress
     await _deliver(services, session, decision, messages, run)

@@ -140,6 +140,7 @@ async def test_an_html_answer_fails_once_with_a_clear_message_and_no_rerun(
         assert events[-1].reason == "model: not_json"
         assert len(model.requests) == 1  # not re-run, not retried
         assert told(sandbox, "No summary was made")
+        assert "if it keeps happening, tell a Steward admin" in told(sandbox, "No summary")[0]
 
         await sandbox.user(EMPLOYEE).command("/draft", "say hi to the team", channel=GENERAL)
         await sandbox.wait_for(lambda: told(sandbox, "No draft was made"), timeout=30)
@@ -215,6 +216,8 @@ async def test_a_conversation_past_the_context_window_is_explained(stack_for: An
         sandbox = stack.sandbox
         await sandbox.user(EMPLOYEE).message_shortcut("summarize_thread", launch_thread(sandbox))
         await sandbox.wait_for(lambda: told(sandbox, "too long for the AI model"), timeout=30)
+        # What to do next fits the failure: retrying the same request would not help.
+        assert "Try a shorter time window or a single thread." in told(sandbox, "too long")[0]
         events = await audit(stack)
         assert [e.event for e in events] == ["requested", "failed"]
         assert events[-1].reason == "model: context_length_exceeded"
