@@ -18,10 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app import logs
-from app.queue import QueueConfig
-from app.settings import ConfigError, Settings, load_settings
-from app.store import RedisTarget, open_redis
+from app.runtime import logs
+from app.runtime.queue import QueueConfig
+from app.runtime.settings import ConfigError, Settings, load_settings
+from app.runtime.store import RedisTarget, open_redis
 
 
 def _queue_options(parser: argparse.ArgumentParser) -> None:
@@ -179,7 +179,7 @@ def _serve(
 ) -> None:
     import uvicorn
 
-    from app.runtime import Runtime
+    from app.runtime.process import Runtime
     from handlers.http import build_asgi
 
     runtime = Runtime(settings, redis_url, _queue_config(args))
@@ -230,7 +230,7 @@ def _run_until_signalled(body: Callable[[asyncio.Event], object]) -> None:
 
 
 def cmd_socket(args: argparse.Namespace) -> int:
-    from app.runtime import Runtime
+    from app.runtime.process import Runtime
     from handlers.socket import run_socket
 
     settings, target = _prepare("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
@@ -245,7 +245,7 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from app.runtime import Runtime
+    from app.runtime.process import Runtime
     from handlers import inbox
 
     settings, target = _prepare("SLACK_BOT_TOKEN")
@@ -293,7 +293,7 @@ def _audit_parsers(sub: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from app.audit_export import cli_export, cli_verify
+    from app.audit.export import cli_export, cli_verify
 
     _, target = _prepare()
     try:
@@ -326,7 +326,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    from app.usage_view import cli_usage
+    from app.audit.usage_view import cli_usage
 
     settings, target = _prepare()
     try:
@@ -367,7 +367,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_policy(args: argparse.Namespace) -> int:
     """`steward policy check [FILE]`: every problem with its line; exit 1 if any, else 0."""
-    from app.policy import check_source
+    from app.governance.policy import check_source
 
     result = check_source(args.file or os.environ.get("STEWARD_POLICY") or None)
     if result.note:

@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 
-from app import admin, governance_commands, requests
 from app import help as help_
-from app.services import Services
+from app.audit import admin
+from app.governance import commands as governance_commands
+from app.governance import requests
+from app.runtime.services import Services
 
 
 class StewardCommand(BaseModel):

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.queue import QueueConfig
-from app.runtime import Runtime
+from app.runtime.process import Runtime
+from app.runtime.queue import QueueConfig
+from app.runtime.settings import Settings, load_settings
+from app.runtime.store import RedisTarget, open_redis
 from app.sandbox import Sandbox, seed_demo_workspace
-from app.settings import Settings, load_settings
-from app.store import RedisTarget, open_redis
 
 WIDTH = 96
 

@@ -15,10 +15,10 @@ from typing import Literal
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from app import scopes
-from app.policy import Policy, PolicyError, load_policy_or_default
-from app.settings import Settings
-from app.slack import SlackError, SlackPort, web_client
+from app.governance.policy import Policy, PolicyError, load_policy_or_default
+from app.runtime.settings import Settings
+from app.slack import scopes
+from app.slack.port import SlackError, SlackPort, web_client
 
 Level = Literal["ok", "warning", "error"]
 SIGNING_SECRET = re.compile(r"^[0-9a-f]{32}$")  # the form Slack issues (Basic Information)
@@ -241,8 +241,8 @@ async def _channels(port: SlackPort, policy: Policy | None) -> list[Check]:
 
 
 async def _model(settings: Settings, policy: Policy | None) -> list[Check]:
-    from app.llm import probe
-    from app.runtime import build_llm
+    from app.model.llm import probe
+    from app.runtime.process import build_llm
 
     llm = build_llm(settings) if settings.engine == "openai" else None
     if llm is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import blocks as bk
+from app.slack import blocks as bk
 
 COMMANDS = [
     ("/summarize [3d | 6h | #channel 2d | thread link]", "summarise this channel or a thread"),

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
-from app import blocks as bk
 from app import help as help_
-from app import resolution
-from app.admin_view import interaction_block, when
-from app.audit import AuditEvent, AuditFilters, AuditLog, InteractionState, approvers_named
-from app.pricing import PricesError, load_prices
-from app.services import Services
-from app.usage import usage_reports
-from app.usage_view import DASHBOARD_BLOCKS, dashboard_blocks
+from app.audit.admin_view import interaction_block, when
+from app.audit.log import AuditEvent, AuditFilters, AuditLog, InteractionState, approvers_named
+from app.audit.pricing import PricesError, load_prices
+from app.audit.usage import usage_reports
+from app.audit.usage_view import DASHBOARD_BLOCKS, dashboard_blocks
+from app.governance import resolution
+from app.runtime.services import Services
+from app.slack import blocks as bk
 
 log = logging.getLogger(__name__)
 

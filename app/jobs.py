@@ -14,10 +14,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from app import help as help_
-from app.admin import AuditExportRequest, run_audit_export
-from app.approvals import ApprovalAction, TimerFired, run_approval_action, run_approval_timer
+from app.audit.admin import AuditExportRequest, run_audit_export
+from app.audit.feedback import FeedbackRequest, run_feedback
+from app.audit.trace import WhyRequest, run_why
 from app.commands import StewardCommand, run_steward
-from app.draft import (
+from app.drafts.approvals import ApprovalAction, TimerFired, run_approval_action, run_approval_timer
+from app.drafts.draft import (
     DraftAction,
     DraftEdit,
     DraftRequest,
@@ -25,15 +27,13 @@ from app.draft import (
     run_draft_action,
     run_draft_edit,
 )
-from app.feedback import FeedbackRequest, run_feedback
+from app.governance.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
-from app.inbox import KIND as SLACK_REQUEST
-from app.inbox import SlackRequest, run_replay
-from app.queue import Job
-from app.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
-from app.services import Services
-from app.summarize import ShareRequest, SummarizeRequest, run_share, run_summarize
-from app.trace import WhyRequest, run_why
+from app.runtime.inbox import KIND as SLACK_REQUEST
+from app.runtime.inbox import SlackRequest, run_replay
+from app.runtime.queue import Job
+from app.runtime.services import Services
+from app.summaries.summarize import ShareRequest, SummarizeRequest, run_share, run_summarize
 
 log = logging.getLogger(__name__)
 

@@ -63,9 +63,9 @@ def run_fakes(conn: Connection, small: int, large: int) -> None:
 
 
 async def _fakes(conn: Connection, small: int, large: int) -> None:
+    from app.model.tokens import count_tokens
     from app.sandbox import Sandbox, seed_demo_workspace
     from app.sandbox.openai_compat import ModelServer
-    from app.tokens import count_tokens
 
     async with (
         Sandbox(signing_secret="bench") as sandbox,
@@ -118,8 +118,8 @@ class Bot:
         self.runtime = runtime
 
     async def summarize(self, thread_ts: str) -> tuple[float, int]:
-        from app.summarize import SummarizeRequest, run_summarize
-        from app.targets import Target
+        from app.summaries.summarize import SummarizeRequest, run_summarize
+        from app.summaries.targets import Target
 
         req = SummarizeRequest(
             team_id="T0STEWARD",
@@ -139,8 +139,8 @@ class Bot:
 
 
 def runtime_for(fakes: dict[str, Any], model_url: str, redis_url: str, data: Path) -> Any:
-    from app.runtime import Runtime
-    from app.settings import load_settings
+    from app.runtime.process import Runtime
+    from app.runtime.settings import load_settings
 
     settings = load_settings(
         slack_bot_token=fakes["bot_token"],
@@ -167,7 +167,7 @@ async def add_replies(fakes: dict[str, Any], thread_ts: str, count: int) -> None
 
 
 async def measure(fakes: dict[str, Any], conn: Connection, redis_url: str, data: Path) -> None:
-    from app.tokens import warm_up
+    from app.model.tokens import warm_up
 
     warm_up()
     warm_up("bench-model")
@@ -212,8 +212,8 @@ async def measure(fakes: dict[str, Any], conn: Connection, redis_url: str, data:
 
 
 def main(runs: int) -> None:
-    from app.settings import load_settings
-    from app.store import open_redis
+    from app.runtime.settings import load_settings
+    from app.runtime.store import open_redis
 
     data = Path(tempfile.mkdtemp(prefix="steward-bench-"))
     (data / "policy.yml").write_text(POLICY)

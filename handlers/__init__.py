@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from app.queue import JobQueue
+from app.runtime.queue import JobQueue
 from handlers import actions, admin, commands, drafts, events, governance, shortcuts
 
 

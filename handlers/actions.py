@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from app.feedback import FeedbackRequest
-from app.queue import JobQueue
-from app.summarize import ShareRequest
-from app.trace import WhyRequest
+from app.audit.feedback import FeedbackRequest
+from app.audit.trace import WhyRequest
+from app.runtime.queue import JobQueue
+from app.summaries.summarize import ShareRequest
 from handlers.common import click_fields, submit_click
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from app.admin import AuditExportRequest
-from app.queue import JobQueue
+from app.audit.admin import AuditExportRequest
+from app.runtime.queue import JobQueue
 from handlers.common import channel_of, submit_click, team_of, user_of
 
 

@@ -6,7 +6,7 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 
-from app.runtime import Runtime
+from app.runtime.process import Runtime
 from handlers import register
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from app.commands import SUBCOMMANDS, StewardCommand
-from app.queue import JobQueue
-from app.summarize import SummarizeRequest
-from app.targets import USAGE, TargetError, parse_summarize_args
+from app.runtime.queue import JobQueue
+from app.summaries.summarize import SummarizeRequest
+from app.summaries.targets import USAGE, TargetError, parse_summarize_args
 from handlers.common import submit_command, team_of
 
 

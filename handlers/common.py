@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from app.jobs import kind_of
-from app.queue import JobQueue, Notify, QueueUnavailable
+from app.runtime.queue import JobQueue, Notify, QueueUnavailable
 
 UNAVAILABLE = (
     ":warning: Steward can't reach its database right now, so it could not take your request. "

@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from app import draft_view as view
-from app.approvals import ApprovalAction
-from app.draft import DraftAction, DraftEdit, DraftRequest
-from app.queue import JobQueue
+from app.drafts import views as view
+from app.drafts.approvals import ApprovalAction
+from app.drafts.draft import DraftAction, DraftEdit, DraftRequest
+from app.runtime.queue import JobQueue
 from handlers.common import (
     click_fields,
     shortcut_thread,

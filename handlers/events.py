@@ -9,11 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 
-from app.draft import DraftRequest
+from app.drafts.draft import DraftRequest
 from app.jobs import HelpRequest, HomeRequest
-from app.queue import JobQueue, Notify
-from app.summarize import SummarizeRequest
-from app.targets import DEFAULT_WINDOW, Target, find_permalink
+from app.runtime.queue import JobQueue, Notify
+from app.summaries.summarize import SummarizeRequest
+from app.summaries.targets import DEFAULT_WINDOW, Target, find_permalink
 from handlers.common import submit
 
 MENTION = re.compile(r"<@[A-Z0-9]+>")

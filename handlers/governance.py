@@ -9,14 +9,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from app.queue import JobQueue
-from app.requests import (
+from app.governance.requests import (
     APPROVE_ACTION,
     REJECT_ACTION,
     REVOKE_ACTION,
     GrantRevoke,
     UseCaseDecision,
 )
+from app.runtime.queue import JobQueue
 from handlers.common import channel_of, submit_click, team_of, user_of
 
 

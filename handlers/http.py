@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import metrics
-from app.runtime import Runtime
+from app.runtime import metrics
+from app.runtime.process import Runtime
 from handlers import inbox
 from handlers.bolt import build_bolt
 

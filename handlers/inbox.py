@@ -19,9 +19,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from app.inbox import KIND, SlackRequest
-from app.queue import JobQueue, Notify, QueueUnavailable
-from app.runtime import Runtime
+from app.runtime.inbox import KIND, SlackRequest
+from app.runtime.process import Runtime
+from app.runtime.queue import JobQueue, Notify, QueueUnavailable
 from handlers.bolt import build_bolt
 from handlers.common import notify_of
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from app.queue import JobQueue
-from app.summarize import SummarizeRequest
-from app.targets import Target
+from app.runtime.queue import JobQueue
+from app.summaries.summarize import SummarizeRequest
+from app.summaries.targets import Target
 from handlers.common import shortcut_thread, submit_click, team_of, user_of
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from app.runtime import Runtime
+from app.runtime.process import Runtime
 from handlers import inbox
 from handlers.bolt import build_bolt
 

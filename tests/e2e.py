@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.queue import QueueConfig
-from app.runtime import Runtime
+from app.runtime.process import Runtime
+from app.runtime.queue import QueueConfig
+from app.runtime.settings import Settings, load_settings
 from app.sandbox import Sandbox, seed_demo_workspace
-from app.settings import Settings, load_settings
 from handlers.http import LoopbackServer, build_asgi
 
 SECRET = "e2e-signing-secret"

@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from app import approvals
-from app import draft_view as view
-from app.draft_store import DraftRecord, Drafts
-from app.policy import load_policy_text
-from app.services import Services
+from app.drafts import approvals
+from app.drafts import views as view
+from app.drafts.store import DraftRecord, Drafts
+from app.governance.policy import load_policy_text
+from app.runtime.services import Services
 from tests.e2e import LAUNCH, MANAGER, running_stack
 
 

@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audit import (
+from app.audit.export import CSV_COLUMNS, cli_export, cli_verify, write_csv, write_jsonl
+from app.audit.log import (
     GENESIS_HASH,
     PAGE,
     AuditEvent,
@@ -31,7 +32,6 @@ from app.audit import (
     compute_hash,
     stored_json,
 )
-from app.audit_export import CSV_COLUMNS, cli_export, cli_verify, write_csv, write_jsonl
 
 STREAM = "steward:audit"
 Entries = list[tuple[str, dict[str, str]]]

@@ -16,8 +16,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from app.audit import AuditLog
-from app.audit_export import CSV_COLUMNS
+from app.audit.export import CSV_COLUMNS
+from app.audit.log import AuditLog
 from tests.test_audit import edit_event, rewrite
 
 ROOT = Path(__file__).resolve().parent.parent

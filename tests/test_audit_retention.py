@@ -8,8 +8,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from app.audit import AuditLog
-from app.retention import RetentionJob
+from app.audit.log import AuditLog
+from app.audit.retention import RetentionJob
 from tests.e2e import running_stack
 from tests.test_audit import _aged_log
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from app import blocks as bk
-from app import metrics
-from app.admin import ArgsError, AuditQuery, parse_audit_args, parse_usage_args
-from app.audit import AuditEvent, AuditFilters, AuditLog, format_at
+from app.audit.admin import ArgsError, AuditQuery, parse_audit_args, parse_usage_args
+from app.audit.log import AuditEvent, AuditFilters, AuditLog, format_at
+from app.audit.pricing import DEFAULT_PRICES, PricesError, PriceTable, load_prices
+from app.audit.usage import aggregate, usage_reports
+from app.audit.usage_view import DASHBOARD_BLOCKS, bar, dashboard_blocks, render_text
 from app.home import MAX_BLOCKS
-from app.pricing import DEFAULT_PRICES, PricesError, PriceTable, load_prices
-from app.usage import aggregate, usage_reports
-from app.usage_view import DASHBOARD_BLOCKS, bar, dashboard_blocks, render_text
+from app.runtime import metrics
+from app.slack import blocks as bk
 from tests.test_audit import Clock
 
 NOW = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
@@ -360,7 +360,7 @@ async def test_each_append_is_counted_and_logged_once_without_text(
 
 
 async def test_audit_listing_is_newest_first_filtered_by_latest_state(r: aioredis.Redis) -> None:
-    from app.admin import matching_interactions
+    from app.audit.admin import matching_interactions
 
     log = AuditLog(r)
     for k in range(60):

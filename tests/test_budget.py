@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
-from app.budget import (
+from app.governance.budget import (
     Budget,
     BudgetExceeded,
     Budgets,

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.chunking import TRUNCATION_MARKER, chunk_messages
-from app.messages import SourceMessage
-from app.tokens import count_tokens
+from app.model.tokens import count_tokens
+from app.slack.messages import SourceMessage
+from app.summaries.chunking import TRUNCATION_MARKER, chunk_messages
 
 
 def render(m: SourceMessage) -> str:

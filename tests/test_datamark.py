@@ -6,7 +6,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.datamark import (
+from app.model.datamark import (
     BLOCK_CLOSE,
     BLOCK_OPEN,
     MARK,
@@ -22,9 +22,9 @@ from app.datamark import (
     render_untrusted,
     wrap_messages,
 )
-from app.messages import SourceMessage
-from app.redact import Redactor
-from app.summary import Summary, SummaryPoint, parse_model_output
+from app.model.redact import Redactor
+from app.slack.messages import SourceMessage
+from app.summaries.summary import Summary, SummaryPoint, parse_model_output
 
 HEADER_RE = re.compile(r'^<<msg id=M(\d+) author="([^"<>\s]*)">>(?: (\S+))?$')
 
@@ -141,7 +141,7 @@ def test_reduce_input_cites_ids_and_round_trips_through_the_parser() -> None:
 
 
 def test_datamarked_chunks_of_a_growing_thread_keep_their_hashes() -> None:
-    from app.chunking import chunk_messages
+    from app.summaries.chunking import chunk_messages
 
     def prepare(thread: list[SourceMessage]) -> list[str]:
         redactor = Redactor()  # one per request, as the use case does it

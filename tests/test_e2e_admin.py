@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.audit import AuditEvent
+from app.audit.log import AuditEvent
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral
 from tests.e2e import (
@@ -257,7 +257,7 @@ async def test_non_admins_are_refused_and_it_is_recorded(stack: Stack, sub: str)
 
 async def test_non_admin_export_click_is_refused(stack: Stack) -> None:
     """The Export button's job re-checks: a forged click by a non-admin uploads nothing."""
-    from app.admin import AuditExportRequest, run_audit_export
+    from app.audit.admin import AuditExportRequest, run_audit_export
 
     services = stack.runtime.services
     await run_audit_export(

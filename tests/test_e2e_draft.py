@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from app import timers
-from app.draft_view import POSTED_MARKER
-from app.draft_writer import DRAFT_SYSTEM_PROMPT
+from app.drafts.views import POSTED_MARKER
+from app.drafts.writer import DRAFT_SYSTEM_PROMPT
+from app.runtime import timers
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral, Message

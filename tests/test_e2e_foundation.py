@@ -134,7 +134,7 @@ async def test_dead_job_tells_the_user(stack: Stack) -> None:
 
 
 async def test_socket_mode_round_trip(redis_url: str, redis_sync: object, tmp_path: Path) -> None:
-    from app.runtime import Runtime
+    from app.runtime.process import Runtime
     from handlers.socket import run_socket
     from tests.e2e import quick_queue, test_settings
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.audit import AuditEvent
-from app.policy_watch import PolicyWatcher
-from app.requests import UseCaseDecision, run_decision
-from app.runtime import Runtime
+from app.audit.log import AuditEvent
+from app.governance.requests import UseCaseDecision, run_decision
+from app.governance.watch import PolicyWatcher
+from app.runtime.process import Runtime
 from app.sandbox import Sandbox
 from app.sandbox.blockkit import button_labels
 from app.sandbox.openai_compat import ModelServer

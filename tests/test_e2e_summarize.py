@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.datamark import SYSTEM_PROMPT
+from app.model.datamark import SYSTEM_PROMPT
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral
@@ -337,7 +337,7 @@ async def _five_thousand(stack: Stack, model: ModelServer) -> None:
 async def test_hard_cap_says_which_span_the_summary_covers(
     stack: Stack, model: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import summarize
+    from app.summaries import summarize
 
     monkeypatch.setattr(summarize, "MAX_MESSAGES", 30)  # a small cap stands in for 25,000
     sandbox = stack.sandbox

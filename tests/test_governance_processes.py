@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.commands import StewardCommand
-from app.governance_commands import run_pause, run_resume
+from app.governance.commands import run_pause, run_resume
 from app.sandbox import Sandbox
 from tests.e2e import ADMIN, EMPLOYEE, GENERAL, running_stack
 from tests.test_e2e_processes import ROOT, Processes, base_env

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from app.grants import GrantStore
-from app.policy import (
+from app.governance.grants import GrantStore
+from app.governance.policy import (
     ApprovalConfig,
     BudgetLimits,
     ChannelUseCase,
@@ -18,8 +18,8 @@ from app.policy import (
     check_source,
     load_policy_text,
 )
-from app.policy_watch import deployment_issues, load_policy_in_force
-from app.settings import load_settings
+from app.governance.watch import deployment_issues, load_policy_in_force
+from app.runtime.settings import load_settings
 
 ALLOWLIST = """\
 defaults:

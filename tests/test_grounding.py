@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.grounding import content_terms, label_for, score, support
-from app.messages import SourceMessage
-from app.offline_engine import summarize_offline
-from app.summary import Summary, SummaryPoint
+from app.slack.messages import SourceMessage
+from app.summaries.grounding import content_terms, label_for, score, support
+from app.summaries.offline_engine import summarize_offline
+from app.summaries.summary import Summary, SummaryPoint
 
 MSGS = [
     SourceMessage("1712000000.000100", "U1", "Ana", "We decided to migrate billing to Postgres."),

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from app.inbox import KIND, SlackRequest
-from app.queue import STREAM, Job, Notify, QueueConfig
+from app.runtime.inbox import KIND, SlackRequest
+from app.runtime.queue import STREAM, Job, Notify, QueueConfig
 from handlers import inbox
 from handlers.inbox import deferrable
 from tests.e2e import EMPLOYEE, GENERAL, running_stack

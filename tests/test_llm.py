@@ -12,13 +12,13 @@ import pytest
 import redis.asyncio as aioredis
 from openai import AsyncOpenAI
 
-from app.draft_writer import DraftOutput
-from app.llm import LLM, ModelError, ProbeAnswer, build_llm, probe
-from app.model_profiles import CAPABILITY_TTL_S, Capabilities, CapabilityMemory
+from app.drafts.writer import DraftOutput
+from app.model.llm import LLM, ModelError, ProbeAnswer, build_llm, probe
+from app.model.profiles import CAPABILITY_TTL_S, Capabilities, CapabilityMemory
+from app.model.structured import AnswerError, extract_json, read_answer, strict_schema
+from app.runtime.settings import ConfigError, load_settings
 from app.sandbox.openai_compat import ModelServer, Profile, strict_problem
-from app.settings import ConfigError, load_settings
-from app.structured import AnswerError, extract_json, read_answer, strict_schema
-from app.summary import SummaryOutput
+from app.summaries.summary import SummaryOutput
 
 SYSTEM = "You summarise. Reply with one JSON object."
 USER = (
@@ -176,7 +176,7 @@ async def test_each_refused_parameter_is_retried_once_without_it(server: ModelSe
 async def test_context_window_is_a_clear_error_logged_without_prompt_or_key(
     server: ModelServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.llm")
+    caplog.set_level(logging.INFO, logger="app.model.llm")
     with pytest.raises(ModelError) as caught:
         await client(server).structured(SYSTEM, USER, SummaryOutput)
     error = caught.value

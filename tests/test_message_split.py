@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.message_split import BLOCK_TEXT_BUDGET, MAX_BLOCKS, MAX_TEXT, split_message
+from app.slack.message_split import BLOCK_TEXT_BUDGET, MAX_BLOCKS, MAX_TEXT, split_message
 
 
 def section(text: str) -> dict[str, Any]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import random
 import time
 
-from app.messages import SourceMessage
-from app.offline_engine import ENGINE, reduce_offline, summarize_offline
+from app.slack.messages import SourceMessage
+from app.summaries.offline_engine import ENGINE, reduce_offline, summarize_offline
 
 TEXTS = [
     "Hi all, we need to pick a database for the new billing service",

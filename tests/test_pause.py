@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from app.pause import CHANNEL, STATE_KEY, PauseState, PauseSwitch
+from app.governance.pause import CHANNEL, STATE_KEY, PauseState, PauseSwitch
 
 
 async def test_not_paused_by_default(r: aioredis.Redis) -> None:

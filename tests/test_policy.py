@@ -6,8 +6,9 @@ from textwrap import dedent
 
 import pytest
 
-from app.budget import Budget
-from app.policy import (
+from app.governance.budget import Budget
+from app.governance.diff import diff
+from app.governance.policy import (
     ApprovalRule,
     ApprovalStep,
     Policy,
@@ -20,8 +21,7 @@ from app.policy import (
     load_policy_or_default,
     load_policy_text,
 )
-from app.policy_diff import diff
-from app.resolution import Grant, GroupMembers, approvers_for, is_admin, resolve
+from app.governance.resolution import Grant, GroupMembers, approvers_for, is_admin, resolve
 
 # The example from PRODUCT.md ("Policy file"), verbatim.
 PRODUCT_EXAMPLE = dedent(

@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.policy import Policy, load_policy_text
-from app.resolution import Decision, Grant, grantable, resolve
+from app.governance.policy import Policy, load_policy_text
+from app.governance.resolution import Decision, Grant, grantable, resolve
 
 CHANNELS = ["C1AA", "C2AA", "C3AA", "C4AA", "C5AA"]
 USE_CASES = ["summarize", "draft", "translate"]

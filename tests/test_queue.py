@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from app.queue import DEAD, GROUP, STREAM, Job, JobQueue, Notify, QueueConfig, Worker
+from app.runtime.queue import DEAD, GROUP, STREAM, Job, JobQueue, Notify, QueueConfig, Worker
 
 
 class Ping(BaseModel):
@@ -142,8 +142,8 @@ async def test_heartbeat_keeps_a_slow_job_from_being_taken_over(r: aioredis.Redi
 
 
 async def test_enqueue_reports_unavailable_redis() -> None:
-    from app.queue import QueueUnavailable
-    from app.store import async_client
+    from app.runtime.queue import QueueUnavailable
+    from app.runtime.store import async_client
 
     broken = async_client("redis://127.0.0.1:1/0")
     queue = JobQueue(broken, fast_config())

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.redact import Redactor, iban_is_valid, luhn_is_valid, redact
+from app.model.redact import Redactor, iban_is_valid, luhn_is_valid, redact
 
 # --- generators for valid secrets ------------------------------------------------------------
 
@@ -276,7 +276,7 @@ def test_labels_of_slack_entities_are_scanned_but_ids_are_not() -> None:
 
 
 def test_redact_messages_returns_redacted_copies_in_order() -> None:
-    from app.messages import SourceMessage
+    from app.slack.messages import SourceMessage
 
     messages = [
         SourceMessage("1.000001", "U1", "Ana", "mail bo@example.com"),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.sanitize import LINK_REMOVED, links_in, normalize_link, sanitize_output
+from app.model.sanitize import LINK_REMOVED, links_in, normalize_link, sanitize_output
 
 BROADCAST_RE = re.compile(
     r"<!(?:channel|here|everyone|subteam|group)|(?<!\w)[@＠](?:channel|here|everyone)\b", re.I

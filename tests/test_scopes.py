@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from app import scopes
-from app.policy import load_policy_text
+from app.governance.policy import load_policy_text
+from app.slack import scopes
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.datamark import MARK
-from app.summary import ModelOutputError, Summary, SummaryPoint, parse_model_output
+from app.model.datamark import MARK
+from app.summaries.summary import ModelOutputError, Summary, SummaryPoint, parse_model_output
 
 IDS = {"M1": "1712000000.000100", "M2": "1712000001.000200", "M3": "1712000002.000300"}
 

@@ -9,8 +9,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from app import timers
-from app.queue import STREAM, Job
+from app.runtime import timers
+from app.runtime.queue import STREAM, Job
 
 
 class Ping(BaseModel):

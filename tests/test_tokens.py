@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.tokens import count_tokens, encoding_name, truncate_to_tokens, warm_up
+from app.model.tokens import count_tokens, encoding_name, truncate_to_tokens, warm_up
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from app.tokens import count_tokens
+from app.model.tokens import count_tokens
 
 MARK = "\u02c6"
 _MSG_RE = re.compile(r'^<<msg id=(M\d+) author="([^"]*)">>\s?(.*)$')

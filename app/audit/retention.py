@@ -1,0 +1,95 @@
+"""Retention: archive audit events older than the policy's `retention_days`, hourly.
+
+Every process with workers runs this loop, but a Redis gate (SET NX with the interval as its
+expiry) lets only one of them do a run per interval, and AuditLog.archive_older_than holds its
+own lock besides, so an archive is written once across processes. A run with nothing to archive
+reads one page of the stream: cheap. The first run happens at start, so a deployment restarted
+more often than hourly still archives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from app.audit.log import ArchiveResult, AuditLog
+from app.runtime.queue import Worker
+from app.runtime.services import Services
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 3600.0  # seconds between runs, across all processes
+TICK = 0.5  # how often the loop checks whether it was told to stop
+
+
+class RetentionJob:
+    def __init__(
+        self,
+        audit: AuditLog,
+        redis: aioredis.Redis,
+        retention_days: Callable[[], int],
+        archive_dir: Path,
+        *,
+        stopped: Callable[[], bool] = lambda: False,
+        interval: float = INTERVAL,
+    ) -> None:
+        self.audit = audit
+        self.redis = redis
+        self.retention_days = retention_days  # read per run: the policy may be reloaded
+        self.archive_dir = archive_dir
+        self.stopped = stopped
+        self.interval = interval
+        self.gate = f"{audit.keys.prefix}:audit:retention:gate"
+
+    async def run_once(self) -> ArchiveResult | None:
+        """Archive now unless another process did within the interval (then None)."""
+        ms = max(1, int(self.interval * 1000))
+        if not await self.redis.set(self.gate, "1", nx=True, px=ms):
+            return None
+        days = self.retention_days()
+        result = await self.audit.archive_older_than(days, self.archive_dir)
+        log.info(
+            "audit retention run",
+            extra={
+                "retention_days": days,
+                "archived": result.archived,
+                "anchor_id": result.anchor_id,
+                "archive_file": result.path.name if result.path else None,
+                "skipped": result.skipped,
+            },
+        )
+        return result
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while not self.stopped():
+            if loop.time() >= due:
+                due = loop.time() + self.interval
+                try:
+                    await self.run_once()
+                except Exception:  # Redis down, disk full: say so, try again next interval
+                    log.exception("audit retention run failed")
+            await asyncio.sleep(TICK)
+
+
+def start_retention(
+    services: Services,
+    spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
+    workers: Sequence[Worker],
+) -> RetentionJob:
+    """Run the retention loop beside `workers`; it stops once they have all been told to stop."""
+    job = RetentionJob(
+        services.audit,
+        services.redis,
+        lambda: services.policy.defaults.retention_days,
+        services.settings.steward_data_dir / "archive",
+        stopped=lambda: not workers or all(w._stop.is_set() for w in workers),
+    )
+    spawn(job.run)
+    return job

@@ -1,0 +1,319 @@
+"""Usage over a window of days, aggregated from the audit trail: what admins see in App Home,
+`/steward usage` and `steward usage`.
+
+Events are streamed (AuditLog.export) and folded one at a time, so memory depends on how many
+distinct use cases, channels, users and *open* approvals there are, never on the number of events.
+
+Definitions (so numbers can be checked against an export):
+- an *interaction* is a `requested` event; by use case, channel and user likewise;
+- *approval rate* = approved / (approved + rejected) among decisions in the window;
+- *time to decision* runs from an interaction's first `approval_requested` in the window to its
+  `approved`/`rejected` event;
+- *pending* = interactions whose latest approval status in the window is pending or escalated;
+- *low confidence* = `generated` events with confidence < 0.5;
+- tokens and redactions are summed over every event; cost comes from app/pricing.py.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from app.audit.log import AuditEvent, AuditFilters, AuditLog, format_at, utcnow
+from app.audit.pricing import PriceTable
+
+LOW_CONFIDENCE = 0.5
+LISTED = 10  # rejections / low-confidence outputs kept for display (the newest)
+TOP = 10  # rows kept in each breakdown
+OPEN_STATUSES = {"pending", "escalated"}
+DECISIONS = {"approved", "rejected"}
+
+
+class Count(BaseModel):
+    key: str
+    count: int
+
+
+class ModelUsage(BaseModel):
+    model: str
+    engine: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None  # None: the model is not in the price table
+
+
+class Rejection(BaseModel):
+    interaction_id: str
+    at: str
+    use_case: str | None = None
+    channel_id: str | None = None
+    approver_id: str | None = None  # who rejected
+    reason: str | None = None
+
+
+class LowConfidenceOutput(BaseModel):
+    interaction_id: str
+    at: str
+    use_case: str | None = None
+    actor_id: str | None = None
+    channel_id: str | None = None
+    confidence: float
+
+
+class UsageReport(BaseModel):
+    """The numbers for one window. Breakdowns are sorted, largest first, at most TOP rows."""
+
+    days: int
+    since: str
+    until: str
+    events: int = 0
+    interactions: int = 0
+    by_use_case: list[Count] = []
+    by_channel: list[Count] = []
+    top_users: list[Count] = []
+    approvals_requested: int = 0
+    approved: int = 0
+    rejected: int = 0
+    escalated: int = 0
+    expired: int = 0
+    approval_rate: float | None = None
+    median_decision_seconds: float | None = None
+    pending_approvals: int = 0
+    rejections: list[Rejection] = []  # newest first
+    generated: int = 0
+    low_confidence: int = 0
+    low_confidence_outputs: list[LowConfidenceOutput] = []  # newest first
+    redactions: dict[str, int] = {}
+    tokens_in: int = 0
+    tokens_out: int = 0
+    models: list[ModelUsage] = []
+    cost_usd: float = 0.0  # priced models only
+    unpriced_tokens: int = 0
+    prices_source: str = "built-in"
+    failures: int = 0
+    failures_by_reason: list[Count] = []
+    refusals: int = 0
+    refusals_by_reason: list[Count] = []
+    feedback_up: int = 0
+    feedback_down: int = 0
+
+
+def _top(counter: Counter[str], n: int = TOP) -> list[Count]:
+    # Ties break on the key, so the same events always give the same report.
+    ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    return [Count(key=key, count=count) for key, count in ordered[:n]]
+
+
+@dataclass
+class UsageAggregator:
+    """Folds events (oldest first) into one window's report."""
+
+    days: int
+    since: datetime
+    until: datetime
+    prices: PriceTable
+    events: int = 0
+    by_use_case: Counter[str] = field(default_factory=Counter)
+    by_channel: Counter[str] = field(default_factory=Counter)
+    by_user: Counter[str] = field(default_factory=Counter)
+    by_event: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    refusals: Counter[str] = field(default_factory=Counter)
+    redactions: Counter[str] = field(default_factory=Counter)
+    tokens: dict[tuple[str, str | None], list[int]] = field(default_factory=dict)
+    feedback: Counter[str] = field(default_factory=Counter)
+    requested_at: dict[str, datetime] = field(default_factory=dict)  # open approvals only
+    open_status: dict[str, str] = field(default_factory=dict)
+    decision_seconds: list[float] = field(default_factory=list)
+    rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=LISTED))
+    low: deque[LowConfidenceOutput] = field(default_factory=lambda: deque(maxlen=LISTED))
+    low_count: int = 0
+
+    def add(self, event: AuditEvent) -> None:
+        self.events += 1
+        self.by_event[event.event] += 1
+        if event.event == "requested":
+            self.by_use_case[event.use_case or "unknown"] += 1
+            if event.channel_id:
+                self.by_channel[event.channel_id] += 1
+            if event.actor_id:
+                self.by_user[event.actor_id] += 1
+        self._tokens(event)
+        for kind, count in event.redactions.items():
+            self.redactions[kind] += count
+        self._approval(event)
+        self._outcome(event)
+
+    def _tokens(self, event: AuditEvent) -> None:
+        if not (event.tokens_in or event.tokens_out):
+            return
+        model = event.model or ("offline" if event.engine == "offline" else "unknown")
+        totals = self.tokens.setdefault((model, event.engine), [0, 0])
+        totals[0] += event.tokens_in or 0
+        totals[1] += event.tokens_out or 0
+
+    def _approval(self, event: AuditEvent) -> None:
+        iid = event.interaction_id
+        if event.event == "approval_requested":
+            self.requested_at.setdefault(iid, datetime.fromisoformat(event.at))
+        if event.event in DECISIONS:
+            asked = self.requested_at.pop(iid, None)
+            if asked is not None:
+                elapsed = datetime.fromisoformat(event.at) - asked
+                self.decision_seconds.append(max(0.0, elapsed.total_seconds()))
+        status = event.approval_status
+        if status in OPEN_STATUSES:
+            self.open_status[iid] = status
+        elif status is not None:
+            self.open_status.pop(iid, None)
+            if event.event not in DECISIONS:  # settled otherwise (expired, withdrawn)
+                self.requested_at.pop(iid, None)
+        if event.event == "rejected":
+            self.rejections.appendleft(
+                Rejection(
+                    interaction_id=iid,
+                    at=event.at,
+                    use_case=event.use_case,
+                    channel_id=event.channel_id,
+                    approver_id=event.approver_id or event.actor_id,
+                    reason=event.reason,
+                )
+            )
+
+    def _outcome(self, event: AuditEvent) -> None:
+        if event.event == "failed":
+            self.failures[event.reason or "unspecified"] += 1
+        elif event.event == "refused":
+            self.refusals[event.reason or "unspecified"] += 1
+        elif event.event == "feedback" and event.reason in ("up", "down"):
+            self.feedback[event.reason] += 1
+        elif (
+            event.event == "generated"
+            and event.confidence is not None
+            and event.confidence < LOW_CONFIDENCE
+        ):
+            self.low_count += 1
+            self.low.appendleft(
+                LowConfidenceOutput(
+                    interaction_id=event.interaction_id,
+                    at=event.at,
+                    use_case=event.use_case,
+                    actor_id=event.actor_id,
+                    channel_id=event.channel_id,
+                    confidence=event.confidence,
+                )
+            )
+
+    def report(self) -> UsageReport:
+        approved, rejected = self.by_event["approved"], self.by_event["rejected"]
+        decided = approved + rejected
+        models, cost, unpriced = self._models()
+        return UsageReport(
+            days=self.days,
+            since=format_at(self.since),
+            until=format_at(self.until),
+            events=self.events,
+            interactions=self.by_event["requested"],
+            by_use_case=_top(self.by_use_case),
+            by_channel=_top(self.by_channel),
+            top_users=_top(self.by_user),
+            approvals_requested=self.by_event["approval_requested"],
+            approved=approved,
+            rejected=rejected,
+            escalated=self.by_event["escalated"],
+            expired=self.by_event["expired"],
+            approval_rate=approved / decided if decided else None,
+            median_decision_seconds=(
+                statistics.median(self.decision_seconds) if self.decision_seconds else None
+            ),
+            pending_approvals=len(self.open_status),
+            rejections=list(self.rejections),
+            generated=self.by_event["generated"],
+            low_confidence=self.low_count,
+            low_confidence_outputs=list(self.low),
+            redactions=dict(sorted(self.redactions.items(), key=lambda kv: (-kv[1], kv[0]))),
+            tokens_in=sum(t[0] for t in self.tokens.values()),
+            tokens_out=sum(t[1] for t in self.tokens.values()),
+            models=models,
+            cost_usd=cost,
+            unpriced_tokens=unpriced,
+            prices_source=self.prices.source,
+            failures=sum(self.failures.values()),
+            failures_by_reason=_top(self.failures),
+            refusals=sum(self.refusals.values()),
+            refusals_by_reason=_top(self.refusals),
+            feedback_up=self.feedback["up"],
+            feedback_down=self.feedback["down"],
+        )
+
+    def _models(self) -> tuple[list[ModelUsage], float, int]:
+        rows, cost, unpriced = [], 0.0, 0
+        for (model, engine), (tokens_in, tokens_out) in self.tokens.items():
+            priced = self.prices.cost(model, engine, tokens_in, tokens_out)
+            if priced is None:
+                unpriced += tokens_in + tokens_out
+            else:
+                cost += priced
+            rows.append(
+                ModelUsage(
+                    model=model,
+                    engine=engine,
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    cost_usd=priced,
+                )
+            )
+        rows.sort(key=lambda row: (-(row.tokens_in + row.tokens_out), row.model))
+        return rows, cost, unpriced
+
+
+def aggregate(
+    events: Iterable[AuditEvent],
+    days: int,
+    prices: PriceTable,
+    *,
+    now: datetime | None = None,
+) -> UsageReport:
+    """The report for events already in memory (tests, small tools)."""
+    until = now or utcnow()
+    since = until - timedelta(days=days)
+    folder = UsageAggregator(days, since, until, prices)
+    low, high = format_at(since), format_at(until)
+    for event in events:
+        if low <= event.at < high:
+            folder.add(event)
+    return folder.report()
+
+
+async def usage_reports(
+    audit: AuditLog,
+    windows: Sequence[int],
+    prices: PriceTable,
+    *,
+    now: datetime | None = None,
+) -> list[UsageReport]:
+    """One report per window (in days), from ONE streamed pass over the longest window."""
+    if not windows or any(days < 1 for days in windows):
+        raise ValueError("usage windows are whole days, at least 1")
+    until = now or utcnow()
+    folders = [
+        UsageAggregator(days, until - timedelta(days=days), until, prices) for days in windows
+    ]
+    starts = [format_at(f.since) for f in folders]
+    filters = AuditFilters(since=min(f.since for f in folders), until=until)
+    async for event in audit.export(filters):
+        for folder, start in zip(folders, starts, strict=True):
+            if event.at >= start:
+                folder.add(event)
+    return [folder.report() for folder in folders]
+
+
+async def usage_report(
+    audit: AuditLog, days: int, prices: PriceTable, *, now: datetime | None = None
+) -> UsageReport:
+    return (await usage_reports(audit, [days], prices, now=now))[0]

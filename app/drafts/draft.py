@@ -1,0 +1,471 @@
+"""Draft a message for someone: from `/draft`, the Draft a reply shortcut, or "@Steward draft".
+
+policy → (thread read, redacted, datamarked) → model or offline template → sanitise → score →
+audit → private draft with Edit / Regenerate / Discard / Post or Submit for approval / Why?.
+Writing the text is draft_writer.py; what happens after Submit lives in approvals.py; this module
+owns the draft until then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.drafts import approvals
+from app.drafts import views as view
+from app.drafts.store import DraftRecord, Drafts, DraftState
+from app.drafts.writer import Generation, generate
+from app.governance import gate as governance
+from app.governance import resolution
+from app.governance.gate import Refusal
+from app.model.llm import ModelError
+from app.runtime.services import Services
+from app.slack import conversation
+from app.slack.messages import SourceMessage
+
+log = logging.getLogger(__name__)
+
+Trigger = Literal["command", "shortcut", "mention"]
+
+USE_CASE = "draft"
+
+
+class DraftRequest(BaseModel):
+    interaction_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    team_id: str
+    user_id: str
+    what: str  # untrusted: what the person asked for
+    channel_id: str  # where the draft would be posted
+    thread_ts: str | None = None  # a reply: the thread is read as context
+    trigger: Trigger
+    reply_channel: str | None = None
+    reply_thread_ts: str | None = None
+    response_url: str | None = None
+
+
+class DraftAction(BaseModel):
+    """A click on the requester's private draft (or the Withdraw button)."""
+
+    interaction_id: str
+    user_id: str
+    team_id: str
+    action: Literal["edit", "regenerate", "discard", "post", "submit", "withdraw"]
+    click_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    trigger_id: str | None = None
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+class DraftEdit(BaseModel):
+    """The requester's Edit modal, submitted."""
+
+    interaction_id: str
+    user_id: str
+    team_id: str
+    text: str
+
+
+# ---------------------------------------------------------------------------------------------
+# The use case
+# ---------------------------------------------------------------------------------------------
+
+
+async def _tell(services: Services, req: DraftRequest, text: str, blocks: Any = None) -> None:
+    await services.slack.tell(
+        req.user_id,
+        text,
+        blocks,
+        channel=req.reply_channel,
+        response_url=req.response_url,
+        thread_ts=req.reply_thread_ts,
+    )
+
+
+def _base(req: DraftRequest) -> dict[str, Any]:
+    return {
+        "interaction_id": req.interaction_id,
+        "actor_id": req.user_id,
+        "team_id": req.team_id,
+        "channel_id": req.channel_id,
+        "use_case": USE_CASE,
+    }
+
+
+async def _approvers_text(services: Services, decision: resolution.Decision) -> str:
+    if decision.approval is None:
+        return ""
+    group = decision.approval.steps[0].group
+    return approvals.describe_approvers(group, await approvals.members_of(services, group))
+
+
+async def _record_generated(
+    services: Services, base: dict[str, Any], decision: resolution.Decision, gen: Generation
+) -> None:
+    await services.audit.record(
+        event="generated",
+        **base,
+        approval_status="not_required" if decision.approval is None else "pending",
+        rule=decision.rule,
+        model=gen.model,
+        engine=gen.engine,
+        prompt_version=gen.prompt_version,
+        sources=gen.sources,
+        output=gen.text,
+        confidence=gen.confidence,
+        tokens_in=gen.tokens_in,
+        tokens_out=gen.tokens_out,
+        latency_ms=gen.latency_ms,
+        redactions=gen.redactions,
+        extra={
+            "span": gen.span,
+            "model_calls": gen.model_calls,
+            "cached_chunks": 0,
+            "confidence": gen.confidence_detail,
+        },
+    )
+
+
+async def run_draft(services: Services, req: DraftRequest) -> None:
+    decision = await governance.decide(services, req.user_id, USE_CASE, req.channel_id)
+    base = _base(req)
+    await services.audit.record(
+        event="requested",
+        **base,
+        approval_status="not_required" if decision.approval is None else "pending",
+        rule=decision.rule,
+        extra={
+            "trigger": req.trigger,
+            "request": req.what,
+            "target_channel": req.channel_id,
+            "target_thread_ts": req.thread_ts,
+        },
+    )
+    try:
+        await governance.check(services, decision)
+        thread = await _read(services, req)
+        gen = await generate(services, decision, req.what, req.team_id, req.user_id, thread)
+    except Refusal as refusal:
+        await services.audit.record(
+            event="refused", **base, reason=refusal.code, rule=decision.rule
+        )
+        await _tell(services, req, refusal.message)
+        return
+    except ModelError as exc:
+        await services.audit.record(
+            event="failed", **base, reason=f"model: {exc.code}", rule=decision.rule
+        )
+        await _tell(
+            services, req, f":warning: {exc.user_message} No draft was made. {exc.next_step}"
+        )
+        return
+    await _record_generated(services, base, decision, gen)
+    record = DraftRecord(
+        interaction_id=req.interaction_id,
+        team_id=req.team_id,
+        user_id=req.user_id,
+        channel_id=req.channel_id,
+        thread_ts=req.thread_ts,
+        request=req.what,
+        engine=gen.engine,
+        model=gen.model,
+        confidence=gen.confidence,
+        confidence_label=str(gen.confidence_detail["label"]),
+        redactions=sum(gen.redactions.values()),
+        rule=decision.rule,
+        reply_channel=req.reply_channel,
+        reply_thread_ts=req.reply_thread_ts,
+        needs_approval=decision.approval is not None,
+    )
+    await Drafts(services).create(record, gen.text)
+    state = await Drafts(services).get(req.interaction_id)
+    assert state is not None
+    message = view.draft_message(
+        state.card(),
+        needs_approval=decision.approval is not None,
+        approvers=await _approvers_text(services, decision),
+    )
+    await _tell(services, req, message.text, message.blocks)
+    log.info(
+        "draft delivered",
+        extra={
+            "interaction_id": req.interaction_id,
+            "use_case": USE_CASE,
+            "engine": gen.engine,
+            "messages": len(gen.sources),
+            "tokens_in": gen.tokens_in,
+            "tokens_out": gen.tokens_out,
+            "outcome": "generated",
+        },
+    )
+
+
+async def _read(services: Services, req: DraftRequest) -> list[SourceMessage]:
+    if not req.thread_ts:
+        return []
+    return await conversation.read_thread(
+        services, req.team_id, req.user_id, req.channel_id, req.thread_ts
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The requester's buttons
+# ---------------------------------------------------------------------------------------------
+
+
+async def _tell_clicker(
+    services: Services, req: DraftAction | DraftEdit, text: str, blocks: Any = None
+) -> None:
+    channel = getattr(req, "channel_id", None)
+    response_url = getattr(req, "response_url", None)
+    await services.slack.tell(req.user_id, text, blocks, channel=channel, response_url=response_url)
+
+
+async def _show(services: Services, state: DraftState, req: DraftAction | DraftEdit) -> None:
+    decision = await approvals.current_rule(services, state)
+    message = view.draft_message(
+        state.card(),
+        needs_approval=decision.approval is not None,
+        approvers=await _approvers_text(services, decision),
+    )
+    await _tell_clicker(services, req, message.text, message.blocks)
+
+
+async def run_draft_action(services: Services, req: DraftAction) -> None:
+    state = await Drafts(services).get(req.interaction_id)
+    if state is None:
+        await _tell_clicker(services, req, "That draft has expired; run /draft again.")
+        return
+    if req.user_id != state.record.user_id:
+        await approvals.audit(
+            services, state, "refused", actor_id=req.user_id, approval_status=None,
+            reason=f"{req.action}: not the requester",
+        )  # fmt: skip
+        await _tell_clicker(
+            services, req, ":no_entry: Only the person who asked for this draft can do that."
+        )
+        return
+    handler = {
+        "edit": _edit,
+        "regenerate": _regenerate,
+        "discard": _discard,
+        "post": _post,
+        "submit": _submit,
+        "withdraw": _withdraw,
+    }[req.action]
+    await handler(services, state, req)
+
+
+def _not_a_draft(status: str) -> str:
+    return {
+        "pending": "This draft is waiting for approval; withdraw it first to change it.",
+        "approved": "This draft was already approved.",
+        "direct": "This draft was already posted.",
+        "rejected": "This draft was rejected.",
+        "expired": "This draft's approval request expired.",
+        "withdrawn": "This draft was withdrawn.",
+        "discarded": "This draft was discarded.",
+    }.get(status, "This draft can no longer be changed.")
+
+
+async def _edit(services: Services, state: DraftState, req: DraftAction) -> None:
+    if state.status != "draft":
+        await _tell_clicker(services, req, _not_a_draft(state.status))
+        return
+    if req.trigger_id:
+        metadata = json.dumps({"id": state.record.interaction_id})
+        await services.slack.open_view(
+            req.trigger_id, view.edit_modal("draft_edit", metadata, state.text, approving=False)
+        )
+
+
+async def run_draft_edit(services: Services, req: DraftEdit) -> None:
+    drafts = Drafts(services)
+    state = await drafts.get(req.interaction_id)
+    if state is None or req.user_id != state.record.user_id:
+        return  # the modal was only ever opened for the requester
+    text = approvals.clean_human_text(req.text)
+    previous = await drafts.set_text(req.interaction_id, "draft", text)
+    if previous is None:
+        await services.slack.tell(
+            req.user_id, _not_a_draft(state.status), channel=state.record.reply_channel
+        )
+        return
+    await approvals.audit(
+        services, state, "edited", actor_id=req.user_id, approval_status=None,
+        output=text, extra={"previous": previous},
+    )  # fmt: skip
+    fresh = await drafts.get(req.interaction_id) or state
+    decision = await approvals.current_rule(services, fresh)
+    message = view.draft_message(
+        fresh.card(),
+        needs_approval=decision.approval is not None,
+        approvers=await _approvers_text(services, decision),
+    )
+    r = fresh.record
+    await services.slack.tell(
+        r.user_id,
+        message.text,
+        message.blocks,
+        channel=r.reply_channel,
+        thread_ts=r.reply_thread_ts,
+    )
+
+
+async def _regenerate(services: Services, state: DraftState, req: DraftAction) -> None:
+    if state.status != "draft":
+        await _tell_clicker(services, req, _not_a_draft(state.status))
+        return
+    r = state.record
+    decision = await approvals.current_rule(services, state)
+    again = DraftRequest(
+        interaction_id=r.interaction_id, team_id=r.team_id, user_id=r.user_id, what=r.request,
+        channel_id=r.channel_id, thread_ts=r.thread_ts, trigger="command",
+    )  # fmt: skip
+    try:
+        await governance.check(services, decision)
+        thread = await _read(services, again)
+        gen = await generate(services, decision, again.what, again.team_id, again.user_id, thread)
+    except Refusal as refusal:
+        await approvals.audit(
+            services,
+            state,
+            "refused",
+            actor_id=req.user_id,
+            approval_status=None,
+            reason=refusal.code,
+        )
+        await _tell_clicker(services, req, refusal.message)
+        return
+    except ModelError as exc:
+        await _tell_clicker(
+            services, req, f":warning: {exc.user_message} The draft was not changed."
+        )
+        return
+    drafts = Drafts(services)
+    if await drafts.set_text(r.interaction_id, "draft", gen.text) is None:
+        await _tell_clicker(services, req, _not_a_draft(state.status))
+        return
+    await _record_generated(services, _base(again), decision, gen)
+    await _show(services, await drafts.get(r.interaction_id) or state, req)
+
+
+async def _discard(services: Services, state: DraftState, req: DraftAction) -> None:
+    drafts = Drafts(services)
+    outcome = await drafts.transition(
+        state.record.interaction_id, ["draft"], "discarded", actor=req.user_id, click=req.click_id
+    )
+    if not outcome.won:
+        await _tell_clicker(services, req, _not_a_draft(outcome.status))
+        return
+    if await drafts.once(state.record.interaction_id, "discarded"):
+        await approvals.audit(
+            services, state, "discarded", actor_id=req.user_id, approval_status=None,
+            reason="discarded by the requester",
+        )  # fmt: skip
+    await _tell_clicker(services, req, ":wastebasket: Draft discarded. Nothing was posted.")
+
+
+async def _allowed(
+    services: Services,
+    state: DraftState,
+    req: DraftAction,
+    decision: resolution.Decision,
+    what: str,
+) -> bool:
+    """Policy and pause still allow this step; otherwise refuse it, audited, and say why."""
+    try:
+        await governance.check(services, decision)
+    except Refusal as refusal:
+        await approvals.audit(
+            services,
+            state,
+            "refused",
+            actor_id=req.user_id,
+            approval_status=None,
+            reason=f"{what}: {refusal.code}",
+        )
+        await _tell_clicker(services, req, refusal.message)
+        return False
+    return True
+
+
+async def _post(services: Services, state: DraftState, req: DraftAction) -> None:
+    """Post without approval — only while the policy still says none is needed."""
+    decision = await approvals.current_rule(services, state)
+    if not await _allowed(services, state, req, decision, "post"):
+        return
+    if decision.approval is not None:
+        await approvals.audit(
+            services, state, "refused", actor_id=req.user_id, approval_status="pending",
+            reason="post: approval required",
+        )  # fmt: skip
+        await _tell_clicker(
+            services,
+            req,
+            ":lock: Policy now requires approval for drafts here: use *Submit for approval*.",
+        )
+        await _show(services, state, req)
+        return
+    drafts = Drafts(services)
+    outcome = await drafts.transition(
+        state.record.interaction_id, ["draft"], "direct", actor=req.user_id, click=req.click_id
+    )
+    if not outcome.won:
+        await _tell_clicker(services, req, _not_a_draft(outcome.status))
+        return
+    fresh = await drafts.get(state.record.interaction_id) or state
+    await approvals.ensure_posted(services, fresh, req.click_id, approver=None)
+
+
+async def _submit(services: Services, state: DraftState, req: DraftAction) -> None:
+    decision = await approvals.current_rule(services, state)
+    if decision.approval is None:
+        await _post(services, state, req)
+        return
+    if not await _allowed(services, state, req, decision, "submit"):
+        return
+    try:
+        outcome = await approvals.submit(services, state, decision.approval, req.click_id)
+    except approvals.RequestChannelUnavailable as exc:
+        await approvals.audit(
+            services, state, "failed", actor_id=req.user_id,
+            approval_status="withdrawn" if exc.was_pending else None,
+            reason=f"submit: approval channel {exc.channel} unavailable",
+        )  # fmt: skip
+        await _tell_clicker(services, req, exc.user_message)
+        return
+    if not outcome.won:
+        await _tell_clicker(
+            services,
+            req,
+            _not_a_draft(outcome.status)
+            if outcome.status != "pending"
+            else "This draft is already waiting for approval.",
+        )
+        return
+    fresh = await Drafts(services).get(state.record.interaction_id) or state
+    where = f"<#{fresh.approval_channel}>" if fresh.approval_channel else "the channel"
+    message = view.submitted_message(
+        fresh.record.interaction_id,
+        approvals.describe_approvers(fresh.group, fresh.approvers),
+        where,
+    )
+    await _tell_clicker(services, req, message.text, message.blocks)
+
+
+async def _withdraw(services: Services, state: DraftState, req: DraftAction) -> None:
+    outcome = await approvals.withdraw(services, state, req.click_id)
+    if not outcome.won:
+        await _tell_clicker(
+            services,
+            req,
+            _not_a_draft(outcome.status)
+            if outcome.status != "pending"
+            else "Could not withdraw it.",
+        )
+        return
+    await _tell_clicker(services, req, ":leftwards_arrow_with_hook: Withdrawn. Nothing was posted.")

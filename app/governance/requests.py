@@ -1,0 +1,421 @@
+"""Use-case requests: "who approves new AI use cases?" answered inside Slack.
+
+In a channel where a use case is off, `/steward request <use-case> <purpose…>` sends every admin
+(the policy's `admins`) a DM with **Approve** / **Reject**. The first admin to decide wins; the
+click is checked on the server (a non-admin is refused and a `refused` event written). Approval
+stores a grant (app/grants.py) that turns the use case on in that channel at once, in every
+process; both sides are told, and the admins' DMs are updated to show who decided.
+
+Audit events (interaction id = the request id, `ucr_…`):
+- `use_case_requested` (approval_status `pending`, the purpose in `extra.purpose`);
+- `use_case_granted` (approval_status `approved`, `approver_id`);
+- `rejected` (approval_status `rejected`, `approver_id`): the spec's own word for a "no", so an
+  admin filtering on `rejected` sees rejected drafts and rejected requests alike;
+- `refused` when a non-admin clicks, or a request cannot be made (reason says why);
+- `policy_changed` when an admin revokes a grant (`extra.source = "grant"`), because a revoke
+  changes the policy in force just as a file edit does.
+
+Redis: `steward:ucr:<id>` (JSON UseCaseRequest, 90 days), `steward:ucr:pending:<uc>:<channel>`
+(the open request for that pair, so asking twice does not spam the admins), and
+`steward:ucr:<id>:decision` ("approved|U…", SET NX: the first admin's click wins).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from app.governance import policy as policy_
+from app.governance import resolution
+from app.governance.grants import GrantStore
+from app.runtime.services import Services
+from app.slack import blocks as bk
+from app.slack.port import SlackError
+
+if TYPE_CHECKING:  # app.commands imports this module to register the subcommand
+    from app.commands import StewardCommand
+
+log = logging.getLogger(__name__)
+
+REQUEST_TTL = timedelta(days=90)
+USAGE = (
+    "Usage: `/steward request <use-case> <purpose>`, e.g. "
+    "`/steward request draft to draft the weekly release notes`."
+)
+APPROVE_ACTION = "use_case_approve"
+REJECT_ACTION = "use_case_reject"
+REVOKE_ACTION = "grant_revoke"
+
+Verdict = Literal["approved", "rejected"]
+
+
+class UseCaseRequest(BaseModel):
+    id: str
+    team_id: str
+    use_case: str
+    channel_id: str
+    requested_by: str
+    purpose: str
+    at: datetime
+    status: Literal["pending", "approved", "rejected"] = "pending"
+    decided_by: str | None = None
+    admin_messages: list[tuple[str, str]] = []  # (DM channel, ts) of each admin's copy
+
+
+class UseCaseDecision(BaseModel):
+    """An admin clicked Approve or Reject on a use-case request."""
+
+    request_id: str
+    verdict: Verdict
+    user_id: str
+    team_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+class GrantRevoke(BaseModel):
+    """An admin clicked Revoke on a grant in the `/steward policy` view."""
+
+    use_case: str
+    grant_channel_id: str
+    user_id: str
+    team_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+def _key(request_id: str) -> str:
+    return f"steward:ucr:{request_id}"
+
+
+def _pending_key(use_case: str, channel_id: str) -> str:
+    return f"steward:ucr:pending:{use_case}:{channel_id}"
+
+
+async def _save(services: Services, req: UseCaseRequest) -> None:
+    await services.redis.set(_key(req.id), req.model_dump_json(), ex=REQUEST_TTL)
+
+
+async def _get(services: Services, key: str) -> str | None:
+    raw = await services.redis.get(key)  # decode_responses=True: text
+    return None if raw is None else str(raw)
+
+
+async def load_request(services: Services, request_id: str) -> UseCaseRequest | None:
+    raw = await services.redis.get(_key(request_id))
+    return UseCaseRequest.model_validate_json(raw) if raw else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Asking
+# ---------------------------------------------------------------------------------------------
+
+
+async def run_request(services: Services, cmd: StewardCommand) -> None:
+    """`/steward request <use-case> <purpose…>` in the channel that should get it."""
+
+    async def tell(text: str) -> None:
+        await services.slack.tell(
+            cmd.user_id, text, channel=cmd.channel_id, response_url=cmd.response_url
+        )
+
+    use_case, _, purpose = cmd.text.strip().partition(" ")
+    use_case, purpose = use_case.lower(), purpose.strip()
+    problem = _request_problem(services.policy, use_case, purpose, cmd.channel_id)
+    if problem is not None:
+        await tell(problem)
+        return
+    assert cmd.channel_id is not None  # checked by _request_problem
+    request = UseCaseRequest(
+        id=f"ucr_{uuid.uuid4().hex[:16]}",
+        team_id=cmd.team_id,
+        use_case=use_case,
+        channel_id=cmd.channel_id,
+        requested_by=cmd.user_id,
+        purpose=purpose[:1000],
+        at=datetime.now(UTC),
+    )
+    pending = _pending_key(use_case, cmd.channel_id)
+    if not await services.redis.set(pending, request.id, nx=True, ex=REQUEST_TTL):
+        open_id = await _get(services, pending)
+        existing = await load_request(services, open_id) if open_id else None
+        who = f" (asked by <@{existing.requested_by}>)" if existing else ""
+        await tell(
+            f":hourglass: A request for *{use_case}* in <#{cmd.channel_id}> is already waiting "
+            f"for the admins{who}."
+        )
+        return
+    await services.audit.record(
+        interaction_id=request.id,
+        event="use_case_requested",
+        actor_id=cmd.user_id,
+        team_id=cmd.team_id,
+        channel_id=cmd.channel_id,
+        use_case=use_case,
+        approval_status="pending",
+        extra={"purpose": request.purpose},
+    )
+    request.admin_messages = await _ask_admins(services, request)
+    await _save(services, request)
+    await tell(
+        f":envelope_with_arrow: Asked the admins to enable *{use_case}* in <#{cmd.channel_id}>. "
+        "You'll get a message when they decide."
+    )
+
+
+def _request_problem(
+    policy: policy_.Policy, use_case: str, purpose: str, channel_id: str | None
+) -> str | None:
+    """Why this request cannot be sent, in words for the person; None when it can."""
+    known = ", ".join(f"`{name}`" for name in sorted(policy.use_cases)) or "none"
+    if not use_case:
+        return f"{USAGE} Use cases in this workspace's policy: {known}."
+    if not channel_id:
+        return "Run `/steward request` in the channel that should get the use case."
+    if use_case not in policy.use_cases:
+        return (
+            f"*{use_case}* is not a use case in this workspace's AI policy (use cases: {known}). "
+            "Adding one takes a policy change; ask the admins."
+        )
+    if not purpose:
+        return f"Please say what you need *{use_case}* for. {USAGE}"
+    if not policy.admins:
+        return "This workspace's AI policy names no admins, so there is nobody to ask yet."
+    decision = resolution.resolve(policy, "", use_case, channel_id)
+    if decision.allowed:
+        return f"*{use_case}* is already on in <#{channel_id}> (rule: `{decision.rule}`)."
+    if not resolution.grantable(policy, use_case, channel_id):
+        return (
+            f"*{use_case}* is turned off in <#{channel_id}> on purpose by the policy file "
+            f"(rule: `{decision.rule}`), so a request cannot enable it; that takes a policy "
+            "change by the admins."
+        )
+    return None
+
+
+def request_blocks(request: UseCaseRequest, outcome: str | None = None) -> bk.Message:
+    """An admin's copy of a request: with buttons while pending, with the outcome after."""
+    summary = (
+        f"*<@{request.requested_by}>* asks to enable *{request.use_case}* in "
+        f"<#{request.channel_id}>.\n*Purpose:* {request.purpose}"
+    )
+    parts = [bk.header("AI use-case request"), bk.section(summary)]
+    if outcome is None:
+        parts.append(
+            bk.actions(
+                bk.button("Approve", APPROVE_ACTION, request.id, style="primary"),
+                bk.button("Reject", REJECT_ACTION, request.id, style="danger"),
+                block_id=f"ucr:{request.id}",
+            )
+        )
+        parts.append(bk.context(f"Request `{request.id}` · any admin may decide"))
+    else:
+        parts.append(bk.context(outcome))
+    text = f"AI use-case request: {request.use_case} in {request.channel_id}"
+    return bk.message(text, parts)
+
+
+async def _ask_admins(services: Services, request: UseCaseRequest) -> list[tuple[str, str]]:
+    msg = request_blocks(request)
+    sent: list[tuple[str, str]] = []
+    for admin in services.policy.admins:
+        try:
+            posted = await services.slack.post_message(
+                await services.slack.open_dm(admin), msg.text, msg.blocks
+            )
+        except SlackError as exc:  # one unreachable admin must not stop the others hearing
+            log.warning("could not DM an admin", extra={"admin": admin, "code": exc.code})
+            continue
+        sent.append((str(posted.get("channel", "")), str(posted.get("ts", ""))))
+    return sent
+
+
+# ---------------------------------------------------------------------------------------------
+# Deciding
+# ---------------------------------------------------------------------------------------------
+
+
+async def _refuse_non_admin(
+    services: Services, user_id: str, team_id: str, interaction_id: str, what: str, **where: str
+) -> bool:
+    """True (and refused + audited) when `user_id` is not an admin under the policy in force."""
+    if resolution.is_admin(services.policy, user_id):
+        return False
+    await services.audit.record(
+        interaction_id=interaction_id,
+        event="refused",
+        actor_id=user_id,
+        team_id=team_id,
+        reason=f"not an admin: {what}",
+        **where,  # type: ignore[arg-type]
+    )
+    return True
+
+
+async def run_decision(services: Services, click: UseCaseDecision) -> None:
+    async def tell(text: str) -> None:
+        await services.slack.tell(
+            click.user_id, text, channel=click.channel_id, response_url=click.response_url
+        )
+
+    request = await load_request(services, click.request_id)
+    if request is None:
+        await tell("That use-case request no longer exists.")
+        return
+    verb = "approve" if click.verdict == "approved" else "reject"
+    if await _refuse_non_admin(
+        services,
+        click.user_id,
+        click.team_id,
+        request.id,
+        f"{verb} a use-case request",
+        channel_id=request.channel_id,
+        use_case=request.use_case,
+    ):
+        await tell(":no_entry: Only Steward admins can decide use-case requests.")
+        return
+    if click.verdict == "approved" and not resolution.grantable(
+        services.policy, request.use_case, request.channel_id
+    ):
+        await tell(
+            f"*{request.use_case}* can no longer be granted in <#{request.channel_id}>: the "
+            "policy changed since the request (it is now on there, denied, or not listed)."
+        )
+        return
+    mine = f"{click.verdict}|{click.user_id}"
+    marker = f"{_key(request.id)}:decision"
+    won = await services.redis.set(marker, mine, nx=True, ex=REQUEST_TTL)
+    decided = None if won else await _get(services, marker)
+    if decided is not None and decided != mine:
+        verdict, _, by = decided.partition("|")
+        await tell(f"That request was already {verdict} by <@{by}>.")
+        return
+    # Won the decision (or a retry of this same decision): every step below is idempotent.
+    if click.verdict == "approved":
+        await _grant(services, request, click.user_id)
+    else:
+        await _reject(services, request, click.user_id)
+
+
+async def _grant(services: Services, request: UseCaseRequest, admin: str) -> None:
+    await GrantStore(services.redis).add(
+        request_id=request.id,
+        use_case=request.use_case,
+        channel_id=request.channel_id,
+        granted_by=admin,
+        requested_by=request.requested_by,
+        purpose=request.purpose,
+    )
+    await _decided(
+        services,
+        request,
+        admin,
+        "approved",
+        f":white_check_mark: <@{admin}> approved your request: *{request.use_case}* is now on "
+        f"in <#{request.channel_id}>.",
+    )
+
+
+async def _reject(services: Services, request: UseCaseRequest, admin: str) -> None:
+    await _decided(
+        services,
+        request,
+        admin,
+        "rejected",
+        f":x: <@{admin}> did not approve your request for *{request.use_case}* in "
+        f"<#{request.channel_id}>.",
+    )
+
+
+async def _decided(
+    services: Services,
+    request: UseCaseRequest,
+    admin: str,
+    status: Verdict,
+    told: str,
+) -> None:
+    """Close the request, audit the decision, update the admins' copies, tell the requester."""
+    approved = status == "approved"
+    await _close(services, request, status, admin)
+    await services.audit.record(
+        interaction_id=request.id,
+        event="use_case_granted" if approved else "rejected",
+        actor_id=request.requested_by,
+        team_id=request.team_id,
+        channel_id=request.channel_id,
+        use_case=request.use_case,
+        approval_status=status,
+        approver_id=admin,
+        rule=f"granted request {request.id}" if approved else None,
+    )
+    outcome = (
+        f":white_check_mark: Approved by <@{admin}>."
+        if approved
+        else f":x: Rejected by <@{admin}>."
+    )
+    await _update_admins(services, request, outcome)
+    await services.slack.tell(request.requested_by, told)
+
+
+async def _close(services: Services, request: UseCaseRequest, verdict: Verdict, by: str) -> None:
+    request.status, request.decided_by = verdict, by
+    await _save(services, request)
+    pending = _pending_key(request.use_case, request.channel_id)
+    if await _get(services, pending) == request.id:
+        await services.redis.delete(pending)
+
+
+async def _update_admins(services: Services, request: UseCaseRequest, outcome: str) -> None:
+    msg = request_blocks(request, outcome)
+    for channel, ts in request.admin_messages:
+        try:
+            await services.slack.update(channel, ts, msg.text, msg.blocks)
+        except SlackError as exc:  # the decision stands even if one copy cannot be updated
+            log.warning("could not update an admin's copy", extra={"code": exc.code})
+
+
+# ---------------------------------------------------------------------------------------------
+# Revoking
+# ---------------------------------------------------------------------------------------------
+
+
+async def run_revoke(services: Services, click: GrantRevoke) -> None:
+    async def tell(text: str) -> None:
+        await services.slack.tell(
+            click.user_id, text, channel=click.channel_id, response_url=click.response_url
+        )
+
+    where = {"channel_id": click.grant_channel_id, "use_case": click.use_case}
+    interaction = f"revoke_{click.use_case}_{click.grant_channel_id}"
+    if await _refuse_non_admin(
+        services, click.user_id, click.team_id, interaction, "revoke a grant", **where
+    ):
+        await tell(":no_entry: Only Steward admins can revoke a grant.")
+        return
+    grant = await GrantStore(services.redis).revoke(click.use_case, click.grant_channel_id)
+    if grant is None:
+        await tell(f"*{click.use_case}* has no grant in <#{click.grant_channel_id}> any more.")
+        return
+    await services.audit.record(
+        interaction_id=grant.id,
+        event="policy_changed",
+        actor_id=click.user_id,
+        team_id=click.team_id,
+        reason=f"grant revoked: {click.use_case} in {click.grant_channel_id}",
+        rule=f"granted request {grant.id}",
+        extra={"source": "grant", "action": "revoked", "granted_by": grant.granted_by},
+        **where,  # type: ignore[arg-type]
+    )
+    await tell(
+        f":wastebasket: Revoked: *{click.use_case}* is no longer granted in "
+        f"<#{click.grant_channel_id}>."
+    )
+    await services.slack.tell(
+        grant.requested_by,
+        f"<@{click.user_id}> revoked *{click.use_case}* in <#{click.grant_channel_id}> "
+        "(it had been enabled at your request).",
+    )

@@ -1,0 +1,112 @@
+"""One process's runtime: Redis, the queue, the Slack port, and (optionally) job workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import jobs
+from app.audit import retention
+from app.audit.log import AuditLog
+from app.governance.budget import Budgets
+from app.governance.pause import PauseSwitch
+from app.governance.policy import Policy, PolicyError
+from app.governance.watch import PolicyWatcher, load_policy_in_force, watched_path
+from app.model.llm import build_llm
+from app.runtime import timers
+from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
+from app.runtime.services import Services
+from app.runtime.settings import FIXES, ConfigError, Settings
+from app.runtime.store import async_client
+from app.slack.port import SlackPort, web_client
+
+log = logging.getLogger(__name__)
+
+
+def load_startup_policy(settings: Settings) -> Policy:
+    """The policy in force at start; a bad file stops the process with every error listed."""
+    try:
+        return load_policy_in_force(settings)
+    except PolicyError as exc:
+        listed = "; ".join(str(issue) for issue in exc.errors[:20])
+        raise ConfigError(f"STEWARD_POLICY is invalid: {listed}") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"STEWARD_POLICY is unreadable ({exc.strerror}): {FIXES['STEWARD_POLICY']}."
+        ) from None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis_url: str
+    queue_config: QueueConfig = field(default_factory=QueueConfig)
+    services: Services = field(init=False)
+    _workers: list[Worker] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _policy_watcher: PolicyWatcher | None = None
+
+    def __post_init__(self) -> None:
+        redis = async_client(self.redis_url)
+        token = self.settings.secret("SLACK_BOT_TOKEN")
+        self.services = Services(
+            settings=self.settings,
+            redis=redis,
+            queue=JobQueue(redis, self.queue_config),
+            slack=SlackPort(web_client(token, self.settings.slack_api_url)),
+            audit=AuditLog(redis),
+            policy=load_startup_policy(self.settings),
+            budgets=Budgets(redis),
+            pause=PauseSwitch(redis),
+            llm=build_llm(self.settings, redis),
+        )
+
+    @property
+    def queue(self) -> JobQueue:
+        return self.services.queue
+
+    async def handle(self, job: Job) -> None:
+        await jobs.dispatch(self.services, job)
+
+    async def on_dead(self, job: Job, error: str) -> None:
+        await jobs.tell_dead(self.services, job, error)
+
+    def start_workers(self, count: int = 1) -> None:
+        """Start `count` consumers in this event loop (each runs several jobs at once)."""
+        self.start_background()
+        for index in range(count):
+            worker = Worker(self.queue, self.handle, self.on_dead)
+            if count > 1:
+                worker.name = f"{worker.name}-{index}"
+            self._workers.append(worker)
+            self._spawn(worker.run)
+        timers.start_timer_poller(self.services.redis, self._spawn, self._workers)
+        retention.start_retention(self.services, self._spawn, self._workers)  # hourly archive
+
+    def start_background(self) -> None:
+        """Per-process duties beside the workers (policy hot reload); safe to call twice."""
+        if self._policy_watcher is None:
+            self._policy_watcher = PolicyWatcher(self.services, watched_path(self.settings))
+            self._spawn(self._policy_watcher.run)
+
+    def _spawn(self, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks.append(asyncio.create_task(factory()))
+
+    async def ready(self) -> bool:
+        """True when Redis answers: the readiness a load balancer should see."""
+        try:
+            return bool(await self.services.redis.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        if self._policy_watcher is not None:
+            self._policy_watcher.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.services.redis.aclose()

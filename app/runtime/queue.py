@@ -1,0 +1,366 @@
+"""The durable job queue: a Redis Stream read by a consumer group.
+
+Listeners acknowledge Slack at once and `enqueue`; workers run the job and XACK it when done.
+The whole model:
+
+- `enqueue` is one XADD. A job with a dedupe key (e.g. Slack's `event_id` on a retry) is one Lua
+  call instead, which drops the duplicate and XADDs otherwise, atomically. Plain XADDs that are
+  queued at the same moment share one pipelined round trip (`_Batch`): under a burst of
+  requests, one write to Redis carries many jobs, which keeps the acknowledgement path cheap.
+- A worker reads with XREADGROUP, and keeps each job it holds "fresh" by re-claiming it for itself
+  (a heartbeat). A job whose holder died goes idle and is taken over by another worker with
+  XAUTOCLAIM after `visibility_timeout`.
+- A job that raised is left pending and retried the same way, after the visibility timeout.
+- After `max_attempts` starts the job goes to the dead-letter stream and the user is told.
+- A finished job is marked done before it is XACKed, so a worker that dies between the two does
+  not make another worker run it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.runtime import metrics
+
+log = logging.getLogger(__name__)
+
+STREAM = "steward:jobs"
+GROUP = "steward-workers"
+DEAD = "steward:jobs:dead"
+ATTEMPTS = "steward:jobs:attempts"
+DEDUPE_TTL_S = 24 * 3600
+DONE_TTL_S = 24 * 3600
+
+# Add the job unless its dedupe key was seen: one atomic step, so two deliveries of the same
+# Slack event racing each other still produce one job.
+_ENQUEUE = """
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
+return redis.call('XADD', KEYS[1], '*', 'job', ARGV[3])
+"""
+
+
+class Notify(BaseModel):
+    """Where to tell the person who asked, if their job cannot be completed."""
+
+    user_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+class Job(BaseModel):
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    notify: Notify | None = None
+    enqueued_at: float
+
+
+class QueueUnavailable(Exception):
+    """Redis did not take the job. The caller must tell the person; nothing was queued."""
+
+
+Handler = Callable[[Job], Awaitable[None]]
+DeadLetterHook = Callable[[Job, str], Awaitable[None]]
+
+
+@dataclass
+class QueueConfig:
+    visibility_timeout: float = 30.0  # seconds a job may go without a heartbeat
+    max_attempts: int = 5
+    concurrency: int = 8  # jobs one worker runs at once
+    block_ms: int = 1000  # how long one XREADGROUP waits for work
+
+
+class _Batch:
+    """XADDs issued by concurrent callers, sent together in one pipeline.
+
+    The first caller starts a flush task; everyone who arrives before it runs (or while its round
+    trip is in flight) rides in the same or the next pipeline. Each caller gets its own entry id,
+    or the Redis error that stopped the pipeline.
+    """
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._waiting: list[tuple[str, asyncio.Future[str]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def xadd(self, job_json: str) -> str:
+        added: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job_json, added))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await added
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                await self._send(batch)
+        finally:  # cancelled (the process is stopping): nobody may be left waiting forever
+            for _, added in self._waiting:
+                added.cancel()
+
+    async def _send(self, batch: list[tuple[str, asyncio.Future[str]]]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for job_json, _ in batch:
+                pipe.xadd(STREAM, {"job": job_json})
+            ids = await pipe.execute()
+        except Exception as exc:
+            for _, added in batch:
+                if not added.done():
+                    added.set_exception(exc)
+            return
+        except BaseException:
+            for _, added in batch:
+                added.cancel()
+            raise
+        for (_, added), entry_id in zip(batch, ids, strict=True):
+            if not added.done():  # its caller may have given up (client disconnected)
+                added.set_result(entry_id)
+
+
+class JobQueue:
+    def __init__(self, redis: aioredis.Redis, config: QueueConfig | None = None) -> None:
+        self.redis = redis
+        self.config = config or QueueConfig()
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._batch = _Batch(redis)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def enqueue(
+        self,
+        kind: str,
+        payload: BaseModel,
+        *,
+        dedupe_key: str | None = None,
+        notify: Notify | None = None,
+    ) -> str | None:
+        """Queue a job; None when `dedupe_key` was already queued. Raises QueueUnavailable."""
+        job = Job(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            payload=payload.model_dump(mode="json"),
+            notify=notify,
+            enqueued_at=time.time(),
+        )
+        try:
+            if dedupe_key:
+                added = await self._enqueue(
+                    keys=[STREAM, f"steward:dedupe:{dedupe_key}"],
+                    args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
+                )
+            else:
+                added = await self._batch.xadd(job.model_dump_json())
+        except RedisError as exc:
+            metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="unavailable").inc()
+            raise QueueUnavailable(str(type(exc).__name__)) from exc
+        if added is None:
+            metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="duplicate").inc()
+            return None
+        metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="queued").inc()
+        return job.id
+
+    async def depth(self) -> int:
+        """Jobs waiting or running: stream entries not yet acknowledged by the group."""
+        try:
+            groups = await self.redis.xinfo_groups(STREAM)
+        except ResponseError:
+            return 0
+        for group in groups:
+            if group["name"] == GROUP:
+                lag = group.get("lag") or 0
+                return int(group.get("pending", 0)) + int(lag)
+        return 0
+
+    async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        entries: Any = await self.redis.xrange(DEAD, count=count)
+        return [dict(fields) for _, fields in entries]
+
+
+@dataclass
+class Worker:
+    """One consumer of the group. Runs `concurrency` jobs at once, as asyncio tasks."""
+
+    queue: JobQueue
+    handler: Handler
+    on_dead: DeadLetterHook | None = None
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self.queue.redis
+
+    @property
+    def config(self) -> QueueConfig:
+        return self.queue.config
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until stopped. Survives Redis outages: it waits and picks up where it was."""
+        backoff = 0.2
+        last_reclaim = 0.0
+        while not self._stop.is_set():
+            try:
+                await self.queue.ensure_group()
+                if time.monotonic() - last_reclaim > self.config.visibility_timeout / 2:
+                    last_reclaim = time.monotonic()
+                    await self._reclaim()
+                await self._read()
+                backoff = 0.2
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning(
+                    "worker cannot reach redis; retrying",
+                    extra={"worker": self.name, "error": type(exc).__name__, "wait_s": backoff},
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+        await self._drain()
+
+    async def _free_slots(self) -> int:
+        while len(self._running) >= self.config.concurrency and not self._stop.is_set():
+            await asyncio.wait(list(self._running.values()), return_when=asyncio.FIRST_COMPLETED)
+        return self.config.concurrency - len(self._running)
+
+    async def _read(self) -> None:
+        slots = await self._free_slots()
+        if slots <= 0:
+            return
+        response: Any = await self.redis.xreadgroup(
+            GROUP, self.name, {STREAM: ">"}, count=slots, block=self.config.block_ms
+        )
+        for _stream, entries in response or []:
+            for message_id, fields in entries:
+                self._start(message_id, fields)
+
+    async def _reclaim(self) -> None:
+        """Take over jobs whose holder stopped sending heartbeats (dead or hung)."""
+        slots = self.config.concurrency - len(self._running)
+        if slots <= 0:
+            return
+        idle_ms = int(self.config.visibility_timeout * 1000)
+        result: Any = await self.redis.xautoclaim(
+            STREAM, GROUP, self.name, min_idle_time=idle_ms, start_id="0-0", count=slots
+        )
+        for message_id, fields in result[1]:
+            if message_id in self._running or not fields:
+                continue
+            log.info("reclaimed job", extra={"message_id": message_id, "worker": self.name})
+            metrics.JOBS_RECLAIMED.inc()
+            self._start(message_id, fields)
+
+    def _start(self, message_id: str, fields: dict[str, str]) -> None:
+        task = asyncio.create_task(self._process(message_id, fields))
+        self._running[message_id] = task
+        task.add_done_callback(lambda _t: self._running.pop(message_id, None))
+
+    async def _process(self, message_id: str, fields: dict[str, str]) -> None:
+        try:
+            job = Job.model_validate_json(fields["job"])
+        except (KeyError, ValueError):
+            log.error("malformed job dropped to dead letters", extra={"message_id": message_id})
+            await self._dead_letter(message_id, fields.get("job", ""), "malformed job", None)
+            return
+        done_key = f"steward:job:{job.id}:done"
+        if await self.redis.exists(done_key):
+            await self.redis.xack(STREAM, GROUP, message_id)
+            return
+        attempt = int(await self.redis.hincrby(ATTEMPTS, message_id, 1))
+        if attempt > self.config.max_attempts:
+            await self._dead_letter(message_id, fields["job"], "too many attempts", job)
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(message_id))
+        started = time.perf_counter()
+        try:
+            await self.handler(job)
+        except Exception as exc:
+            outcome = self._failed(job, message_id, attempt, exc)
+            metrics.JOBS_DONE.labels(kind=job.kind, outcome=outcome).inc()
+            if outcome == "dead":
+                await self._dead_letter(message_id, fields["job"], type(exc).__name__, job)
+            return
+        finally:
+            heartbeat.cancel()
+            metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
+        await self._complete(message_id, done_key)
+        metrics.JOBS_DONE.labels(kind=job.kind, outcome="ok").inc()
+
+    def _failed(self, job: Job, message_id: str, attempt: int, exc: Exception) -> str:
+        final = attempt >= self.config.max_attempts
+        log.error(
+            "job failed",
+            exc_info=exc,
+            extra={
+                "job_id": job.id,
+                "kind": job.kind,
+                "attempt": attempt,
+                "max_attempts": self.config.max_attempts,
+                "final": final,
+            },
+        )
+        # A non-final failure stays pending; _reclaim retries it after the visibility timeout.
+        return "dead" if final else "retry"
+
+    async def _complete(self, message_id: str, done_key: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(done_key, "1", ex=DONE_TTL_S)
+        pipe.xack(STREAM, GROUP, message_id)
+        pipe.hdel(ATTEMPTS, message_id)
+        await pipe.execute()
+
+    async def _heartbeat(self, message_id: str) -> None:
+        """Reset the job's idle time so nobody reclaims it while we are still working."""
+        interval = max(self.config.visibility_timeout / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(RedisError):
+                await self.redis.xclaim(
+                    STREAM, GROUP, self.name, min_idle_time=0, message_ids=[message_id], justid=True
+                )
+
+    async def _dead_letter(self, message_id: str, raw: str, error: str, job: Job | None) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(DEAD, {"job": raw, "error": error, "message_id": message_id, "at": time.time()})
+        pipe.xack(STREAM, GROUP, message_id)
+        pipe.hdel(ATTEMPTS, message_id)
+        await pipe.execute()
+        metrics.JOBS_DEAD.inc()
+        log.error("job dead-lettered", extra={"message_id": message_id, "error": error})
+        if job is not None and self.on_dead is not None:
+            try:
+                await self.on_dead(job, error)
+            except Exception:
+                log.exception("could not tell the user about a dead job", extra={"job_id": job.id})
+
+    async def _drain(self) -> None:
+        """On stop, let running jobs finish briefly; unfinished ones are reclaimed elsewhere."""
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=5)
+        for task in list(self._running.values()):
+            task.cancel()

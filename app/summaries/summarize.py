@@ -1,0 +1,454 @@
+"""Summarise a thread or a channel for the person who asked.
+
+policy → access check → fetch (paginated) → "Summarising N messages…" → map-reduce on the model
+(redacted, datamarked) → sanitise → ground & score → audit → private result. Every trigger
+(shortcut, mention, /summarize, DM with a link) ends here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.governance import gate as governance
+from app.governance import model_choice, resolution
+from app.governance.budget import Reservation
+from app.governance.gate import Refusal
+from app.model.datamark import PROMPT_VERSION
+from app.model.llm import ModelError
+from app.model.sanitize import links_in, sanitize_output
+from app.runtime.services import Services
+from app.slack.messages import SourceMessage
+from app.slack.port import SlackError
+from app.summaries.grounding import Confidence, score
+from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
+from app.summaries.summary import Summary, SummaryPoint
+from app.summaries.targets import Target
+from app.summaries.views import as_plain_text, describe_span, result_message, shared_message
+
+log = logging.getLogger(__name__)
+
+USE_CASE = "summarize"
+# A hard cap on what one summary reads, so a runaway channel cannot exhaust a worker. The
+# summary then says exactly which span it covers; nothing is dropped silently.
+MAX_MESSAGES = 25_000
+SUMMARY_TTL_S = 30 * 24 * 3600
+Trigger = Literal["shortcut", "mention", "command", "dm"]
+
+
+class SummarizeRequest(BaseModel):
+    interaction_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    team_id: str
+    user_id: str
+    target: Target
+    trigger: Trigger
+    reply_channel: str | None = None  # where the person asked: the private answer goes there
+    reply_thread_ts: str | None = None
+    response_url: str | None = None
+
+
+class StoredSummary(BaseModel):
+    """What Share in thread needs later, kept beside the audit trail."""
+
+    summary: Summary
+    confidence: Confidence
+    links: dict[str, str | None]
+    title: str
+    target: Target
+    user_id: str
+    team_id: str
+
+
+class Session:
+    """One summary request in flight: who to answer and what to audit."""
+
+    def __init__(self, services: Services, req: SummarizeRequest) -> None:
+        self.services = services
+        self.req = req
+        self.started = time.perf_counter()
+        self.note: str | None = None  # set when the hard cap shortened what was read
+
+    @property
+    def base(self) -> dict[str, Any]:
+        return {
+            "interaction_id": self.req.interaction_id,
+            "actor_id": self.req.user_id,
+            "team_id": self.req.team_id,
+            "channel_id": self.req.target.channel_id,
+            "use_case": USE_CASE,
+        }
+
+    async def tell(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        await self.services.slack.tell(
+            self.req.user_id,
+            text,
+            blocks,
+            channel=self.req.reply_channel,
+            response_url=self.req.response_url,
+            thread_ts=self.req.reply_thread_ts,
+        )
+
+    async def audit(self, event: str, **fields: Any) -> None:
+        await self.services.audit.record(event=event, **self.base, **fields)  # type: ignore[arg-type]
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+async def run_summarize(services: Services, req: SummarizeRequest) -> None:
+    session = Session(services, req)
+    decision = await governance.decide(services, req.user_id, USE_CASE, req.target.channel_id)
+    await session.audit(
+        "requested",
+        approval_status="not_required",
+        rule=decision.rule,
+        extra={"trigger": req.trigger, "target": req.target.model_dump()},
+    )
+    try:
+        await governance.check(services, decision)
+        if services.llm is not None:
+            model_choice.model_for(services, decision)  # Refusal: never call a forbidden model
+        # Reading starts alongside the access check; nothing read is used unless it passes.
+        fetching = asyncio.ensure_future(_fetch(services, req))
+        try:
+            await _check_access(services, req)
+        except Refusal:
+            fetching.cancel()
+            raise
+        messages = cap(session, await fetching)
+    except Refusal as refusal:
+        await session.audit("refused", reason=refusal.code, rule=decision.rule)
+        await session.tell(refusal.message)
+        return
+    progress = asyncio.ensure_future(
+        session.tell(f":hourglass_flowing_sand: Summarising {len(messages)} messages…")
+    )
+    try:
+        await _summarize(services, session, decision, messages, progress)
+    finally:
+        if not progress.done():
+            progress.cancel()
+
+
+def cap(session: Session, messages: list[SourceMessage]) -> list[SourceMessage]:
+    """Keep the most recent MAX_MESSAGES, and note the span the summary covers."""
+    if len(messages) <= MAX_MESSAGES:
+        return messages
+    kept = messages[-MAX_MESSAGES:]
+    session.note = (
+        f"This conversation has {len(messages):,} messages; this summary covers the latest "
+        f"{len(kept):,} ({describe_span(kept)})."
+    )
+    return kept
+
+
+async def _check_access(services: Services, req: SummarizeRequest) -> None:
+    """Only conversations the requester can read: private ones need them as a member."""
+    channel = req.target.channel_id
+    try:
+        info = await services.slack.conversation(channel)
+        private = bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
+        if private and not await services.slack.is_member(channel, req.user_id):
+            raise Refusal(
+                ":lock: You can only summarise private conversations you are a member of.",
+                "not_a_member",
+            )
+    except SlackError as exc:
+        raise Refusal(_unreadable(exc), exc.code) from None
+
+
+def _unreadable(exc: SlackError) -> str:
+    if exc.missing_scope_hint:
+        return f":warning: I can't read that conversation. {exc.missing_scope_hint}"
+    if exc.code in ("channel_not_found", "not_in_channel"):
+        return (
+            ":lock: I can't read that conversation. If it is a private channel, invite me with "
+            "`/invite @Steward` first."
+        )
+    return f":warning: Slack would not let me read that conversation (`{exc.code}`)."
+
+
+async def _fetch(services: Services, req: SummarizeRequest) -> list[SourceMessage]:
+    target = req.target
+    slack = services.slack
+    try:
+        if target.thread_ts:
+            raw = await slack.thread(target.channel_id, target.thread_ts)
+        else:
+            oldest = f"{time.time() - (target.window_seconds or 86400):.6f}"
+            raw = await slack.history(target.channel_id, oldest)
+        base = await slack.workspace_url()
+    except SlackError as exc:
+        raise Refusal(_unreadable(exc), exc.code) from None
+    messages = await _to_sources(services, raw, target.channel_id, base)
+    if not messages:
+        raise Refusal("There is nothing to summarise there in that time window.", "empty")
+    return messages
+
+
+async def _to_sources(
+    services: Services, raw: list[dict[str, Any]], channel: str, base: str
+) -> list[SourceMessage]:
+    seen: set[str] = set()
+    out: list[SourceMessage] = []
+    for message in raw:
+        ts = str(message.get("ts", ""))
+        # Slack repeats a thread's parent on later pages; subtypes are joins, topic changes…
+        if not ts or ts in seen or message.get("subtype") in ("channel_join", "channel_leave"):
+            continue
+        seen.add(ts)
+        user = message.get("user")
+        name = await services.slack.user_name(user) if user else message.get("username", "bot")
+        out.append(
+            SourceMessage(
+                ts=ts,
+                user_id=user,
+                user_name=str(name),
+                text=str(message.get("text", "")),
+                permalink=permalink(base, channel, ts, message.get("thread_ts")),
+                thread_ts=message.get("thread_ts"),
+            )
+        )
+    return out
+
+
+def permalink(base: str, channel: str, ts: str, thread_ts: str | None) -> str:
+    url = f"{base.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+    if thread_ts and thread_ts != ts:
+        url += f"?thread_ts={thread_ts}&cid={channel}"
+    return url
+
+
+def _engine(services: Services, decision: resolution.Decision) -> MapReduce:
+    config = EngineConfig(
+        engine=services.engine,
+        model=governance.model_for(services, decision)
+        if services.llm is not None
+        else "extractive",
+        redact=decision.redact_pii,
+    )
+    return MapReduce(services.redis, services.llm, config)
+
+
+async def _summarize(
+    services: Services,
+    session: Session,
+    decision: resolution.Decision,
+    messages: list[SourceMessage],
+    progress: asyncio.Future[None],
+) -> None:
+    """Run the engine while the progress note is on its way; answer after the note."""
+    req = session.req
+    engine = _engine(services, decision)
+    conversation = f"{req.team_id}:{req.target.channel_id}:{req.target.thread_ts or 'history'}"
+    try:
+        run = await _with_budget(services, session, decision, engine, conversation, messages)
+    except Refusal as refusal:
+        await progress
+        await session.audit("refused", reason=refusal.code, rule=decision.rule)
+        await session.tell(refusal.message)
+        return
+    except ModelError as exc:
+        await progress
+        await session.audit(
+            "failed",
+            reason=f"model: {exc.code}",
+            rule=decision.rule,
+            engine=engine.config.engine,
+            model=engine.config.model,
+            latency_ms=session.elapsed_ms(),
+        )
+        await session.tell(f":warning: {exc.user_message} No summary was made. {exc.next_step}")
+        return
+    await progress
+    await _deliver(services, session, decision, messages, run)
+
+
+async def _with_budget(
+    services: Services,
+    session: Session,
+    decision: resolution.Decision,
+    engine: MapReduce,
+    conversation: str,
+    messages: list[SourceMessage],
+) -> MapReduceRun:
+    """Reserve the estimated tokens before the model runs; settle with the real usage after."""
+    req = session.req
+    held: list[Reservation] = []
+
+    async def reserve(estimate: int) -> None:
+        held.append(
+            await governance.reserve(services, req.team_id, req.user_id, estimate, decision)
+        )
+
+    try:
+        run = await engine.run(conversation, messages, before_model=reserve)
+    except BaseException:
+        for reservation in held:
+            await services.budgets.settle(reservation, 0)
+        raise
+    for reservation in held:
+        await services.budgets.settle(reservation, run.tokens_in + run.tokens_out)
+    return run
+
+
+def _clean(summary: Summary, messages: list[SourceMessage], names: dict[str, str]) -> Summary:
+    """No pings, no links that were not in the sources, names instead of user IDs."""
+    allowed = links_in([m.text for m in messages])
+
+    def tidy(text: str) -> str:
+        return sanitize_output(text, allowed, lambda uid: names.get(uid, "someone"))
+
+    def point(p: SummaryPoint) -> SummaryPoint:
+        owner = tidy(p.owner) if p.owner else None
+        return p.model_copy(update={"text": tidy(p.text), "owner": owner})
+
+    return summary.model_copy(
+        update={
+            "gist": tidy(summary.gist),
+            "decisions": [point(p) for p in summary.decisions],
+            "open_questions": [point(p) for p in summary.open_questions],
+            "action_items": [point(p) for p in summary.action_items],
+        }
+    )
+
+
+def _title(target: Target) -> str:
+    what = "thread" if target.is_thread else "channel"
+    return f"Summary of a {what} in <#{target.channel_id}>"
+
+
+async def _deliver(
+    services: Services,
+    session: Session,
+    decision: resolution.Decision,
+    messages: list[SourceMessage],
+    run: MapReduceRun,
+) -> None:
+    req = session.req
+    names = {m.user_id: m.user_name for m in messages if m.user_id}
+    summary = _clean(run.summary, messages, names)
+    if session.note:
+        summary = summary.model_copy(update={"truncated_note": session.note})
+    by_ts = {m.ts: m for m in messages}
+    confidence = score(summary, by_ts, run.logprobs or None, run.logprobs_note)
+    links = {ts: by_ts[ts].permalink for ts in summary.cited_ts() if ts in by_ts}
+    span = describe_span(messages)
+    latency = session.elapsed_ms()
+    await session.audit(
+        "generated",
+        approval_status="not_required",
+        rule=decision.rule,
+        model=summary.model,
+        engine=summary.engine,
+        prompt_version=PROMPT_VERSION,
+        sources=[m.ts for m in messages],
+        output=as_plain_text(summary),
+        confidence=confidence.value,
+        tokens_in=run.tokens_in,
+        tokens_out=run.tokens_out,
+        latency_ms=latency,
+        redactions=run.redactions,
+        extra={
+            "span": span,
+            "chunks": run.chunks,
+            "cached_chunks": run.cached_chunks,
+            "model_calls": run.model_calls,
+            "confidence": confidence.model_dump(exclude={"point_scores"}),
+        },
+    )
+    title = _title(req.target)
+    stored = StoredSummary(
+        summary=summary,
+        confidence=confidence,
+        links=links,
+        title=title,
+        target=req.target,
+        user_id=req.user_id,
+        team_id=req.team_id,
+    )
+    await services.redis.set(
+        f"steward:summary:{req.interaction_id}", stored.model_dump_json(), ex=SUMMARY_TTL_S
+    )
+    message = result_message(
+        summary,
+        confidence,
+        links,
+        title=title,
+        interaction_id=req.interaction_id,
+        span=span,
+        redactions=sum(run.redactions.values()),
+    )
+    await session.tell(message.text, message.blocks)
+    log.info(
+        "summary delivered",
+        extra={
+            "interaction_id": req.interaction_id,
+            "use_case": USE_CASE,
+            "engine": summary.engine,
+            "messages": len(messages),
+            "chunks": run.chunks,
+            "cached_chunks": run.cached_chunks,
+            "tokens_in": run.tokens_in,
+            "tokens_out": run.tokens_out,
+            "latency_ms": round(latency, 1),
+            "outcome": "generated",
+        },
+    )
+
+
+class ShareRequest(BaseModel):
+    interaction_id: str
+    user_id: str
+    team_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+async def run_share(services: Services, req: ShareRequest) -> None:
+    """Post a summary visibly in its thread, attributed, if policy allows it there."""
+    raw = await services.redis.get(f"steward:summary:{req.interaction_id}")
+    if raw is None:
+        await services.slack.tell(
+            req.user_id,
+            "That summary has expired; run it again to share it.",
+            channel=req.channel_id,
+            response_url=req.response_url,
+        )
+        return
+    stored = StoredSummary.model_validate_json(raw)
+    target = stored.target
+    decision = await governance.decide(services, req.user_id, USE_CASE, target.channel_id)
+    base: dict[str, Any] = {
+        "interaction_id": req.interaction_id,
+        "actor_id": req.user_id,
+        "team_id": req.team_id,
+        "channel_id": target.channel_id,
+        "use_case": USE_CASE,
+        "rule": decision.rule,
+    }
+    if req.user_id != stored.user_id or not decision.allowed:
+        why = (
+            "only the person who asked for it can share it" if decision.allowed else decision.reason
+        )
+        await services.audit.record(event="refused", reason="share: " + why, **base)
+        await services.slack.tell(
+            req.user_id,
+            f":no_entry: This summary can't be shared: {why}.",
+            channel=req.channel_id,
+            response_url=req.response_url,
+        )
+        return
+    name = await services.slack.user_name(req.user_id)
+    message = shared_message(
+        stored.summary, stored.confidence, stored.links, title=stored.title, requester_name=name
+    )
+    await services.audit.record(event="shared", output=as_plain_text(stored.summary), **base)
+    await services.slack.post_message(
+        target.channel_id, message.text, message.blocks, thread_ts=target.thread_ts
+    )
