@@ -15,6 +15,7 @@ from app.audit import admin
 from app.governance import commands as governance_commands
 from app.governance import requests
 from app.runtime.services import Services
+from app.slack.reply import ReplyTo
 
 
 class StewardCommand(BaseModel):
@@ -33,16 +34,12 @@ Subcommand = Callable[[Services, StewardCommand], Awaitable[None]]
 
 async def run_help(services: Services, cmd: StewardCommand) -> None:
     msg = help_.help_message(services.engine)
-    await services.slack.tell(
-        cmd.user_id, msg.text, msg.blocks, channel=cmd.channel_id, response_url=cmd.response_url
-    )
+    await services.slack.tell(ReplyTo.of(cmd), msg.text, msg.blocks)
 
 
 async def not_yet(services: Services, cmd: StewardCommand) -> None:
     msg = help_.help_message(services.engine, f"`/steward {cmd.sub}` is not available yet.")
-    await services.slack.tell(
-        cmd.user_id, msg.text, msg.blocks, channel=cmd.channel_id, response_url=cmd.response_url
-    )
+    await services.slack.tell(ReplyTo.of(cmd), msg.text, msg.blocks)
 
 
 # Each feature module adds its subcommands here.

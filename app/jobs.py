@@ -33,6 +33,7 @@ from app.runtime.inbox import KIND as SLACK_REQUEST
 from app.runtime.inbox import SlackRequest, run_replay
 from app.runtime.queue import Job
 from app.runtime.services import Services
+from app.slack.reply import ReplyTo
 from app.summaries.summarize import ShareRequest, SummarizeRequest, run_share, run_summarize
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,14 @@ class HelpRequest(BaseModel):
 async def run_help(services: Services, req: HelpRequest) -> None:
     msg = help_.help_message(services.engine, req.note)
     await services.slack.tell(
-        req.user_id,
+        ReplyTo(
+            user_id=req.user_id,
+            channel_id=req.channel_id,
+            response_url=req.response_url,
+            thread_ts=req.thread_ts,
+        ),
         msg.text,
         msg.blocks,
-        channel=req.channel_id,
-        response_url=req.response_url,
-        thread_ts=req.thread_ts,
     )
 
 
@@ -112,6 +115,4 @@ async def tell_dead(services: Services, job: Job, error: str) -> None:
         ":warning: Sorry — Steward could not finish your request after several tries "
         f"(reference `{job.id[:12]}`). Please try again later; the operators can see what failed."
     )
-    await services.slack.tell(
-        notify.user_id, text, channel=notify.channel_id, response_url=notify.response_url
-    )
+    await services.slack.tell(ReplyTo.of(notify), text)

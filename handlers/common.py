@@ -8,7 +8,8 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from app.jobs import kind_of
-from app.runtime.queue import JobQueue, Notify, QueueUnavailable
+from app.runtime.queue import JobQueue, QueueUnavailable
+from app.slack.reply import ReplyTo
 
 UNAVAILABLE = (
     ":warning: Steward can't reach its database right now, so it could not take your request. "
@@ -20,7 +21,7 @@ async def submit(
     queue: JobQueue,
     payload: BaseModel,
     *,
-    notify: Notify | None = None,
+    notify: ReplyTo | None = None,
     dedupe_key: str | None = None,
 ) -> str | None:
     """Queue the job for `payload`. Raises QueueUnavailable when Redis does not take it."""
@@ -50,8 +51,8 @@ def channel_of(body: dict[str, Any]) -> str | None:
     return body.get("channel_id") or container.get("channel_id")
 
 
-def notify_of(body: dict[str, Any]) -> Notify:
-    return Notify(
+def notify_of(body: dict[str, Any]) -> ReplyTo:
+    return ReplyTo(
         user_id=user_of(body),
         channel_id=channel_of(body),
         response_url=body.get("response_url"),

@@ -11,7 +11,8 @@ from slack_bolt.async_app import AsyncApp
 
 from app.drafts.draft import DraftRequest
 from app.jobs import HelpRequest, HomeRequest
-from app.runtime.queue import JobQueue, Notify
+from app.runtime.queue import JobQueue
+from app.slack.reply import ReplyTo
 from app.summaries.summarize import SummarizeRequest
 from app.summaries.targets import DEFAULT_WINDOW, Target, find_permalink
 from handlers.common import submit
@@ -92,7 +93,7 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], body: dict[str, Any]) -> None:
         job = mention_job(event, body.get("team_id", ""))
-        notify = Notify(user_id=event["user"], channel_id=event["channel"])
+        notify = ReplyTo(user_id=event["user"], channel_id=event["channel"])
         await submit(queue, job, notify=notify, dedupe_key=_event_id(body))
 
     @app.event("message")
@@ -100,5 +101,5 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
         job = dm_job(event, body.get("team_id", ""))
-        notify = Notify(user_id=event["user"], channel_id=event["channel"])
+        notify = ReplyTo(user_id=event["user"], channel_id=event["channel"])
         await submit(queue, job, notify=notify, dedupe_key=_event_id(body))

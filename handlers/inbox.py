@@ -21,7 +21,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.runtime.inbox import KIND, SlackRequest
 from app.runtime.process import Runtime
-from app.runtime.queue import JobQueue, Notify, QueueUnavailable
+from app.runtime.queue import JobQueue, QueueUnavailable
+from app.slack.reply import ReplyTo
 from handlers.bolt import build_bolt
 from handlers.common import notify_of
 
@@ -116,12 +117,12 @@ class Replayer:
             in_channel=answer.get("response_type") == "in_channel",
         )
 
-    def notify_of(self, request: SlackRequest) -> Notify | None:
+    def notify_of(self, request: SlackRequest) -> ReplyTo | None:
         payload = AsyncBoltRequest(body=request.body, headers=request.headers()).body
         event = payload.get("event")
         if isinstance(event, dict):
             user = event.get("user")
-            return Notify(user_id=user, channel_id=event.get("channel")) if user else None
+            return ReplyTo(user_id=user, channel_id=event.get("channel")) if user else None
         notify = notify_of(payload)
         return notify if notify.user_id else None
 

@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.runtime.inbox import KIND, SlackRequest
-from app.runtime.queue import STREAM, Job, Notify, QueueConfig
+from app.runtime.queue import STREAM, Job, QueueConfig
+from app.slack.reply import ReplyTo
 from handlers import inbox
 from handlers.inbox import deferrable
 from tests.e2e import EMPLOYEE, GENERAL, running_stack
@@ -106,7 +107,7 @@ async def test_the_sender_of_a_queued_request_is_known(
             content_type=FORM,
             received_at=0,
         )
-        assert replayer.notify_of(command) == Notify(
+        assert replayer.notify_of(command) == ReplyTo(
             user_id=EMPLOYEE, channel_id=GENERAL, response_url="https://hooks.example/r"
         )
         event = {"type": "event_callback", "event": {"type": "app_mention", "user": EMPLOYEE}}
@@ -114,7 +115,7 @@ async def test_the_sender_of_a_queued_request_is_known(
         mention = SlackRequest(
             body=json.dumps(event), content_type="application/json", received_at=0
         )
-        assert replayer.notify_of(mention) == Notify(user_id=EMPLOYEE, channel_id=GENERAL)
+        assert replayer.notify_of(mention) == ReplyTo(user_id=EMPLOYEE, channel_id=GENERAL)
         anonymous = SlackRequest(
             body=json.dumps({"type": "event_callback", "event": {"type": "team_join"}}),
             content_type="application/json",

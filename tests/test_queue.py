@@ -8,7 +8,8 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from app.runtime.queue import DEAD, GROUP, STREAM, Job, JobQueue, Notify, QueueConfig, Worker
+from app.runtime.queue import DEAD, GROUP, STREAM, Job, JobQueue, QueueConfig, Worker
+from app.slack.reply import ReplyTo
 
 
 class Ping(BaseModel):
@@ -83,7 +84,7 @@ async def test_failing_job_is_retried_then_dead_lettered_and_user_told(r: aiored
         told.append((job.notify.user_id, error))
         dead.set()
 
-    await queue.enqueue("ping", Ping(n=1), notify=Notify(user_id="U1", channel_id="C1"))
+    await queue.enqueue("ping", Ping(n=1), notify=ReplyTo(user_id="U1", channel_id="C1"))
     await run_until(Worker(queue, handler, on_dead), dead)
     assert attempts == 3
     assert told == [("U1", "RuntimeError")]

@@ -28,6 +28,7 @@ from app.governance import resolution
 from app.governance.durations import format_duration, parse_duration
 from app.runtime.services import Services
 from app.slack.port import SlackError
+from app.slack.reply import ReplyTo
 
 if TYPE_CHECKING:  # app.commands registers these subcommands, so it imports this module
     from app.commands import StewardCommand
@@ -199,9 +200,7 @@ async def admin_only(services: Services, asker: Asker) -> bool:
 async def _tell(
     services: Services, asker: Asker, text: str, blocks: list[dict[str, Any]] | None = None
 ) -> None:
-    await services.slack.tell(
-        asker.user_id, text, blocks, channel=asker.channel_id, response_url=asker.response_url
-    )
+    await services.slack.tell(ReplyTo.of(asker), text, blocks)
 
 
 async def matching_interactions(

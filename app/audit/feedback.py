@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from app.runtime.services import Services
+from app.slack.reply import ReplyTo
 
 
 class FeedbackRequest(BaseModel):
@@ -32,6 +33,4 @@ async def run_feedback(services: Services, req: FeedbackRequest) -> None:
     thanks = (
         "Thanks — noted as helpful." if req.verdict == "up" else "Thanks — noted as not helpful."
     )
-    await services.slack.tell(
-        req.user_id, thanks, channel=req.channel_id, response_url=req.response_url
-    )
+    await services.slack.tell(ReplyTo.of(req), thanks)

@@ -15,6 +15,7 @@ from app.audit.log import AuditEvent
 from app.governance import policy as policy_
 from app.governance import resolution
 from app.runtime.services import Services
+from app.slack.reply import ReplyTo
 from app.summaries.views import why_modal
 
 PUBLIC_EVENTS = {"shared", "posted"}
@@ -107,10 +108,7 @@ async def run_why(services: Services, req: WhyRequest) -> None:
             reason="why: not allowed" if events else "why: unknown interaction",
         )
         await services.slack.tell(
-            req.user_id,
-            ":lock: You can't see the trace of that interaction.",
-            channel=req.channel_id,
-            response_url=req.response_url,
+            ReplyTo.of(req), ":lock: You can't see the trace of that interaction."
         )
         return
     await services.slack.open_view(req.trigger_id, why_modal(build_trace(events)))

@@ -30,6 +30,7 @@ from app.model.sanitize import links_in, sanitize_output
 from app.runtime import timers
 from app.runtime.services import Services
 from app.slack.port import NotPostable, SlackError
+from app.slack.reply import ReplyTo
 
 log = logging.getLogger(__name__)
 
@@ -285,9 +286,7 @@ class TimerFired(BaseModel):
 
 
 async def _tell_clicker(services: Services, req: ApprovalAction, text: str) -> None:
-    await services.slack.tell(
-        req.user_id, text, channel=req.channel_id, response_url=req.response_url
-    )
+    await services.slack.tell(ReplyTo.of(req), text)
 
 
 def _already(status: str, by: str) -> str:
@@ -542,7 +541,9 @@ async def _post_failed(
 
 async def _tell_requester(services: Services, state: DraftState, text: str) -> None:
     r = state.record
-    await services.slack.tell(r.user_id, text, channel=r.reply_channel or r.channel_id)
+    await services.slack.tell(
+        ReplyTo(user_id=r.user_id, channel_id=r.reply_channel or r.channel_id), text
+    )
 
 
 async def _show_outcome(services: Services, state: DraftState, status_line: str) -> None:

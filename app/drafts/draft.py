@@ -26,6 +26,7 @@ from app.model.llm import ModelError
 from app.runtime.services import Services
 from app.slack import conversation
 from app.slack.messages import SourceMessage
+from app.slack.reply import ReplyTo
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,14 @@ class DraftEdit(BaseModel):
 
 async def _tell(services: Services, req: DraftRequest, text: str, blocks: Any = None) -> None:
     await services.slack.tell(
-        req.user_id,
+        ReplyTo(
+            user_id=req.user_id,
+            channel_id=req.reply_channel,
+            response_url=req.response_url,
+            thread_ts=req.reply_thread_ts,
+        ),
         text,
         blocks,
-        channel=req.reply_channel,
-        response_url=req.response_url,
-        thread_ts=req.reply_thread_ts,
     )
 
 
@@ -221,7 +224,9 @@ async def _tell_clicker(
 ) -> None:
     channel = getattr(req, "channel_id", None)
     response_url = getattr(req, "response_url", None)
-    await services.slack.tell(req.user_id, text, blocks, channel=channel, response_url=response_url)
+    await services.slack.tell(
+        ReplyTo(user_id=req.user_id, channel_id=channel, response_url=response_url), text, blocks
+    )
 
 
 async def _show(services: Services, state: DraftState, req: DraftAction | DraftEdit) -> None:
@@ -291,7 +296,8 @@ async def run_draft_edit(services: Services, req: DraftEdit) -> None:
     previous = await drafts.set_text(req.interaction_id, "draft", text)
     if previous is None:
         await services.slack.tell(
-            req.user_id, _not_a_draft(state.status), channel=state.record.reply_channel
+            ReplyTo(user_id=req.user_id, channel_id=state.record.reply_channel),
+            _not_a_draft(state.status),
         )
         return
     await approvals.audit(
@@ -307,11 +313,9 @@ async def run_draft_edit(services: Services, req: DraftEdit) -> None:
     )
     r = fresh.record
     await services.slack.tell(
-        r.user_id,
+        ReplyTo(user_id=r.user_id, channel_id=r.reply_channel, thread_ts=r.reply_thread_ts),
         message.text,
         message.blocks,
-        channel=r.reply_channel,
-        thread_ts=r.reply_thread_ts,
     )
 
 

@@ -26,6 +26,7 @@ from app.governance.grants import GrantStore, StoredGrant
 from app.governance.requests import REVOKE_ACTION
 from app.runtime.services import Services
 from app.slack import blocks as bk
+from app.slack.reply import ReplyTo
 
 if TYPE_CHECKING:  # app.commands imports this module to register the subcommands
     from app.commands import StewardCommand
@@ -34,9 +35,7 @@ log = logging.getLogger(__name__)
 
 
 async def _tell(services: Services, cmd: StewardCommand, text: str, blocks: Any = None) -> None:
-    await services.slack.tell(
-        cmd.user_id, text, blocks, channel=cmd.channel_id, response_url=cmd.response_url
-    )
+    await services.slack.tell(ReplyTo.of(cmd), text, blocks)
 
 
 async def _admin_or_refused(services: Services, cmd: StewardCommand, what: str) -> bool:

@@ -35,6 +35,7 @@ from app.governance.grants import GrantStore
 from app.runtime.services import Services
 from app.slack import blocks as bk
 from app.slack.port import SlackError
+from app.slack.reply import ReplyTo
 
 if TYPE_CHECKING:  # app.commands imports this module to register the subcommand
     from app.commands import StewardCommand
@@ -119,9 +120,7 @@ async def run_request(services: Services, cmd: StewardCommand) -> None:
     """`/steward request <use-case> <purpose…>` in the channel that should get it."""
 
     async def tell(text: str) -> None:
-        await services.slack.tell(
-            cmd.user_id, text, channel=cmd.channel_id, response_url=cmd.response_url
-        )
+        await services.slack.tell(ReplyTo.of(cmd), text)
 
     use_case, _, purpose = cmd.text.strip().partition(" ")
     use_case, purpose = use_case.lower(), purpose.strip()
@@ -258,9 +257,7 @@ async def _refuse_non_admin(
 
 async def run_decision(services: Services, click: UseCaseDecision) -> None:
     async def tell(text: str) -> None:
-        await services.slack.tell(
-            click.user_id, text, channel=click.channel_id, response_url=click.response_url
-        )
+        await services.slack.tell(ReplyTo.of(click), text)
 
     request = await load_request(services, click.request_id)
     if request is None:
@@ -358,7 +355,7 @@ async def _decided(
         else f":x: Rejected by <@{admin}>."
     )
     await _update_admins(services, request, outcome)
-    await services.slack.tell(request.requested_by, told)
+    await services.slack.tell(ReplyTo.dm(request.requested_by), told)
 
 
 async def _close(services: Services, request: UseCaseRequest, verdict: Verdict, by: str) -> None:
@@ -385,9 +382,7 @@ async def _update_admins(services: Services, request: UseCaseRequest, outcome: s
 
 async def run_revoke(services: Services, click: GrantRevoke) -> None:
     async def tell(text: str) -> None:
-        await services.slack.tell(
-            click.user_id, text, channel=click.channel_id, response_url=click.response_url
-        )
+        await services.slack.tell(ReplyTo.of(click), text)
 
     where = {"channel_id": click.grant_channel_id, "use_case": click.use_case}
     interaction = f"revoke_{click.use_case}_{click.grant_channel_id}"
@@ -415,7 +410,7 @@ async def run_revoke(services: Services, click: GrantRevoke) -> None:
         f"<#{click.grant_channel_id}>."
     )
     await services.slack.tell(
-        grant.requested_by,
+        ReplyTo.dm(grant.requested_by),
         f"<@{click.user_id}> revoked *{click.use_case}* in <#{click.grant_channel_id}> "
         "(it had been enabled at your request).",
     )

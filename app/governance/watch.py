@@ -35,6 +35,7 @@ from app.governance.policy import Policy, PolicyError, PolicyIssue
 from app.runtime.services import Services
 from app.runtime.settings import Settings
 from app.slack.port import SlackError
+from app.slack.reply import ReplyTo
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class PolicyWatcher:
             log.warning("no admins to tell about the rejected policy file")
         for admin in running.admins:
             try:
-                await self.services.slack.tell(admin, text)
+                await self.services.slack.tell(ReplyTo.dm(admin), text)
             except SlackError as exc:
                 log.warning("could not DM an admin", extra={"admin": admin, "code": exc.code})
 

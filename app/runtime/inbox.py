@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
-from app.runtime.queue import Notify
+from app.slack.reply import ReplyTo
 
 if TYPE_CHECKING:
     from app.runtime.services import Services
@@ -51,7 +51,7 @@ class SlackInbox(Protocol):
     async def replay(self, request: SlackRequest) -> None:
         """Run the listeners on `request`; raise if it must be tried again."""
 
-    def notify_of(self, request: SlackRequest) -> Notify | None:
+    def notify_of(self, request: SlackRequest) -> ReplyTo | None:
         """Who to tell if `request` can never be processed."""
 
 

@@ -36,6 +36,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.runtime import metrics
+from app.slack.reply import ReplyTo  # who to tell if a job cannot be completed
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +55,11 @@ return redis.call('XADD', KEYS[1], '*', 'job', ARGV[3])
 """
 
 
-class Notify(BaseModel):
-    """Where to tell the person who asked, if their job cannot be completed."""
-
-    user_id: str
-    channel_id: str | None = None
-    response_url: str | None = None
-
-
 class Job(BaseModel):
     id: str
     kind: str
     payload: dict[str, Any]
-    notify: Notify | None = None
+    notify: ReplyTo | None = None
     enqueued_at: float
 
 
@@ -155,7 +148,7 @@ class JobQueue:
         payload: BaseModel,
         *,
         dedupe_key: str | None = None,
-        notify: Notify | None = None,
+        notify: ReplyTo | None = None,
     ) -> str | None:
         """Queue a job; None when `dedupe_key` was already queued. Raises QueueUnavailable."""
         job = Job(

@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from app.slack.message_split import split_message
+from app.slack.reply import ReplyTo
 
 log = logging.getLogger(__name__)
 
@@ -306,29 +307,21 @@ class SlackPort:
             if response.status_code >= 300:
                 raise SlackError("response_url", f"http_{response.status_code}")
 
-    async def tell(
-        self,
-        user: str,
-        text: str,
-        blocks: Blocks | None = None,
-        *,
-        channel: str | None = None,
-        response_url: str | None = None,
-        thread_ts: str | None = None,
-    ) -> None:
-        """Show `user` a private message: ephemeral in the channel, else response_url, else DM."""
-        if channel:
+    async def tell(self, to: ReplyTo, text: str, blocks: Blocks | None = None) -> None:
+        """Show one person a private message: ephemeral in the channel, else through the
+        response_url, else by DM (see `ReplyTo`)."""
+        if to.channel_id:
             try:
-                await self.post_ephemeral(channel, user, text, blocks, thread_ts)
+                await self.post_ephemeral(to.channel_id, to.user_id, text, blocks, to.thread_ts)
                 return
             except SlackError as exc:
                 if exc.code not in NOT_REACHABLE:
                     raise
                 log.info("ephemeral not possible; falling back", extra={"code": exc.code})
-        if response_url:
-            await self.respond(response_url, text, blocks)
+        if to.response_url:
+            await self.respond(to.response_url, text, blocks)
             return
-        await self.post_message(await self.open_dm(user), text, blocks)
+        await self.post_message(await self.open_dm(to.user_id), text, blocks)
 
     async def upload_files(
         self, channel: str, paths: Sequence[Path], *, initial_comment: str | None = None

@@ -25,6 +25,7 @@ from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
 from app.slack.messages import SourceMessage
 from app.slack.port import SlackError
+from app.slack.reply import ReplyTo
 from app.summaries.grounding import Confidence, score
 from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
 from app.summaries.summary import Summary, SummaryPoint
@@ -85,12 +86,14 @@ class Session:
 
     async def tell(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         await self.services.slack.tell(
-            self.req.user_id,
+            ReplyTo(
+                user_id=self.req.user_id,
+                channel_id=self.req.reply_channel,
+                response_url=self.req.response_url,
+                thread_ts=self.req.reply_thread_ts,
+            ),
             text,
             blocks,
-            channel=self.req.reply_channel,
-            response_url=self.req.response_url,
-            thread_ts=self.req.reply_thread_ts,
         )
 
     async def audit(self, event: str, **fields: Any) -> None:
@@ -415,10 +418,7 @@ async def run_share(services: Services, req: ShareRequest) -> None:
     raw = await services.redis.get(f"steward:summary:{req.interaction_id}")
     if raw is None:
         await services.slack.tell(
-            req.user_id,
-            "That summary has expired; run it again to share it.",
-            channel=req.channel_id,
-            response_url=req.response_url,
+            ReplyTo.of(req), "That summary has expired; run it again to share it."
         )
         return
     stored = StoredSummary.model_validate_json(raw)
@@ -438,10 +438,7 @@ async def run_share(services: Services, req: ShareRequest) -> None:
         )
         await services.audit.record(event="refused", reason="share: " + why, **base)
         await services.slack.tell(
-            req.user_id,
-            f":no_entry: This summary can't be shared: {why}.",
-            channel=req.channel_id,
-            response_url=req.response_url,
+            ReplyTo.of(req), f":no_entry: This summary can't be shared: {why}."
         )
         return
     name = await services.slack.user_name(req.user_id)
