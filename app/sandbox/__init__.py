@@ -1,5 +1,8 @@
 """A loopback Slack for tests and ``steward demo``: Web API, user side, Socket Mode, faults.
 
+May import: nothing of app/ but `model.tokens` (the loopback model counts tokens); it is a
+witness of Slack's and OpenAI's published behaviour, never of ours.
+
 Typical use::
 
     async with Sandbox(signing_secret="s", app_url="http://127.0.0.1:3000/slack/events") as sb:
