@@ -15,7 +15,9 @@ from typing import Literal
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from app.governance.policy import Policy, PolicyError, load_policy_or_default
+from app.governance.policy import load_policy_or_default
+from app.governance.policy_issues import PolicyError
+from app.governance.policy_schema import Policy
 from app.runtime.settings import Settings
 from app.slack import scopes
 from app.slack.port import SlackError, SlackPort, web_client

@@ -8,15 +8,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.governance.grants import GrantStore
-from app.governance.policy import (
+from app.governance.policy import check_source, load_policy_text
+from app.governance.policy_issues import PolicyError
+from app.governance.policy_schema import (
     ApprovalConfig,
     BudgetLimits,
     ChannelUseCase,
     Defaults,
-    PolicyError,
     UseCase,
-    check_source,
-    load_policy_text,
 )
 from app.governance.watch import deployment_issues, load_policy_in_force
 from app.runtime.settings import load_settings

@@ -9,11 +9,6 @@ import pytest
 from app.governance.budget import Budget
 from app.governance.diff import diff
 from app.governance.policy import (
-    ApprovalRule,
-    ApprovalStep,
-    Policy,
-    PolicyError,
-    PolicyIssue,
     check_policy_file,
     check_policy_text,
     default_policy,
@@ -21,6 +16,8 @@ from app.governance.policy import (
     load_policy_or_default,
     load_policy_text,
 )
+from app.governance.policy_issues import PolicyError, PolicyIssue
+from app.governance.policy_schema import ApprovalRule, ApprovalStep, Policy
 from app.governance.resolution import Grant, GroupMembers, approvers_for, is_admin, resolve
 
 # The example from PRODUCT.md ("Policy file"), verbatim.

@@ -11,7 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.governance.policy import Policy, load_policy_text
+from app.governance.policy import load_policy_text
+from app.governance.policy_schema import Policy
 from app.governance.resolution import Decision, Grant, grantable, resolve
 
 CHANNELS = ["C1AA", "C2AA", "C3AA", "C4AA", "C5AA"]

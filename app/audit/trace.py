@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.audit.log import AuditEvent
-from app.governance import policy as policy_
+from app.governance import policy_schema as policy_
 from app.governance import resolution
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo

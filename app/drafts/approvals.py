@@ -24,7 +24,7 @@ from app.audit.log import ApprovalStatus, EventName
 from app.drafts import views as view
 from app.drafts.store import Drafts, DraftState, Outcome
 from app.governance import gate as governance
-from app.governance import policy as policy_
+from app.governance import policy_schema as policy_
 from app.governance import resolution
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime import timers

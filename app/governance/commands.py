@@ -18,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from app.governance import gate as governance
-from app.governance import policy as policy_
+from app.governance import policy_schema as policy_
 from app.governance import resolution
 from app.governance.budget import Budget, LimitName, Usage
 from app.governance.durations import format_duration

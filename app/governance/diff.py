@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.governance.durations import format_duration
-from app.governance.policy import ApprovalConfig, Policy, approval_rule
+from app.governance.policy_schema import ApprovalConfig, Policy, approval_rule
 
 
 def _show(value: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from app.governance import gate as governance
 from app.governance import resolution
 from app.governance.gate import Refusal
-from app.governance.policy import Policy
+from app.governance.policy_schema import Policy
 from app.runtime.services import Services
 
 

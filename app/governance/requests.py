@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from app.governance import policy as policy_
+from app.governance import policy_schema as policy_
 from app.governance import resolution
 from app.governance.grants import GrantStore
 from app.runtime.services import Services

@@ -32,7 +32,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from app.governance.budget import Budget
-from app.governance.policy import (
+from app.governance.policy_schema import (
     DEFAULT_MODEL,
     ApprovalConfig,
     ApprovalRule,

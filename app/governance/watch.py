@@ -31,7 +31,8 @@ from typing import Literal
 
 from app.governance import diff as policy_diff
 from app.governance import policy as policy_
-from app.governance.policy import Policy, PolicyError, PolicyIssue
+from app.governance.policy_issues import PolicyError, PolicyIssue
+from app.governance.policy_schema import DEFAULT_MODEL, Policy
 from app.runtime.services import Services
 from app.runtime.settings import Settings
 from app.slack.port import SlackError
@@ -80,7 +81,7 @@ def deployment_issues(policy: Policy, settings: Settings) -> list[PolicyIssue]:
         models = [use_case.model] + [
             overrides[name].model for overrides in policy.channels.values() if name in overrides
         ]
-        uses_deployed = any(m is None or m == policy_.DEFAULT_MODEL for m in models)
+        uses_deployed = any(m is None or m == DEFAULT_MODEL for m in models)
         if allowed is not None and uses_deployed and deployed not in allowed:
             issues.append(
                 PolicyIssue(

@@ -13,7 +13,8 @@ from app.audit import retention
 from app.audit.log import AuditLog
 from app.governance.budget import Budgets
 from app.governance.pause import PauseSwitch
-from app.governance.policy import Policy, PolicyError
+from app.governance.policy_issues import PolicyError
+from app.governance.policy_schema import Policy
 from app.governance.watch import PolicyWatcher, load_policy_in_force, watched_path
 from app.model.llm import build_llm
 from app.runtime import timers

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from app.audit.log import AuditLog
 from app.governance.budget import Budgets
 from app.governance.pause import PauseSwitch
-from app.governance.policy import Policy
+from app.governance.policy_schema import Policy
 from app.model.llm import LLM
 from app.runtime.queue import JobQueue
 from app.runtime.settings import Settings

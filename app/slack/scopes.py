@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.governance.policy import Policy
+from app.governance.policy_schema import Policy
 
 
 @dataclass(frozen=True)
