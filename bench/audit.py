@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis.asyncio as aioredis
 
 from app.audit.export import write_csv, write_jsonl
-from app.audit.log import AuditFilters, AuditLog
+from app.audit.log import AuditLog
 from app.audit.pricing import DEFAULT_PRICES, PriceTable
+from app.audit.query import AuditFilters
 from app.audit.usage import usage_reports
 
 OUTPUT = "A summary of the thread: the launch moves to Thursday; Dana owns the checklist. " * 6

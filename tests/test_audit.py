@@ -21,17 +21,12 @@ import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.audit.chain import GENESIS_HASH, canonical_json, compute_hash, stored_json
+from app.audit.event import AuditEvent
 from app.audit.export import CSV_COLUMNS, cli_export, cli_verify, write_csv, write_jsonl
-from app.audit.log import (
-    GENESIS_HASH,
-    PAGE,
-    AuditEvent,
-    AuditFilters,
-    AuditLog,
-    canonical_json,
-    compute_hash,
-    stored_json,
-)
+from app.audit.log import AuditLog
+from app.audit.query import AuditFilters
+from app.audit.stream import PAGE
 
 STREAM = "steward:audit"
 Entries = list[tuple[str, dict[str, str]]]

@@ -12,8 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.audit.admin import ArgsError, AuditQuery, parse_audit_args, parse_usage_args
-from app.audit.log import AuditEvent, AuditFilters, AuditLog, format_at
+from app.audit.event import AuditEvent, format_at
+from app.audit.log import AuditLog
 from app.audit.pricing import DEFAULT_PRICES, PricesError, PriceTable, load_prices
+from app.audit.query import AuditFilters
 from app.audit.usage import aggregate, usage_reports
 from app.audit.usage_view import DASHBOARD_BLOCKS, bar, dashboard_blocks, render_text
 from app.home import MAX_BLOCKS

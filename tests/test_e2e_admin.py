@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.audit.log import AuditEvent
+from app.audit.event import AuditEvent
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral
 from tests.e2e import (

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
-from app.audit.log import InteractionState
+from app.audit.state import InteractionState
 from app.slack import blocks as bk
 
 MESSAGE_ROOM = 45  # an ephemeral holds 50 blocks: header, context, actions and spare

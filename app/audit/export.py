@@ -19,7 +19,9 @@ from typing import IO, Any
 import redis
 import redis.asyncio as aioredis
 
-from app.audit.log import AuditEvent, AuditFilters, AuditLog
+from app.audit.event import AuditEvent
+from app.audit.log import AuditLog
+from app.audit.query import AuditFilters
 
 CSV_COLUMNS: tuple[str, ...] = tuple(AuditEvent.model_fields)
 FORMATS = ("jsonl", "csv")

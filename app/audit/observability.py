@@ -9,12 +9,9 @@ or anything else a person typed.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from app.audit.event import AuditEvent
 from app.runtime import metrics
-
-if TYPE_CHECKING:  # app.audit calls observe(), so this module must not import it at run time
-    from app.audit.log import AuditEvent
 
 log = logging.getLogger("steward.audit")
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from app.audit.log import ArchiveResult, AuditLog
+from app.audit.archive import ArchiveResult
+from app.audit.log import AuditLog
 from app.runtime.queue import Worker
 from app.runtime.services import Services
 

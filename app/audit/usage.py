@@ -24,8 +24,10 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from app.audit.log import AuditEvent, AuditFilters, AuditLog, format_at, utcnow
+from app.audit.event import AuditEvent, format_at, utcnow
+from app.audit.log import AuditLog
 from app.audit.pricing import PriceTable
+from app.audit.query import AuditFilters
 
 LOW_CONFIDENCE = 0.5
 LISTED = 10  # rejections / low-confidence outputs kept for display (the newest)

@@ -1,0 +1,173 @@
+"""Archiving: move the oldest events to a JSONL file, then trim them and their index entries.
+
+Runs at most once at a time across processes (a lock in Redis). The file is fsynced and the
+anchor stored before anything leaves Redis, so verification can start after the anchor and an
+archived file can be verified on its own. `app.audit.retention` decides when this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from app.audit.event import approvers_named, format_at
+from app.audit.scripts import PRUNE_LUA, RELEASE_LUA, TRIM_LUA
+from app.audit.stream import PAGE, AuditError, AuditStream
+
+LOCK_MS = 15 * 60 * 1000  # an archive run holds the lock at most this long
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    archived: int
+    path: Path | None = None
+    anchor_id: int | None = None
+    skipped: bool = False  # another process holds the archive lock
+
+
+def _next_stream_id(stream_id: str) -> str:
+    ms, _, seq = stream_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+class Archiver:
+    """The archive side of one `AuditStream`."""
+
+    def __init__(self, stream: AuditStream, clock: Callable[[], datetime]) -> None:
+        self._stream = stream
+        self._r = stream.redis
+        self.keys = stream.keys
+        self._clock = clock
+        self._trim = self._r.register_script(TRIM_LUA)
+        self._release = self._r.register_script(RELEASE_LUA)
+        self._prune = self._r.register_script(PRUNE_LUA)
+
+    async def archive_older_than(
+        self, days: int, archive_dir: Path, *, now: datetime | None = None
+    ) -> ArchiveResult:
+        """Move events older than `days` to a JSONL file under `archive_dir`, then trim them.
+
+        Runs at most once at a time across processes (others return `skipped=True`). The file
+        is fsynced and the anchor stored before anything leaves Redis.
+        """
+        cutoff = format_at((now or self._clock()) - timedelta(days=days))
+        token = secrets.token_hex(16)
+        if not await self._r.set(self.keys.lock, token, nx=True, px=LOCK_MS):
+            return ArchiveResult(archived=0, skipped=True)
+        try:
+            await self._prune_pending()  # finish a run that died after its trim
+            result = await self._archive(cutoff, Path(archive_dir), token)
+            await self._prune_pending()
+            return result
+        finally:
+            await self._release(keys=[self.keys.lock], args=[token])
+
+    async def _archive(self, cutoff: str, archive_dir: Path, token: str) -> ArchiveResult:
+        anchor = await self._stream.hash(self.keys.anchor)
+        start = "(" + anchor["stream_id"] if anchor.get("stream_id") else "-"
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        path = _archive_path(archive_dir, self._clock())
+        partial = path.with_name(path.name + ".partial")
+        count, last = await self._write_archive(partial, start, cutoff)
+        if last is None:
+            partial.unlink(missing_ok=True)
+            return ArchiveResult(archived=0)
+        os.replace(partial, path)
+        _fsync_dir(archive_dir)
+        sid, data = last
+        anchor_fields = ["hash", data["hash"], "seq", str(data["id"]), "stream_id", sid]
+        anchor_fields += ["at", data["at"], "file", path.name]
+        trimmed = await self._trim(
+            keys=[self.keys.lock, self.keys.anchor, self.keys.stream],
+            args=[token, _next_stream_id(sid), *anchor_fields],
+        )
+        if int(trimmed) < 0:
+            raise AuditError(
+                "archive lock expired before the trim; archive file kept, nothing trimmed"
+            )
+        return ArchiveResult(archived=count, path=path, anchor_id=int(data["id"]))
+
+    async def _write_archive(
+        self, partial: Path, start: str, cutoff: str
+    ) -> tuple[int, tuple[str, dict[str, Any]] | None]:
+        """Write the old prefix of the stream; returns (count, last (stream id, event))."""
+        count, last = 0, None
+        pending: set[str] = set()
+        with partial.open("w", encoding="utf-8") as fh:
+            async for sid, fields in self._stream.iter_stored(start):
+                data = json.loads(fields["json"])
+                # Only a prefix can be trimmed, so stop at the first event inside the window.
+                if data.get("at", "") >= cutoff:
+                    break
+                fh.write(fields["json"] + "\n")
+                count, last = count + 1, (sid, data)
+                pending |= _index_members(data)
+                if len(pending) >= PAGE:
+                    await self._r.sadd(self.keys.pending, *pending)
+                    pending.clear()
+            fh.flush()
+            os.fsync(fh.fileno())
+        if pending:
+            await self._r.sadd(self.keys.pending, *pending)
+        return count, last
+
+    async def _prune_pending(self) -> None:
+        """Drop index entries (and finished interactions' state) for trimmed events."""
+        anchor = await self._stream.hash(self.keys.anchor)
+        if not anchor:
+            return
+        ms, _, part = anchor["stream_id"].partition("-")
+        while members := cast(list[str], await self._r.spop(self.keys.pending, PAGE)):
+            pipe = self._r.pipeline(transaction=False)
+            for member in members:
+                kind, _, name = member.partition(":")
+                if kind == "a":
+                    # Members are interaction ids, so drop by time up to the anchor's ms: an
+                    # approval asked ≥ retention_days ago is long settled or expired.
+                    pipe.zremrangebyscore(self.keys.awaiting(name), "-inf", ms)
+                    continue
+                keys = self._prune_keys(kind, name)
+                await self._prune(keys=keys, args=[kind, anchor["seq"], ms, part], client=pipe)
+            await pipe.execute()
+
+    def _prune_keys(self, kind: str, name: str) -> list[str]:
+        if kind == "i":
+            return [self.keys.by_interaction(name), self.keys.state(name)]
+        index = self.keys.by_user(name) if kind == "u" else self.keys.by_channel(name)
+        return [index, index]
+
+
+def _index_members(data: Mapping[str, Any]) -> set[str]:
+    """The pending-set members naming the indexes an archived event was in (`kind:name`)."""
+    keys = {"i:" + str(data["interaction_id"])}
+    if data.get("actor_id"):
+        keys.add("u:" + str(data["actor_id"]))
+    if data.get("channel_id"):
+        keys.add("c:" + str(data["channel_id"]))
+    keys |= {"a:" + user for user in approvers_named(data)}
+    return keys
+
+
+def _archive_path(archive_dir: Path, moment: datetime) -> Path:
+    stamp = moment.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    path = archive_dir / f"audit-{stamp}.jsonl"
+    n = 1
+    while path.exists():  # two runs within a second: never overwrite an archive
+        path = archive_dir / f"audit-{stamp}-{n}.jsonl"
+        n += 1
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable too, before the events leave Redis."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

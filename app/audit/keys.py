@@ -1,0 +1,47 @@
+"""Every Redis key of the audit package, named in one place.
+
+Keys (all under the prefix, `steward` by default):
+    {p}:audit                      stream; entry fields `id` (sequence), `iid`, `json` (the event)
+    {p}:audit:head                 hash: `hash`, `seq`, `stream_id` of the last event
+    {p}:audit:anchor               hash: `hash`, `seq`, `stream_id`, `at`, `file` of the last
+                                   archived (trimmed) event; verification starts after it
+    {p}:audit:interaction:{iid}    zset: stream ids of an interaction's events, scored by sequence
+    {p}:audit:user:{actor_id}      zset: stream ids by the actor, scored by append time (ms)
+    {p}:audit:channel:{channel}    zset: stream ids in the channel, scored by append time (ms)
+    {p}:audit:awaiting:{user}      zset: interaction ids whose `approval_requested` (or
+                                   `escalated`) event named the user in `extra["approvers"]`,
+                                   scored by append time (ms); a hint for App Home, checked
+                                   against the state when read
+    {p}:interaction:{iid}          hash: the interaction's latest state (see InteractionState)
+    {p}:audit:archive:lock         retention lock (SET NX PX), so one process archives at a time
+    {p}:audit:archive:pending      set: index keys left to prune after a trim (crash-safe)
+    {p}:audit:retention:gate       SET NX EX: one retention run per interval across processes
+"""
+
+from __future__ import annotations
+
+
+class AuditKeys:
+    def __init__(self, prefix: str = "steward") -> None:
+        self.prefix = prefix
+        self.stream = f"{prefix}:audit"
+        self.head = f"{prefix}:audit:head"
+        self.anchor = f"{prefix}:audit:anchor"
+        self.lock = f"{prefix}:audit:archive:lock"
+        self.pending = f"{prefix}:audit:archive:pending"
+        self.retention_gate = f"{prefix}:audit:retention:gate"
+
+    def state(self, interaction_id: str) -> str:
+        return f"{self.prefix}:interaction:{interaction_id}"
+
+    def by_interaction(self, interaction_id: str) -> str:
+        return f"{self.prefix}:audit:interaction:{interaction_id}"
+
+    def by_user(self, actor_id: str) -> str:
+        return f"{self.prefix}:audit:user:{actor_id}"
+
+    def by_channel(self, channel_id: str) -> str:
+        return f"{self.prefix}:audit:channel:{channel_id}"
+
+    def awaiting(self, user_id: str) -> str:
+        return f"{self.prefix}:audit:awaiting:{user_id}"
