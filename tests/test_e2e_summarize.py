@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from app.model.datamark import SYSTEM_PROMPT
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral
+from app.summaries.prompts import SYSTEM_PROMPT
 from tests.e2e import (
     EMPLOYEE,
     GENERAL,

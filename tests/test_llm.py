@@ -15,6 +15,7 @@ from openai import AsyncOpenAI
 from app.drafts.writer import DraftOutput
 from app.model.llm import LLM, ModelError, ProbeAnswer, build_llm, probe
 from app.model.profiles import CAPABILITY_TTL_S, Capabilities, CapabilityMemory
+from app.model.prompt import Prompt
 from app.model.structured import AnswerError, extract_json, read_answer, strict_schema
 from app.runtime.settings import ConfigError, load_settings
 from app.sandbox.openai_compat import ModelServer, Profile, strict_problem
@@ -27,6 +28,7 @@ USER = (
     '<<msg id=M2 author="Bo">> Canˆyouˆupdateˆtheˆchangelog?\n'
     "<</messages>>\nSummarise the conversation in the block above. Reply with the JSON object only."
 )
+PROMPT = Prompt(SYSTEM, USER)
 KEY = "sk-unit-test-key-not-real"
 
 
@@ -56,7 +58,7 @@ def test_generated_schemas_are_strict_mode_schemas(output: type[Any]) -> None:
 
 
 async def test_every_json_call_sends_the_output_models_strict_schema(server: ModelServer) -> None:
-    answer = await client(server).structured(SYSTEM, USER, SummaryOutput)
+    answer = await client(server).structured(PROMPT, SummaryOutput)
     sent = server.requests[0].body["response_format"]
     assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
     assert sent["json_schema"]["schema"] == strict_schema(SummaryOutput)
@@ -68,8 +70,10 @@ async def test_every_json_call_sends_the_output_models_strict_schema(server: Mod
 @pytest.mark.parametrize("server", [{"profile": "strict_schema"}], indirect=True)
 async def test_a_schema_only_model_answers_summaries_and_drafts(server: ModelServer) -> None:
     llm = client(server)
-    summary = await llm.structured(SYSTEM, USER, SummaryOutput)
-    draft = await llm.structured("Draft. Reply in JSON.", "<<request>> sayˆhi\n", DraftOutput)
+    summary = await llm.structured(PROMPT, SummaryOutput)
+    draft = await llm.structured(
+        Prompt("Draft. Reply in JSON.", "<<request>> sayˆhi\n"), DraftOutput
+    )
     assert summary.value.gist and draft.value.draft == "say hi"
     assert [r.status for r in server.requests] == [200, 200]  # no fallback, no repair
 
@@ -82,7 +86,7 @@ async def test_prose_only_json_against_a_schema_only_model_fails_after_one_repai
     # What Steward did before: JSON mode, the shape only in the prompt.
     await llm.memory.put(llm.endpoint, "test-model", Capabilities(format="json_object"))
     with pytest.raises(ModelError) as caught:
-        await llm.structured(SYSTEM, USER, SummaryOutput)
+        await llm.structured(PROMPT, SummaryOutput)
     assert (caught.value.kind, caught.value.code) == ("unreadable", "bad_output")
     assert len(server.requests) == 2  # the answer, then exactly one repair attempt
     repair = server.requests[1].messages[-1]["content"]
@@ -93,12 +97,12 @@ async def test_prose_only_json_against_a_schema_only_model_fails_after_one_repai
 async def test_refused_json_schema_falls_back_to_json_object_and_is_remembered(
     server: ModelServer, r: aioredis.Redis
 ) -> None:
-    first = await client(server, r).structured(SYSTEM, USER, SummaryOutput)
+    first = await client(server, r).structured(PROMPT, SummaryOutput)
     assert first.format == "json_object"
     assert formats(server) == ["json_schema", "json_object"]
     assert [q.status for q in server.requests] == [400, 200]
     # Another process (another client, same Redis) does not probe again.
-    second = await client(server, r).structured(SYSTEM, USER, SummaryOutput)
+    second = await client(server, r).structured(PROMPT, SummaryOutput)
     assert second.value == first.value
     assert formats(server) == ["json_schema", "json_object", "json_object"]
     key = CapabilityMemory.key(server.url, "test-model")
@@ -117,7 +121,7 @@ async def test_plain_text_mode_reads_json_out_of_prose_and_fences() -> None:
 async def test_text_mode_is_the_last_fallback(server: ModelServer) -> None:
     llm = client(server)
     await llm.memory.put(llm.endpoint, "test-model", Capabilities(format="text"))
-    answer = await llm.structured(SYSTEM, USER, SummaryOutput)
+    answer = await llm.structured(PROMPT, SummaryOutput)
     assert answer.format == "text" and formats(server) == [None]
     assert answer.value.gist
 
@@ -130,7 +134,7 @@ async def test_text_mode_is_the_last_fallback(server: ModelServer) -> None:
 async def test_reasoning_models_by_name_get_their_parameters(
     server: ModelServer, name: str
 ) -> None:
-    answer = await client(server, model=name).structured(SYSTEM, USER, SummaryOutput)
+    answer = await client(server, model=name).structured(PROMPT, SummaryOutput)
     sent = server.requests[0]
     assert sent.status == 200 and len(server.requests) == 1
     assert "max_completion_tokens" in sent.params
@@ -143,11 +147,11 @@ async def test_reasoning_models_by_name_get_their_parameters(
 async def test_a_reasoning_model_behind_an_unknown_name_is_learnt_once(
     server: ModelServer, r: aioredis.Redis
 ) -> None:
-    await client(server, r, model="our-deployment").structured(SYSTEM, USER, SummaryOutput)
+    await client(server, r, model="our-deployment").structured(PROMPT, SummaryOutput)
     assert [q.status for q in server.requests] == [400, 200]
     assert "max_tokens" in server.requests[0].params
     assert "max_completion_tokens" in server.requests[1].params
-    await client(server, r, model="our-deployment").structured(SYSTEM, USER, SummaryOutput)
+    await client(server, r, model="our-deployment").structured(PROMPT, SummaryOutput)
     assert [q.status for q in server.requests] == [400, 200, 200]
     assert (await CapabilityMemory(r).get(server.url, "our-deployment")).reasoning
 
@@ -159,7 +163,7 @@ async def test_each_refused_parameter_is_retried_once_without_it(server: ModelSe
     await llm.memory.put(
         llm.endpoint, "test-model", Capabilities(refused=frozenset({"max_tokens"}))
     )
-    await llm.complete(SYSTEM, USER)
+    await llm.complete(PROMPT)
     refused = [(q.status, json.dumps(sorted(q.params))) for q in server.requests]
     assert [status for status, _ in refused] == [400, 400, 200]
     assert server.requests[0].params == {"temperature", "logprobs"}
@@ -178,7 +182,7 @@ async def test_context_window_is_a_clear_error_logged_without_prompt_or_key(
 ) -> None:
     caplog.set_level(logging.INFO, logger="app.model.llm")
     with pytest.raises(ModelError) as caught:
-        await client(server).structured(SYSTEM, USER, SummaryOutput)
+        await client(server).structured(PROMPT, SummaryOutput)
     error = caught.value
     assert (error.kind, error.status, error.error_code) == (
         "too_long",
@@ -209,7 +213,7 @@ async def test_broken_answers_are_model_errors(
     server: ModelServer, kind: str, code: str, requests: int
 ) -> None:
     with pytest.raises(ModelError) as caught:
-        await client(server).structured(SYSTEM, USER, SummaryOutput)
+        await client(server).structured(PROMPT, SummaryOutput)
     assert (caught.value.kind, caught.value.code) == (kind, code)
     assert len(server.requests) == requests  # garbage gets its one repair; the others none
 
@@ -223,7 +227,7 @@ async def test_status_errors_have_a_kind_for_the_person(
 ) -> None:
     server.fail_next(times=1, status=status)
     with pytest.raises(ModelError) as caught:
-        await client(server).structured(SYSTEM, USER, SummaryOutput)
+        await client(server).structured(PROMPT, SummaryOutput)
     assert caught.value.kind == kind and caught.value.status == status
 
 
@@ -232,7 +236,7 @@ async def test_an_unreachable_server_is_unreachable() -> None:
         url = gone.url
     llm = LLM(KEY, "test-model", url, max_retries=0)
     with pytest.raises(ModelError) as caught:
-        await llm.structured(SYSTEM, USER, SummaryOutput)
+        await llm.structured(PROMPT, SummaryOutput)
     assert caught.value.kind == "unreachable"
 
 
@@ -251,8 +255,8 @@ async def test_azure_settings_route_to_the_deployment_url(server: ModelServer) -
     assert settings.engine == "openai"  # an Azure key alone selects the model engine
     llm = build_llm(settings)
     assert llm is not None
-    answer = await llm.structured(SYSTEM, USER, SummaryOutput)
-    await llm.structured(SYSTEM, USER, SummaryOutput, model="gpt-4.1")  # unmapped: same name
+    answer = await llm.structured(PROMPT, SummaryOutput)
+    await llm.structured(PROMPT, SummaryOutput, model="gpt-4.1")  # unmapped: same name
     first, second = server.requests
     assert first.path == "/openai/deployments/steward-mini/chat/completions"
     assert (first.deployment, first.api_version) == ("steward-mini", "2024-10-21")
@@ -331,5 +335,5 @@ async def test_probe_then_requests_pay_no_second_probe(profile: Profile) -> None
         llm = client(server)
         await probe(llm)
         probed = len(server.requests)
-        await llm.structured(SYSTEM, USER, SummaryOutput)
+        await llm.structured(PROMPT, SummaryOutput)
         assert len(server.requests) == probed + 1

@@ -17,6 +17,7 @@ from app.governance import gate as governance
 from app.governance import model_choice, resolution
 from app.model.datamark import MARK, datamark
 from app.model.llm import Completion
+from app.model.prompt import Prompt
 from app.model.redact import Redactor
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
@@ -188,7 +189,10 @@ async def _model_draft(
     held = await governance.reserve(services, team_id, user_id, estimate, decision)
     try:
         answer = await services.llm.structured(
-            DRAFT_SYSTEM_PROMPT, user, DraftOutput, model=model, max_tokens=MAX_TOKENS
+            Prompt(system=DRAFT_SYSTEM_PROMPT, user=user),
+            DraftOutput,
+            model=model,
+            max_tokens=MAX_TOKENS,
         )
     except BaseException:
         await services.budgets.settle(held, 0)

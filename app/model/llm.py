@@ -36,6 +36,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import BaseModel
 
 from app.model.profiles import Capabilities, CapabilityMemory
+from app.model.prompt import Prompt
 from app.model.structured import AnswerError, OutputFormat, read_answer, repair_instruction
 from app.model.structured import response_format as format_param
 from app.runtime.settings import Settings
@@ -208,12 +209,12 @@ class LLM:
     # ---- the two calls ----------------------------------------------------------------------
 
     async def complete(
-        self, system: str, user: str, *, model: str | None = None, max_tokens: int = 1200
+        self, prompt: Prompt, *, model: str | None = None, max_tokens: int = 1200
     ) -> Completion:
         """One chat completion answered in free text. The model gets no tools."""
         chosen = model or self.model
         try:
-            completion, _ = await self._call(_messages(system, user), chosen, None, max_tokens)
+            completion, _ = await self._call(_messages(prompt), chosen, None, max_tokens)
         except ModelError as exc:
             raise self._logged(exc, chosen) from None
         except Exception as exc:
@@ -222,8 +223,7 @@ class LLM:
 
     async def structured(
         self,
-        system: str,
-        user: str,
+        prompt: Prompt,
         output: type[T],
         *,
         model: str | None = None,
@@ -232,16 +232,16 @@ class LLM:
         """One chat completion whose answer must be a valid `output`; see the module doc."""
         chosen = model or self.model
         try:
-            return await self._structured(system, user, output, chosen, max_tokens)
+            return await self._structured(prompt, output, chosen, max_tokens)
         except ModelError as exc:
             raise self._logged(exc, chosen) from None
         except Exception as exc:
             raise self._logged(_unexpected(exc), chosen) from None
 
     async def _structured(
-        self, system: str, user: str, output: type[T], chosen: str, max_tokens: int
+        self, prompt: Prompt, output: type[T], chosen: str, max_tokens: int
     ) -> Answer[T]:
-        messages = _messages(system, user)
+        messages = _messages(prompt)
         first, caps = await self._call(messages, chosen, output, max_tokens)
         try:
             return Answer(read_answer(first.text, output), first, caps.format)
@@ -369,8 +369,11 @@ def build_llm(settings: Settings, redis: aioredis.Redis | None = None) -> LLM | 
     )
 
 
-def _messages(system: str, user: str) -> list[ChatCompletionMessageParam]:
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+def _messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:
+    return [
+        {"role": "system", "content": prompt.system},
+        {"role": "user", "content": prompt.user},
+    ]
 
 
 def _adjust(
@@ -557,8 +560,10 @@ async def probe(llm: LLM, model: str | None = None) -> ModelCapabilities:
     base: dict[str, Any] = {"endpoint": llm.endpoint, "model": chosen, "deployment": deployment}
     try:
         answer = await llm.structured(
-            "You check that a connection works. Reply with the JSON object only.",
-            'Reply with {"ok": true}.',
+            Prompt(
+                system="You check that a connection works. Reply with the JSON object only.",
+                user='Reply with {"ok": true}.',
+            ),
             ProbeAnswer,
             model=chosen,
             max_tokens=100,

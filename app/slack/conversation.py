@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.governance.gate import Refusal
 from app.model.datamark import render_untrusted
 from app.model.redact import Redactor
 from app.runtime.services import Services
+from app.slack import reading
 from app.slack.messages import SourceMessage
-from app.summaries import summarize
-from app.summaries.targets import Target
 
 # A reply needs the thread's start and its latest turns, not all of a 2,000-message thread.
 MAX_CONTEXT_MESSAGES = 40
@@ -25,14 +25,11 @@ async def read_thread(
     services: Services, team_id: str, user_id: str, channel_id: str, thread_ts: str
 ) -> list[SourceMessage]:
     """The thread's messages, parent first; raises governance.Refusal when it can't be read."""
-    probe = summarize.SummarizeRequest(
-        team_id=team_id,
-        user_id=user_id,
-        target=Target(channel_id=channel_id, thread_ts=thread_ts),
-        trigger="shortcut",
-    )
-    await summarize._check_access(services, probe)
-    return await summarize._fetch(services, probe)
+    try:
+        await reading.check_access(services.slack, channel_id, user_id)
+        return await reading.read(services.slack, channel_id, thread_ts=thread_ts)
+    except reading.Unreadable as exc:
+        raise Refusal(exc.message, exc.code) from None
 
 
 def recent_context(messages: Sequence[SourceMessage]) -> list[SourceMessage]:

@@ -18,19 +18,14 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from app.model.datamark import (
-    PROMPT_VERSION,
-    assign_ids,
-    map_prompt,
-    reduce_prompt,
-    render_message,
-    wrap_messages,
-)
+from app.model.datamark import assign_ids, render_message, wrap_messages
 from app.model.llm import LLM
+from app.model.prompt import Prompt
 from app.model.redact import Redactor
 from app.slack.messages import SourceMessage
 from app.summaries.chunking import Chunk, chunk_messages
 from app.summaries.offline_engine import reduce_offline, summarize_offline
+from app.summaries.prompts import PROMPT_VERSION, map_prompt, reduce_prompt
 from app.summaries.summary import Summary, SummaryOutput, summary_from_output
 
 CACHE_TTL_S = 14 * 24 * 3600
@@ -232,7 +227,7 @@ class MapReduce:
 
     async def _ask(
         self,
-        prompt: list[dict[str, str]],
+        prompt: Prompt,
         id_to_ts: dict[str, str],
         run: MapReduceRun,
         note: str | None,
@@ -241,8 +236,7 @@ class MapReduce:
         (a ModelError when it cannot be, after app/llm.py's repair attempt)."""
         assert self.llm is not None
         answer = await self.llm.structured(
-            prompt[0]["content"],
-            prompt[1]["content"],
+            prompt,
             SummaryOutput,
             model=self.config.model,
             max_tokens=MAX_TOKENS,

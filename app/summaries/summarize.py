@@ -19,15 +19,15 @@ from app.governance import gate as governance
 from app.governance import model_choice, resolution
 from app.governance.budget import Reservation
 from app.governance.gate import Refusal
-from app.model.datamark import PROMPT_VERSION
 from app.model.llm import ModelError
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
+from app.slack import reading
 from app.slack.messages import SourceMessage
-from app.slack.port import SlackError
 from app.slack.reply import ReplyTo
 from app.summaries.grounding import Confidence, score
 from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
+from app.summaries.prompts import PROMPT_VERSION
 from app.summaries.summary import Summary, SummaryPoint
 from app.summaries.targets import Target
 from app.summaries.views import as_plain_text, describe_span, result_message, shared_message
@@ -151,80 +151,26 @@ def cap(session: Session, messages: list[SourceMessage]) -> list[SourceMessage]:
 
 
 async def _check_access(services: Services, req: SummarizeRequest) -> None:
-    """Only conversations the requester can read: private ones need them as a member."""
-    channel = req.target.channel_id
     try:
-        info = await services.slack.conversation(channel)
-        private = bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
-        if private and not await services.slack.is_member(channel, req.user_id):
-            raise Refusal(
-                ":lock: You can only summarise private conversations you are a member of.",
-                "not_a_member",
-            )
-    except SlackError as exc:
-        raise Refusal(_unreadable(exc), exc.code) from None
-
-
-def _unreadable(exc: SlackError) -> str:
-    if exc.missing_scope_hint:
-        return f":warning: I can't read that conversation. {exc.missing_scope_hint}"
-    if exc.code in ("channel_not_found", "not_in_channel"):
-        return (
-            ":lock: I can't read that conversation. If it is a private channel, invite me with "
-            "`/invite @Steward` first."
-        )
-    return f":warning: Slack would not let me read that conversation (`{exc.code}`)."
+        await reading.check_access(services.slack, req.target.channel_id, req.user_id)
+    except reading.Unreadable as exc:
+        raise Refusal(exc.message, exc.code) from None
 
 
 async def _fetch(services: Services, req: SummarizeRequest) -> list[SourceMessage]:
     target = req.target
-    slack = services.slack
     try:
-        if target.thread_ts:
-            raw = await slack.thread(target.channel_id, target.thread_ts)
-        else:
-            oldest = f"{time.time() - (target.window_seconds or 86400):.6f}"
-            raw = await slack.history(target.channel_id, oldest)
-        base = await slack.workspace_url()
-    except SlackError as exc:
-        raise Refusal(_unreadable(exc), exc.code) from None
-    messages = await _to_sources(services, raw, target.channel_id, base)
+        messages = await reading.read(
+            services.slack,
+            target.channel_id,
+            thread_ts=target.thread_ts,
+            window_seconds=target.window_seconds,
+        )
+    except reading.Unreadable as exc:
+        raise Refusal(exc.message, exc.code) from None
     if not messages:
         raise Refusal("There is nothing to summarise there in that time window.", "empty")
     return messages
-
-
-async def _to_sources(
-    services: Services, raw: list[dict[str, Any]], channel: str, base: str
-) -> list[SourceMessage]:
-    seen: set[str] = set()
-    out: list[SourceMessage] = []
-    for message in raw:
-        ts = str(message.get("ts", ""))
-        # Slack repeats a thread's parent on later pages; subtypes are joins, topic changes…
-        if not ts or ts in seen or message.get("subtype") in ("channel_join", "channel_leave"):
-            continue
-        seen.add(ts)
-        user = message.get("user")
-        name = await services.slack.user_name(user) if user else message.get("username", "bot")
-        out.append(
-            SourceMessage(
-                ts=ts,
-                user_id=user,
-                user_name=str(name),
-                text=str(message.get("text", "")),
-                permalink=permalink(base, channel, ts, message.get("thread_ts")),
-                thread_ts=message.get("thread_ts"),
-            )
-        )
-    return out
-
-
-def permalink(base: str, channel: str, ts: str, thread_ts: str | None) -> str:
-    url = f"{base.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
-    if thread_ts and thread_ts != ts:
-        url += f"?thread_ts={thread_ts}&cid={channel}"
-    return url
 
 
 def _engine(services: Services, decision: resolution.Decision) -> MapReduce:

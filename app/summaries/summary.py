@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.model.datamark import MARK
 from app.model.structured import AnswerError, read_answer
 from app.slack.messages import ts_order_key
 
 SECTIONS = ("decisions", "open_questions", "action_items")
-# The datamark character (app.datamark.MARK), repeated here because datamark imports this module.
-# Models sometimes copy it from the marked input into their output.
-_DATAMARK = "\u02c6"
+# Models sometimes copy the datamark character from the marked input into their output.
+_DATAMARK = MARK
 
 
 class ModelOutputError(ValueError):
