@@ -15,8 +15,11 @@ from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 from app import help as help_
 from app.audit.admin_view import interaction_block, when
-from app.audit.log import AuditEvent, AuditFilters, AuditLog, InteractionState, approvers_named
+from app.audit.event import AuditEvent, approvers_named
+from app.audit.log import AuditLog
 from app.audit.pricing import PricesError, load_prices
+from app.audit.query import AuditFilters
+from app.audit.state import InteractionState
 from app.audit.usage import usage_reports
 from app.audit.usage_view import DASHBOARD_BLOCKS, dashboard_blocks
 from app.governance import resolution

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.audit.log import AuditEvent
+from app.audit.event import AuditEvent
 from app.governance.requests import UseCaseDecision, run_decision
 from app.governance.watch import PolicyWatcher
 from app.runtime.process import Runtime

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.audit.log import ApprovalStatus, EventName
+from app.audit.event import ApprovalStatus, EventName
 from app.drafts import views as view
 from app.drafts.store import Drafts, DraftState, Outcome
 from app.governance import gate as governance
