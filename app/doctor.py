@@ -243,7 +243,7 @@ async def _channels(port: SlackPort, policy: Policy | None) -> list[Check]:
 
 
 async def _model(settings: Settings, policy: Policy | None) -> list[Check]:
-    from app.model.llm import probe
+    from app.model.probe import probe
     from app.runtime.process import build_llm
 
     llm = build_llm(settings) if settings.engine == "openai" else None

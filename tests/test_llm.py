@@ -13,7 +13,9 @@ import redis.asyncio as aioredis
 from openai import AsyncOpenAI
 
 from app.drafts.writer import DraftOutput
-from app.model.llm import LLM, ModelError, ProbeAnswer, build_llm, probe
+from app.model.errors import ModelError
+from app.model.llm import LLM, build_llm
+from app.model.probe import ProbeAnswer, probe
 from app.model.profiles import CAPABILITY_TTL_S, Capabilities, CapabilityMemory
 from app.model.prompt import Prompt
 from app.model.structured import AnswerError, extract_json, read_answer, strict_schema

@@ -23,11 +23,10 @@ structured log line (status, error type and code, request id; never the prompt o
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import openai
 import redis.asyncio as aioredis
@@ -35,6 +34,7 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import BaseModel
 
+from app.model.errors import ErrorKind, ModelError
 from app.model.profiles import Capabilities, CapabilityMemory
 from app.model.prompt import Prompt
 from app.model.structured import AnswerError, OutputFormat, read_answer, repair_instruction
@@ -45,82 +45,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
-ErrorKind = Literal[
-    "rate_limited",  # 429
-    "refused",  # the model server would not take the request (4xx), or the model declined
-    "too_long",  # the prompt is past the model's context window
-    "unreadable",  # an answer came, but not one we can use (HTML, garbage, invalid JSON)
-    "truncated",  # the answer was cut off at the token limit
-    "timeout",
-    "unreachable",
-    "auth",  # 401/403: the key or the deployment's permissions
-    "server_error",  # 5xx after the SDK's retries
-    "internal",  # anything else on the model path
-]
-
-# What the person is told for each kind (app/summarize.py and app/draft.py add what happens next).
-USER_MESSAGES: dict[ErrorKind, str] = {
-    "rate_limited": "The AI model is rate-limited right now.",
-    "refused": "The AI model refused the request.",
-    "too_long": "The conversation is too long for the AI model's context window.",
-    "unreadable": "The AI model's answer could not be read.",
-    "truncated": "The AI model's answer was cut off before it was complete.",
-    "timeout": "The AI model took too long to answer.",
-    "unreachable": "The AI model could not be reached.",
-    "auth": "The AI model rejected Steward's credentials.",
-    "server_error": "The AI model returned an error.",
-    "internal": "Something went wrong while talking to the AI model.",
-}
-
-# What the person can do about it, by kind: waiting helps some failures, only an admin others.
-NEXT_STEPS: dict[ErrorKind, str] = {
-    "rate_limited": "Please try again in a minute.",
-    "refused": "Please tell a Steward admin: the model or its settings need a change.",
-    "too_long": "Try a shorter time window or a single thread.",
-    "unreadable": "Please try again; if it keeps happening, tell a Steward admin.",
-    "truncated": "Please try again; if it keeps happening, tell a Steward admin.",
-    "timeout": "Please try again in a few minutes.",
-    "unreachable": "Please try again in a few minutes.",
-    "auth": "Please tell a Steward admin: the model's credentials need fixing.",
-    "server_error": "Please try again in a few minutes.",
-    "internal": "Please try again; if it keeps happening, tell a Steward admin.",
-}
-
 MAX_ADJUSTMENTS = 6  # per call: each refused parameter and each format fallback, once
 _REPAIR_ECHO_CHARS = 4000  # how much of a bad answer goes back to the model with the repair
-
-
-class ModelError(Exception):
-    """The model could not answer. `user_message` is what the person is shown, `code` what the
-    audit trail records (`model: <code>`), `kind` the category; the rest is for the log."""
-
-    def __init__(
-        self,
-        user_message: str,
-        code: str,
-        *,
-        kind: ErrorKind = "internal",
-        status: int | None = None,
-        error_type: str | None = None,
-        error_code: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {user_message}")
-        self.user_message = user_message
-        self.code = code
-        self.kind = kind
-        self.status = status
-        self.error_type = error_type
-        self.error_code = error_code
-        self.request_id = request_id
-
-    @property
-    def next_step(self) -> str:
-        return NEXT_STEPS[self.kind]
-
-    @classmethod
-    def of(cls, kind: ErrorKind, code: str, **detail: Any) -> ModelError:
-        return cls(USER_MESSAGES[kind], code, kind=kind, **detail)
 
 
 @dataclass(frozen=True)
@@ -136,12 +62,6 @@ class Completion:
     # Why there are no logprobs, when the profile could not ask for them.
     logprobs_note: str | None = None
     calls: int = 1  # HTTP requests it took (refusals, fallbacks and repairs included)
-
-    @property
-    def mean_token_probability(self) -> float | None:
-        if not self.logprobs:
-            return None
-        return sum(math.exp(lp) for lp in self.logprobs) / len(self.logprobs)
 
 
 @dataclass(frozen=True)
@@ -463,120 +383,4 @@ def _combined(first: Completion, second: Completion) -> Completion:
         tokens_out=first.tokens_out + second.tokens_out,
         latency_ms=first.latency_ms + second.latency_ms,
         calls=first.calls + second.calls,
-    )
-
-
-# ---- the probe `steward doctor` sends ----------------------------------------------------------
-
-
-class ProbeAnswer(BaseModel):
-    """The tiny structured answer the probe asks for."""
-
-    ok: bool
-
-
-Level = Literal["ok", "warning", "error"]
-
-
-@dataclass(frozen=True)
-class ModelCapabilities:
-    """What an endpoint+model supports, as `probe` found it."""
-
-    endpoint: str
-    model: str
-    deployment: str
-    reachable: bool
-    structured_output: OutputFormat | None = None  # None: no answer came back
-    reasoning_profile: bool = False  # takes max_completion_tokens, no temperature/logprobs
-    logprobs: bool = False
-    refused_params: tuple[str, ...] = ()
-    error: ModelError | None = None
-
-    def summary_lines(self) -> list[tuple[Level, str]]:
-        """(level, line) pairs for `steward doctor`, each saying what to do when not ok."""
-        where = f"model {self.model!r} at {self.endpoint}"
-        if self.deployment != self.model:
-            where += f" (deployment {self.deployment!r})"
-        if self.error is not None:
-            fix = _PROBE_FIXES.get(self.error.kind, "check the model settings")
-            detail = f"{self.error.user_message} ({self.error.code})"
-            return [("error", f"{where}: {detail} — {fix}")]
-        lines: list[tuple[Level, str]] = []
-        if self.structured_output == "json_schema":
-            lines.append(("ok", f"{where}: answers with Structured Outputs (json_schema, strict)"))
-        elif self.structured_output == "json_object":
-            lines.append(
-                (
-                    "warning",
-                    f"{where}: no Structured Outputs, only JSON mode — answers are validated and "
-                    "repaired once, but fail more often; use a model that supports json_schema",
-                )
-            )
-        else:
-            lines.append(
-                (
-                    "warning",
-                    f"{where}: neither json_schema nor json_object — answers are read from plain "
-                    "text and fail often; use a model that supports Structured Outputs",
-                )
-            )
-        if self.reasoning_profile:
-            lines.append(
-                ("ok", f"{where}: reasoning model — max_completion_tokens, no temperature")
-            )
-        if self.logprobs:
-            lines.append(("ok", f"{where}: gives token probabilities (used in confidence)"))
-        else:
-            lines.append(
-                ("ok", f"{where}: no token probabilities — confidence uses grounding only")
-            )
-        if self.refused_params:
-            refused = ", ".join(self.refused_params)
-            lines.append(("ok", f"{where}: refuses {refused}; Steward leaves them out"))
-        return lines
-
-
-_PROBE_FIXES: dict[ErrorKind, str] = {
-    "auth": "check OPENAI_API_KEY (or AZURE_OPENAI_API_KEY) and the key's permissions",
-    "unreachable": "check OPENAI_BASE_URL (or AZURE_OPENAI_ENDPOINT) and the network",
-    "timeout": "check the endpoint's health; it did not answer in time",
-    "rate_limited": "the key is rate-limited or out of quota; check the provider's billing",
-    "refused": "check the model name (OPENAI_MODEL, the policy, AZURE_OPENAI_DEPLOYMENTS)",
-    "server_error": "the endpoint fails; check its status page or logs",
-    "unreadable": "the endpoint does not answer like an OpenAI-compatible server",
-    "truncated": "the endpoint cut off a tiny answer; check its token limits",
-    "too_long": "the endpoint's context window is tiny; check the model",
-    "internal": "see Steward's log for the error",
-}
-
-
-async def probe(llm: LLM, model: str | None = None) -> ModelCapabilities:
-    """Send one tiny structured-output request to `model` (default: the client's) and report
-    what the endpoint supports. Forgets what was remembered first, so the answer is fresh; what
-    it learns is remembered again for the requests that follow."""
-    chosen = model or llm.model
-    deployment = llm.deployment(chosen)
-    await llm.memory.forget(llm.endpoint, deployment)
-    base: dict[str, Any] = {"endpoint": llm.endpoint, "model": chosen, "deployment": deployment}
-    try:
-        answer = await llm.structured(
-            Prompt(
-                system="You check that a connection works. Reply with the JSON object only.",
-                user='Reply with {"ok": true}.',
-            ),
-            ProbeAnswer,
-            model=chosen,
-            max_tokens=100,
-        )
-    except ModelError as exc:
-        reachable = exc.kind not in ("unreachable", "timeout")
-        return ModelCapabilities(**base, reachable=reachable, error=exc)
-    caps = await llm.memory.get(llm.endpoint, deployment)
-    return ModelCapabilities(
-        **base,
-        reachable=True,
-        structured_output=answer.format,
-        reasoning_profile=caps.reasoning,
-        logprobs=answer.completion.logprobs is not None,
-        refused_params=tuple(sorted(caps.refused)),
     )

@@ -19,7 +19,7 @@ from app.governance import gate as governance
 from app.governance import model_choice, resolution
 from app.governance.budget import Reservation
 from app.governance.gate import Refusal
-from app.model.llm import ModelError
+from app.model.errors import ModelError
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
 from app.slack import reading
