@@ -184,17 +184,24 @@ def _serve(
 
     runtime = Runtime(settings, redis_url, _queue_config(args))
     asgi = build_asgi(runtime, workers=0 if args.no_workers else 1)
-    _freeze_startup_objects()
+    _freeze_startup_objects(warm_tokenizer=not args.no_workers)
     config = uvicorn.Config(
         asgi, log_level="warning", access_log=False, lifespan="on", log_config=None
     )
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _freeze_startup_objects() -> None:
+def _freeze_startup_objects(*, warm_tokenizer: bool = True) -> None:
     """Everything loaded at start (Bolt, slack_sdk, pydantic models...) lives as long as the
     process: keep it out of the garbage collector's full passes, which otherwise stop every
-    request in flight for tens of milliseconds (and cost a third of serve's CPU under load)."""
+    request in flight for tens of milliseconds (and cost a third of serve's CPU under load).
+
+    A process that runs jobs loads the tokenizer's vocabulary first (about 0.5 s), so the first
+    summary does not pay for it; an ack-only `serve --no-workers` never counts tokens."""
+    if warm_tokenizer:
+        from app.model import tokens
+
+        tokens.warm_up()
     gc.freeze()
 
 
