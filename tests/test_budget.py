@@ -3,15 +3,10 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
-from app.governance.budget import (
-    Budget,
-    BudgetExceeded,
-    Budgets,
-    Reservation,
-    requests_key,
-    team_tokens_key,
-    user_tokens_key,
-)
+from app.governance.budget import Budget, BudgetExceeded, Budgets, Reservation
+from app.governance.keys import team_tokens as team_tokens_key
+from app.governance.keys import user_requests as requests_key
+from app.governance.keys import user_tokens as user_tokens_key
 
 NOON = datetime(2030, 5, 17, 12, 0, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2030, 5, 18, tzinfo=UTC)

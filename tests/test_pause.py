@@ -3,7 +3,9 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from app.governance.pause import CHANNEL, STATE_KEY, PauseState, PauseSwitch
+from app.governance.keys import PAUSE_CHANNEL as CHANNEL
+from app.governance.keys import PAUSE_STATE as STATE_KEY
+from app.governance.pause import PauseState, PauseSwitch
 
 
 async def test_not_paused_by_default(r: aioredis.Redis) -> None:

@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from app.governance import keys
+
 LimitName = Literal["user_daily_tokens", "team_daily_tokens", "user_requests_per_minute"]
 
 WINDOW = timedelta(minutes=1)
@@ -155,22 +157,6 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def user_tokens_key(team_id: str, user_id: str, day: date) -> str:
-    return f"steward:budget:{{{team_id}}}:user:{user_id}:tokens:{day.isoformat()}"
-
-
-def team_tokens_key(team_id: str, day: date) -> str:
-    return f"steward:budget:{{{team_id}}}:team:tokens:{day.isoformat()}"
-
-
-def requests_key(team_id: str, user_id: str) -> str:
-    return f"steward:budget:{{{team_id}}}:user:{user_id}:requests"
-
-
-def settled_key(team_id: str, reservation_id: str) -> str:
-    return f"steward:budget:{{{team_id}}}:settled:{reservation_id}"
-
-
 class Budgets:
     """Reserve, settle and report budgets; one instance per process is enough."""
 
@@ -196,9 +182,9 @@ class Budgets:
         day_ttl = _day_end(day) + SETTLE_GRACE - moment
         result: list[Any] = await self._reserve(
             keys=[
-                user_tokens_key(team_id, user_id, day),
-                team_tokens_key(team_id, day),
-                requests_key(team_id, user_id),
+                keys.user_tokens(team_id, user_id, day),
+                keys.team_tokens(team_id, day),
+                keys.user_requests(team_id, user_id),
             ],
             args=[
                 estimated_tokens,
@@ -226,9 +212,9 @@ class Budgets:
         r = reservation
         done = await self._settle(
             keys=[
-                user_tokens_key(r.team_id, r.user_id, r.day),
-                team_tokens_key(r.team_id, r.day),
-                settled_key(r.team_id, r.id),
+                keys.user_tokens(r.team_id, r.user_id, r.day),
+                keys.team_tokens(r.team_id, r.day),
+                keys.settled(r.team_id, r.id),
             ],
             args=[actual_tokens - r.tokens, int(SETTLED_MARKER_TTL.total_seconds())],
         )
@@ -241,10 +227,13 @@ class Budgets:
         moment = _utc(now)
         day = moment.date()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(user_tokens_key(team_id, user_id, day))
-            pipe.get(team_tokens_key(team_id, day))
+            pipe.get(keys.user_tokens(team_id, user_id, day))
+            pipe.get(keys.team_tokens(team_id, day))
             pipe.zrangebyscore(
-                requests_key(team_id, user_id), _ms(moment - WINDOW) + 1, "+inf", withscores=True
+                keys.user_requests(team_id, user_id),
+                _ms(moment - WINDOW) + 1,
+                "+inf",
+                withscores=True,
             )
             user_used, team_used, recent = await pipe.execute()
         midnight = _day_end(day)

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
+from app.governance.keys import GRANTS
 from app.governance.resolution import Grant
-
-KEY = "steward:grants"
 
 
 class StoredGrant(BaseModel):
@@ -66,21 +65,21 @@ class GrantStore:
             purpose=purpose,
             at=datetime.now(UTC),
         )
-        await self.redis.hset(KEY, _field(use_case, channel_id), grant.model_dump_json())
+        await self.redis.hset(GRANTS, _field(use_case, channel_id), grant.model_dump_json())
         return grant
 
     async def get(self, use_case: str, channel_id: str) -> StoredGrant | None:
-        raw = await self.redis.hget(KEY, _field(use_case, channel_id))
+        raw = await self.redis.hget(GRANTS, _field(use_case, channel_id))
         return StoredGrant.model_validate_json(raw) if raw else None
 
     async def for_channel(self, channel_id: str) -> list[StoredGrant]:
         """Every grant in one channel, by use case (for `/steward policy`)."""
-        raw = await self.redis.hgetall(KEY)
+        raw = await self.redis.hgetall(GRANTS)
         grants = [StoredGrant.model_validate_json(v) for v in raw.values()]
         return sorted((g for g in grants if g.channel_id == channel_id), key=lambda g: g.use_case)
 
     async def all(self) -> list[StoredGrant]:
-        raw = await self.redis.hgetall(KEY)
+        raw = await self.redis.hgetall(GRANTS)
         grants = [StoredGrant.model_validate_json(v) for v in raw.values()]
         return sorted(grants, key=lambda g: (g.channel_id, g.use_case))
 
@@ -88,7 +87,7 @@ class GrantStore:
         """Remove a grant; returns it, or None when there was none (already revoked)."""
         field = _field(use_case, channel_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(KEY, field)
-            pipe.hdel(KEY, field)
+            pipe.hget(GRANTS, field)
+            pipe.hdel(GRANTS, field)
             raw, removed = await pipe.execute()
         return StoredGrant.model_validate_json(raw) if raw and removed else None

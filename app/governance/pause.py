@@ -21,8 +21,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-STATE_KEY = "steward:pause:state"
-CHANNEL = "steward:pause"
+from app.governance.keys import PAUSE_CHANNEL, PAUSE_STATE
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,8 @@ class PauseSwitch:
         state = PauseState(by=by, reason=reason, at=now or datetime.now(UTC))
         message = json.dumps({"paused": True, **json.loads(state.to_json())})
         async with self.redis.pipeline(transaction=True) as pipe:  # state and news together
-            pipe.set(STATE_KEY, state.to_json())
-            pipe.publish(CHANNEL, message)
+            pipe.set(PAUSE_STATE, state.to_json())
+            pipe.publish(PAUSE_CHANNEL, message)
             await pipe.execute()
         return state
 
@@ -71,18 +70,18 @@ class PauseSwitch:
         """Resume AI; returns the pause that was ended, or None if AI was not paused."""
         message = json.dumps({"paused": False, "by": by, "at": datetime.now(UTC).isoformat()})
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.getdel(STATE_KEY)
-            pipe.publish(CHANNEL, message)
+            pipe.getdel(PAUSE_STATE)
+            pipe.publish(PAUSE_CHANNEL, message)
             previous, _ = await pipe.execute()
         return PauseState.from_json(previous) if previous else None
 
     async def state(self) -> PauseState | None:
         """The current pause, or None when AI is running. One GET: check before every AI call."""
-        raw = await self.redis.get(STATE_KEY)
+        raw = await self.redis.get(PAUSE_STATE)
         return PauseState.from_json(raw) if raw else None
 
     async def is_paused(self) -> bool:
-        return await self.redis.exists(STATE_KEY) > 0
+        return await self.redis.exists(PAUSE_STATE) > 0
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[PauseSubscription]:
@@ -91,11 +90,11 @@ class PauseSwitch:
         The subscription is live when the block starts, so nothing published after that is missed.
         """
         pubsub = self.redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        await pubsub.subscribe(PAUSE_CHANNEL)
         try:
             yield PauseSubscription(pubsub)
         finally:
-            await pubsub.unsubscribe(CHANNEL)
+            await pubsub.unsubscribe(PAUSE_CHANNEL)
             await pubsub.aclose()
 
 

@@ -31,6 +31,7 @@ from typing import Literal
 
 from app.governance import diff as policy_diff
 from app.governance import policy as policy_
+from app.governance.keys import POLICY_CURRENT, policy_reported_bad
 from app.governance.policy_issues import PolicyError, PolicyIssue
 from app.governance.policy_schema import DEFAULT_MODEL, Policy
 from app.runtime.services import Services
@@ -41,7 +42,6 @@ from app.slack.reply import ReplyTo
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
-CURRENT_KEY = "steward:policy:current"  # hash: hash, text
 BAD_TTL_SECONDS = 7 * 86400
 BUILT_IN = "<built-in default policy>"
 MAX_LISTED = 20  # errors listed in a DM; the rest are counted
@@ -206,7 +206,7 @@ class PolicyWatcher:
 
     async def _record(self, new: Policy, text: str, previous: Policy | None) -> None:
         """The single `policy_changed` event for this change, whichever process gets here first."""
-        moved, old_text = await self._advance(keys=[CURRENT_KEY], args=[new.source_hash, text])
+        moved, old_text = await self._advance(keys=[POLICY_CURRENT], args=[new.source_hash, text])
         if not int(moved):
             return
         if not old_text:
@@ -235,7 +235,7 @@ class PolicyWatcher:
         """DM the running policy's admins the problems, once per bad version across processes."""
         log.warning("policy file rejected", extra={"problems": len(problems)})
         first = await self.services.redis.set(
-            f"steward:policy:bad:{key}", "1", nx=True, ex=BAD_TTL_SECONDS
+            policy_reported_bad(key), "1", nx=True, ex=BAD_TTL_SECONDS
         )
         if not first:
             return
