@@ -1,4 +1,8 @@
-"""The job queue against a real Redis: dedupe, completion, retry, dead letters, takeover."""
+"""The job queue against a real Redis: dedupe, completion, retry, dead letters, takeover.
+
+Time is a `ManualClock`: a retry or a takeover happens because the test moved the clock past the
+visibility timeout, never because the test slept through it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from pydantic import BaseModel
 
 from app.runtime.queue import DEAD, GROUP, STREAM, Job, JobQueue, QueueConfig, Worker
 from app.slack.reply import ReplyTo
+from tests.clock import ManualClock
+
+VISIBILITY = 30.0
 
 
 class Ping(BaseModel):
@@ -17,7 +24,7 @@ class Ping(BaseModel):
 
 
 def fast_config(**overrides: float) -> QueueConfig:
-    values: dict[str, float] = {"visibility_timeout": 0.3, "max_attempts": 3, "block_ms": 50}
+    values: dict[str, float] = {"visibility_timeout": VISIBILITY, "max_attempts": 3, "block_ms": 50}
     values.update(overrides)
     return QueueConfig(
         visibility_timeout=values["visibility_timeout"],
@@ -33,6 +40,12 @@ async def run_until(worker: Worker, condition: asyncio.Event, timeout: float = 1
     finally:
         worker.stop()
         await task
+
+
+async def until_idle(worker: Worker) -> None:
+    """Until the worker has finished with every job it started (bounded by the test timeout)."""
+    while worker._running:
+        await asyncio.wait(list(worker._running.values()))
 
 
 async def test_duplicate_dedupe_key_is_queued_once(r: aioredis.Redis) -> None:
@@ -70,13 +83,16 @@ async def test_worker_runs_job_once_and_acks(r: aioredis.Redis) -> None:
 
 async def test_failing_job_is_retried_then_dead_lettered_and_user_told(r: aioredis.Redis) -> None:
     queue = JobQueue(r, fast_config(max_attempts=3))
+    clock = ManualClock(r)
     attempts = 0
+    failed: asyncio.Queue[int] = asyncio.Queue()
     told: list[tuple[str, str]] = []
     dead = asyncio.Event()
 
     async def handler(job: Job) -> None:
         nonlocal attempts
         attempts += 1
+        failed.put_nowait(attempts)
         raise RuntimeError("model exploded")
 
     async def on_dead(job: Job, error: str) -> None:
@@ -85,7 +101,17 @@ async def test_failing_job_is_retried_then_dead_lettered_and_user_told(r: aiored
         dead.set()
 
     await queue.enqueue("ping", Ping(n=1), notify=ReplyTo(user_id="U1", channel_id="C1"))
-    await run_until(Worker(queue, handler, on_dead), dead)
+    worker = Worker(queue, handler, on_dead, clock=clock)
+    task = asyncio.create_task(worker.run())
+    try:
+        for attempt in (1, 2):  # each failure stays pending until the visibility timeout passes
+            assert await asyncio.wait_for(failed.get(), 10) == attempt
+            await until_idle(worker)
+            await clock.advance(VISIBILITY)
+        await asyncio.wait_for(dead.wait(), 10)
+    finally:
+        worker.stop()
+        await task
     assert attempts == 3
     assert told == [("U1", "RuntimeError")]
     assert await r.xlen(DEAD) == 1
@@ -93,7 +119,8 @@ async def test_failing_job_is_retried_then_dead_lettered_and_user_told(r: aiored
 
 
 async def test_job_held_by_a_dead_consumer_is_taken_over(r: aioredis.Redis) -> None:
-    queue = JobQueue(r, fast_config(visibility_timeout=0.2))
+    queue = JobQueue(r, fast_config())
+    clock = ManualClock(r)
     await queue.ensure_group()
     await queue.enqueue("ping", Ping(n=3))
     # A consumer reads the job and then "dies": no heartbeat, no XACK.
@@ -106,33 +133,48 @@ async def test_job_held_by_a_dead_consumer_is_taken_over(r: aioredis.Redis) -> N
         ran.append(job.payload["n"])
         done.set()
 
-    await run_until(Worker(queue, handler, name="survivor"), done)
+    survivor = Worker(queue, handler, name="survivor", clock=clock)
+    task = asyncio.create_task(survivor.run())
+    try:
+        await clock.advance(VISIBILITY)  # the dead consumer's heartbeat is now overdue
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        survivor.stop()
+        await task
     assert ran == [3]
     assert (await r.xpending(STREAM, GROUP))["pending"] == 0
 
 
 async def test_heartbeat_keeps_a_slow_job_from_being_taken_over(r: aioredis.Redis) -> None:
-    queue = JobQueue(r, fast_config(visibility_timeout=0.2))
+    queue = JobQueue(r, fast_config())
+    clock = ManualClock(r)
     await queue.enqueue("ping", Ping(n=1))
     release = asyncio.Event()
     started: list[str] = []
+    holding = asyncio.Event()
     finished = asyncio.Event()
 
     async def slow(job: Job) -> None:
         started.append(job.id)
+        holding.set()
         await release.wait()
         finished.set()
 
     async def never(job: Job) -> None:
         started.append("second:" + job.id)
 
-    first = Worker(queue, slow, name="first")
-    second = Worker(queue, never, name="second")
-    tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+    first = Worker(queue, slow, name="first", clock=clock)
+    second = Worker(queue, never, name="second", clock=clock)
+    tasks = [asyncio.create_task(first.run())]
     try:
-        # Let several visibility windows pass while the first worker still holds the job.
-        for _ in range(10):
-            await asyncio.sleep(0.1)
+        await asyncio.wait_for(holding.wait(), 10)
+        tasks.append(asyncio.create_task(second.run()))
+        # Three visibility windows pass while the first worker still holds the job: each step
+        # is one heartbeat interval, and the next starts once the heartbeat has beaten.
+        for _ in range(9):
+            await clock.sleepers(1)
+            await clock.advance(VISIBILITY / 3)
+        await clock.sleepers(1)
         release.set()
         await asyncio.wait_for(finished.wait(), 5)
     finally:

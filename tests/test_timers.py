@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app.runtime import timers
 from app.runtime.queue import STREAM, Job
+from tests.clock import ManualClock
 
 
 class Ping(BaseModel):
@@ -69,19 +70,22 @@ async def test_cancelled_timers_never_fire(r: aioredis.Redis) -> None:
 
 
 async def test_timers_survive_a_new_process(r: aioredis.Redis, redis_url: str) -> None:
-    await timers.schedule(r, "later", time.time() + 0.2, "help", Ping(n=7))
+    await timers.schedule(r, "later", time.time() + 3600, "help", Ping(n=7))
     await r.aclose()  # the process that set it is gone
     fresh = aioredis.Redis.from_url(redis_url, decode_responses=True)
     stop = asyncio.Event()
-    poller = timers.TimerPoller(fresh, stop.is_set)
+    clock = ManualClock()
+    poller = timers.TimerPoller(fresh, stop.is_set, clock)
     task = asyncio.create_task(poller.run())
     try:
-        for _ in range(200):
-            if await fresh.xlen(STREAM):
-                break
-            await asyncio.sleep(0.05)
+        await clock.sleepers(1)  # one pass done: not due yet
+        assert await fresh.xlen(STREAM) == 0
+        await clock.advance(3600)
+        await clock.sleepers(1)  # the pass the advance woke is done
         assert [j.payload for j in await stream_jobs(fresh)] == [{"n": 7}]
+        assert await timers.pending(fresh) == {}
     finally:
         stop.set()
+        await clock.advance(1)  # wake the poller so it sees the stop
         await task
         await fresh.aclose()

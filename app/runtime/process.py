@@ -18,6 +18,7 @@ from app.governance.policy_schema import Policy
 from app.governance.watch import PolicyWatcher, load_policy_in_force, watched_path
 from app.model.llm import build_llm
 from app.runtime import timers
+from app.runtime.clock import SYSTEM, Clock
 from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
 from app.runtime.services import Services
 from app.runtime.settings import FIXES, ConfigError, Settings
@@ -45,6 +46,7 @@ class Runtime:
     settings: Settings
     redis_url: str
     queue_config: QueueConfig = field(default_factory=QueueConfig)
+    clock: Clock = SYSTEM  # what the workers and the timer poller wait on; a test's moves by hand
     services: Services = field(init=False)
     _workers: list[Worker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -79,12 +81,12 @@ class Runtime:
         """Start `count` consumers in this event loop (each runs several jobs at once)."""
         self.start_background()
         for index in range(count):
-            worker = Worker(self.queue, self.handle, self.on_dead)
+            worker = Worker(self.queue, self.handle, self.on_dead, clock=self.clock)
             if count > 1:
                 worker.name = f"{worker.name}-{index}"
             self._workers.append(worker)
             self._spawn(worker.run)
-        timers.start_timer_poller(self.services.redis, self._spawn, self._workers)
+        timers.start_timer_poller(self.services.redis, self._spawn, self._workers, self.clock)
         retention.start_retention(self.services, self._spawn, self._workers)  # hourly archive
 
     def start_background(self) -> None:

@@ -14,6 +14,9 @@ The whole model:
 - After `max_attempts` starts the job goes to the dead-letter stream and the user is told.
 - A finished job is marked done before it is XACKed, so a worker that dies between the two does
   not make another worker run it again.
+
+A job's idle time is Redis's own (one clock for every host); when to heartbeat, when to look for
+idle jobs and how long to back off are read from the worker's `clock`, so a test advances time.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.runtime import metrics
+from app.runtime.clock import SYSTEM, Clock, sleep_unless
 from app.slack.reply import ReplyTo  # who to tell if a job cannot be completed
 
 log = logging.getLogger(__name__)
@@ -200,6 +204,7 @@ class Worker:
     handler: Handler
     on_dead: DeadLetterHook | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    clock: Clock = SYSTEM
     _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -217,12 +222,13 @@ class Worker:
     async def run(self) -> None:
         """Consume until stopped. Survives Redis outages: it waits and picks up where it was."""
         backoff = 0.2
-        last_reclaim = 0.0
+        last_reclaim: float | None = None
         while not self._stop.is_set():
             try:
                 await self.queue.ensure_group()
-                if time.monotonic() - last_reclaim > self.config.visibility_timeout / 2:
-                    last_reclaim = time.monotonic()
+                now = self.clock.monotonic()
+                if last_reclaim is None or now - last_reclaim >= self.config.visibility_timeout / 2:
+                    last_reclaim = now
                     await self._reclaim()
                 await self._read()
                 backoff = 0.2
@@ -231,8 +237,7 @@ class Worker:
                     "worker cannot reach redis; retrying",
                     extra={"worker": self.name, "error": type(exc).__name__, "wait_s": backoff},
                 )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), backoff)
+                await sleep_unless(self.clock, self._stop, backoff)
                 backoff = min(backoff * 2, 5.0)
         await self._drain()
 
@@ -331,7 +336,7 @@ class Worker:
         """Reset the job's idle time so nobody reclaims it while we are still working."""
         interval = max(self.config.visibility_timeout / 3, 0.05)
         while True:
-            await asyncio.sleep(interval)
+            await self.clock.sleep(interval)
             with contextlib.suppress(RedisError):
                 await self.redis.xclaim(
                     STREAM, GROUP, self.name, min_idle_time=0, message_ids=[message_id], justid=True

@@ -5,14 +5,13 @@ time in a sorted set (`steward:timers`). Every process that runs workers also ru
 a poller fires what is due with one Lua call that removes each due timer from the set and
 appends its job to the job stream in the same atomic step. So a timer fires exactly once however
 many pollers race for it, and is never lost between "claimed" and "queued": there is no window
-in which a dying process holds it.
+in which a dying process holds it. "Due" is read from the poller's clock, so a test advances
+time instead of waiting for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from app.runtime.clock import SYSTEM, Clock
 from app.runtime.queue import STREAM, Job, Worker
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ async def pending(redis: aioredis.Redis) -> dict[str, float]:
 
 async def fire_due(redis: aioredis.Redis, now: float | None = None, limit: int = BATCH) -> int:
     """Queue the jobs of every timer due by `now`; returns how many this call fired."""
-    moment = time.time() if now is None else now
+    moment = SYSTEM.time() if now is None else now
     fired = await redis.eval(_FIRE, 3, TIMERS, TIMER_JOBS, STREAM, repr(moment), limit)
     return int(fired or 0)
 
@@ -90,28 +90,34 @@ async def fire_due(redis: aioredis.Redis, now: float | None = None, limit: int =
 class TimerPoller:
     """Fires due timers until `stopped()` says the process is shutting down."""
 
-    def __init__(self, redis: aioredis.Redis, stopped: Callable[[], bool]) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, stopped: Callable[[], bool], clock: Clock = SYSTEM
+    ) -> None:
         self.redis = redis
         self.stopped = stopped
+        self.clock = clock
 
     async def run(self) -> None:
         while not self.stopped():
             try:
-                fired = await fire_due(self.redis)
+                fired = await fire_due(self.redis, self.clock.time())
                 if fired:
                     log.info("timers fired", extra={"count": fired})
                     continue  # there may be more due than one batch
             except (RedisError, OSError) as exc:
                 log.warning("timer poller cannot reach redis", extra={"error": type(exc).__name__})
-            await asyncio.sleep(POLL_INTERVAL_S)
+            await self.clock.sleep(POLL_INTERVAL_S)
 
 
 def start_timer_poller(
     redis: aioredis.Redis,
     spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
     workers: Sequence[Worker],
+    clock: Clock = SYSTEM,
 ) -> TimerPoller:
     """Run a poller beside `workers`; it stops when they have all been told to stop."""
-    poller = TimerPoller(redis, lambda: bool(workers) and all(w._stop.is_set() for w in workers))
+    poller = TimerPoller(
+        redis, lambda: bool(workers) and all(w._stop.is_set() for w in workers), clock
+    )
     spawn(poller.run)
     return poller
