@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from slack_sdk.models.blocks import Block, PlainTextObject
-from slack_sdk.models.views import View
+from slack_sdk.models.blocks import Block
 
 from app.slack import blocks as bk
 from app.slack.messages import SourceMessage
@@ -140,29 +138,3 @@ def shared_message(
         )
     )
     return bk.message(f"{title} (requested by {requester_name}, AI-generated)", body)
-
-
-def why_modal(trace: Mapping[str, Any]) -> dict[str, Any]:
-    """The trace of one interaction, from its audit events."""
-    rows = [
-        ("Sources read", trace.get("sources", "—")),
-        ("Engine and model", trace.get("engine", "—")),
-        ("Prompt version", trace.get("prompt_version", "—")),
-        ("Redactions", trace.get("redactions", "none")),
-        ("Policy rule", trace.get("rule", "—")),
-        ("Confidence", trace.get("confidence", "—")),
-        ("Tokens", trace.get("tokens", "—")),
-        ("Latency", trace.get("latency", "—")),
-        ("Approval", trace.get("approval", "—")),
-        ("Audit events", trace.get("events", "—")),
-    ]
-    blocks: list[Block] = [bk.section(f"*{label}*\n{value}") for label, value in rows]
-    blocks.append(bk.context(f"Interaction `{trace.get('interaction_id', '?')}`"))
-    view = View(
-        type="modal",
-        title=PlainTextObject(text="Why this answer?"),
-        close=PlainTextObject(text="Close"),
-        blocks=blocks,
-    )
-    view.validate_json()
-    return view.to_dict()
