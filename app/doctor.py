@@ -167,7 +167,7 @@ async def _slack(port: SlackPort, policy: Policy | None, checks: list[Check]) ->
         )
         return True
     granted = {s.strip() for s in str(header).split(",") if s.strip()}
-    features = scopes.features_in_use(policy) if policy else {"core"}
+    features = features_in_use(policy) if policy else {"core"}
     missing = {s: n for s, n in scopes.needed(features).items() if s not in granted}
     for scope, needs in sorted(missing.items()):
         why = "; ".join(f"{n.why} ({n.feature})" for n in needs)
@@ -322,3 +322,14 @@ async def _redis(url: str | None, problem: str | None) -> list[Check]:
             Check("ok", "redis", f"maxmemory-policy {policy_name} never evicts the audit log")
         )
     return out
+
+
+def features_in_use(policy: Policy) -> set[str]:
+    """The features this policy turns on; "core" always."""
+    used = {"core", *policy.use_cases}
+    if policy.admins:
+        used.add("audit export")
+    handles = any(m.startswith("@") for members in policy.groups.values() for m in members)
+    if handles:
+        used.add("approvals")
+    return used

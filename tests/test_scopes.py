@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from app.doctor import features_in_use
 from app.governance.policy import load_policy_text
 from app.slack import scopes
 
@@ -28,10 +29,10 @@ def test_chat_write_public_is_not_asked_for() -> None:
 
 def test_needed_scopes_follow_the_policy() -> None:
     plain = load_policy_text("use_cases:\n  draft:\n    channels: ['*']\n")
-    assert "channels:history" in scopes.needed(scopes.features_in_use(plain))
-    assert "usergroups:read" not in scopes.needed(scopes.features_in_use(plain))
+    assert "channels:history" in scopes.needed(features_in_use(plain))
+    assert "usergroups:read" not in scopes.needed(features_in_use(plain))
     grouped = load_policy_text(
         "groups:\n  legal: ['@legal-team']\nuse_cases:\n  draft:\n    channels: ['*']\n"
         "    approval: {required: true, approvers: legal}\n"
     )
-    assert "usergroups:read" in scopes.needed(scopes.features_in_use(grouped))
+    assert "usergroups:read" in scopes.needed(features_in_use(grouped))

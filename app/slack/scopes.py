@@ -1,6 +1,6 @@
 """Which Slack bot scopes Steward's features need, and why: the one table behind `manifest.yml`.
 
-`steward doctor` compares a token's granted scopes (Slack's `x-oauth-scopes` header) with this
+`steward doctor` (which decides which features a policy turns on) compares a token's granted scopes (Slack's `x-oauth-scopes` header) with this
 table, and a test keeps it equal to the manifest, so no scope is asked for without a reason
 and none a feature needs is missing.
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from app.governance.policy_schema import Policy
 
 
 @dataclass(frozen=True)
@@ -49,17 +47,6 @@ NEEDS: tuple[Need, ...] = (
 
 def all_scopes() -> set[str]:
     return {need.scope for need in NEEDS}
-
-
-def features_in_use(policy: Policy) -> set[str]:
-    """The features this policy turns on; "core" always."""
-    used = {"core", *policy.use_cases}
-    if policy.admins:
-        used.add("audit export")
-    handles = any(m.startswith("@") for members in policy.groups.values() for m in members)
-    if handles:
-        used.add("approvals")
-    return used
 
 
 def needed(features: Iterable[str]) -> dict[str, list[Need]]:
