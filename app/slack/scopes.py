@@ -1,8 +1,8 @@
 """Which Slack bot scopes Steward's features need, and why: the one table behind `manifest.yml`.
 
-`steward doctor` (which decides which features a policy turns on) compares a token's granted scopes (Slack's `x-oauth-scopes` header) with this
-table, and a test keeps it equal to the manifest, so no scope is asked for without a reason
-and none a feature needs is missing.
+`steward doctor` compares a token's granted scopes (Slack's `x-oauth-scopes` header) with this
+table for the features the policy turns on, and a test keeps the table equal to the manifest,
+so no scope is asked for without a reason and none a feature needs is missing.
 
 Not asked for, on purpose: `chat:write.public`. It would let Steward post into public channels
 it is not a member of, invisibly to the channel's member list. Steward joins a public channel
