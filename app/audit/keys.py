@@ -15,7 +15,7 @@ Keys (all under the prefix, `steward` by default):
     {p}:interaction:{iid}          hash: the interaction's latest state (see InteractionState)
     {p}:audit:archive:lock         retention lock (SET NX PX), so one process archives at a time
     {p}:audit:archive:pending      set: index keys left to prune after a trim (crash-safe)
-    {p}:audit:retention:gate       SET NX EX: one retention run per interval across processes
+    {p}:audit:retention:gate       SET NX PX: one retention run per interval across processes
 """
 
 from __future__ import annotations

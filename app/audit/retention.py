@@ -45,7 +45,7 @@ class RetentionJob:
         self.archive_dir = archive_dir
         self.stopped = stopped
         self.interval = interval
-        self.gate = f"{audit.keys.prefix}:audit:retention:gate"
+        self.gate = audit.keys.retention_gate
 
     async def run_once(self) -> ArchiveResult | None:
         """Archive now unless another process did within the interval (then None)."""
