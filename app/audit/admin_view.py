@@ -69,7 +69,3 @@ def audit_message(
     blocks.append(bk.actions(bk.button("Export", "audit_export", export_value, style="primary")))
     text = f"Audit: {len(shown)} interaction(s) matching {description}"
     return bk.message(text, blocks)
-
-
-def field_section(pairs: Sequence[tuple[str, str]]) -> Block:
-    return SectionBlock(fields=[MarkdownTextObject(text=f"*{k}*\n{v}") for k, v in pairs[:10]])
