@@ -17,7 +17,7 @@ from app import help as help_
 from app.audit.admin import AuditExportRequest, run_audit_export
 from app.audit.feedback import FeedbackRequest, run_feedback
 from app.audit.trace import WhyRequest, run_why
-from app.commands import StewardCommand, run_steward
+from app.commands import run_steward
 from app.drafts.approvals import ApprovalAction, TimerFired, run_approval_action, run_approval_timer
 from app.drafts.draft import (
     DraftAction,
@@ -34,6 +34,7 @@ from app.runtime.inbox import SlackRequest, run_replay
 from app.runtime.queue import Job
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo
+from app.steward_command import StewardCommand
 from app.summaries.summarize import ShareRequest, SummarizeRequest, run_share, run_summarize
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from app.commands import SUBCOMMANDS, StewardCommand
+from app.commands import SUBCOMMANDS
 from app.runtime.queue import JobQueue
+from app.steward_command import StewardCommand
 from app.summaries.summarize import SummarizeRequest
 from app.summaries.targets import USAGE, TargetError, parse_summarize_args
 from handlers.common import submit_command, team_of

@@ -171,7 +171,7 @@ async def test_request_approved_by_an_admin_enables_the_use_case_there(gov: Stac
     await sandbox.wait_for(lambda: told(sandbox, MANAGER, "Only Steward admins"))
     refusal = (await events(gov, "refused"))[-1]
     assert (refusal.actor_id, refusal.use_case) == (MANAGER, "summarize")
-    assert refusal.reason == "not an admin: approve a use-case request"
+    assert refusal.reason == "/steward request approve: admins only"
     assert "not enabled" in await summary_outcome(sandbox, LAUNCH)
 
     await sandbox.user(ADMIN).click("Approve", in_=admin_request(sandbox))
@@ -317,7 +317,7 @@ async def test_pause_and_resume_by_an_admin(gov: Stack) -> None:
     sandbox = gov.sandbox
     await sandbox.user(EMPLOYEE).command("/steward", "pause", channel=GENERAL)
     await sandbox.wait_for(lambda: told(sandbox, EMPLOYEE, "Only Steward admins can pause"))
-    assert (await events(gov, "refused"))[-1].reason == "not an admin: pause"
+    assert (await events(gov, "refused"))[-1].reason == "/steward pause: admins only"
 
     await sandbox.user(ADMIN).command("/steward", "pause incident 42", channel=GENERAL)
     await sandbox.wait_for(lambda: told(sandbox, ADMIN, "AI is paused for everyone"))

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.commands import StewardCommand
 from app.governance.commands import run_pause, run_resume
 from app.sandbox import Sandbox
+from app.slack.reply import ReplyTo
+from app.steward_command import StewardCommand
 from tests.e2e import ADMIN, EMPLOYEE, GENERAL, running_stack
 from tests.test_e2e_processes import ROOT, Processes, base_env
 
@@ -63,12 +64,13 @@ async def test_pause_from_one_process_stops_the_next_job_of_another_worker_proce
         # The admin's pause runs here, in this process, through the real subcommand.
         services = stack.runtime.services
         command = StewardCommand(team_id="T0", user_id=ADMIN, sub="pause", text="incident 7")
-        await run_pause(services, command)
+        await run_pause(services, ReplyTo.of(command), command)
         await employee.command("/summarize", "6h", channel=GENERAL)
         paused = ":double_vertical_bar: AI paused by admins (incident 7)."
         await sandbox.wait_for(lambda: outcomes(sandbox) == ["summary", paused], timeout=30)
 
-        await run_resume(services, command.model_copy(update={"sub": "resume", "text": ""}))
+        resume = command.model_copy(update={"sub": "resume", "text": ""})
+        await run_resume(services, ReplyTo.of(resume), resume)
         await employee.command("/summarize", "6h", channel=GENERAL)
         expected = ["summary", paused, "summary"]
         await sandbox.wait_for(lambda: outcomes(sandbox) == expected, timeout=30)

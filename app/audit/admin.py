@@ -30,8 +30,8 @@ from app.runtime.services import Services
 from app.slack.port import SlackError
 from app.slack.reply import ReplyTo
 
-if TYPE_CHECKING:  # app.commands registers these subcommands, so it imports this module
-    from app.commands import StewardCommand
+if TYPE_CHECKING:  # app/commands.py registers the subcommands; the typed command is a leaf
+    from app.steward_command import StewardCommand
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ async def matching_interactions(
     return found, await settle()
 
 
-async def run_audit(services: Services, cmd: StewardCommand) -> None:
+async def run_audit(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward audit [@user] [#channel] [status] [7d]`."""
     asker = Asker.of(cmd)
     if not await admin_only(services, asker):
@@ -250,7 +250,7 @@ async def run_audit(services: Services, cmd: StewardCommand) -> None:
     await _tell(services, asker, msg.text, msg.blocks)
 
 
-async def run_usage(services: Services, cmd: StewardCommand) -> None:
+async def run_usage(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward usage [7d]`: the dashboard numbers, privately."""
     asker = Asker.of(cmd)
     if not await admin_only(services, asker):

@@ -26,6 +26,7 @@ from app.drafts.store import Drafts, DraftState, Outcome
 from app.governance import gate as governance
 from app.governance import policy_schema as policy_
 from app.governance import resolution
+from app.governance.approvers import members_of
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime import timers
 from app.runtime.services import Services
@@ -35,36 +36,11 @@ from app.slack.reply import ReplyTo
 log = logging.getLogger(__name__)
 
 USE_CASE = "draft"
-GROUP_CACHE_TTL_S = 60
 TIMER_KIND = "approval_timer"
 
 # ---------------------------------------------------------------------------------------------
 # Who may decide
 # ---------------------------------------------------------------------------------------------
-
-
-async def _handle_members(services: Services, handle: str) -> list[str]:
-    """Members of a Slack user group, cached briefly so a burst of clicks asks Slack once."""
-    key = f"steward:usergroup:{handle.lower()}"
-    cached = await services.redis.get(key)
-    if cached is not None:
-        return list(json.loads(cached))
-    try:
-        members = await services.slack.usergroup_members(handle)
-    except SlackError as exc:
-        log.warning("user group lookup failed", extra={"code": exc.code})
-        return []
-    await services.redis.set(key, json.dumps(members), ex=GROUP_CACHE_TTL_S)
-    return members
-
-
-async def members_of(services: Services, group: str) -> list[str]:
-    """User IDs of an approver group: listed IDs plus resolved user-group handles."""
-    listed = resolution.approvers_for(services.policy, group)
-    out = list(listed.user_ids)
-    for handle in listed.handles:
-        out += [u for u in await _handle_members(services, handle) if u not in out]
-    return out
 
 
 def describe_approvers(group: str, members: Sequence[str]) -> str:

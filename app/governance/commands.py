@@ -5,21 +5,23 @@ who approves (group members resolved, user-group handles expanded), which model 
 apply, what is left of the caller's budgets, which use cases were granted here by request (with
 a **Revoke** button for admins), and whether AI is paused.
 
-`pause`/`resume` are for admins (the policy's `admins`, checked when the job runs); anyone else
-is refused and a `refused` event written. The switch itself is app/pause.py: one Redis key read
-before every AI call (app/governance.check), so a pause from any process stops the next call in
-every process; calls already running finish.
+`pause`/`resume` are for admins (the policy's `admins`, checked when the job runs by
+app/governance/admins.py); anyone else is refused and a `refused` event written. The switch
+itself is app/governance/pause.py: one Redis key read before every AI call (governance/gate.py),
+so a pause from any process stops the next call in every process; calls already running finish.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.governance import gate as governance
 from app.governance import policy_schema as policy_
 from app.governance import resolution
+from app.governance.admins import require_admin
+from app.governance.approvers import handle_members
 from app.governance.budget import Budget, LimitName, Usage
 from app.governance.durations import format_duration
 from app.governance.grants import GrantStore, StoredGrant
@@ -27,30 +29,9 @@ from app.governance.requests import REVOKE_ACTION
 from app.runtime.services import Services
 from app.slack import blocks as bk
 from app.slack.reply import ReplyTo
-
-if TYPE_CHECKING:  # app.commands imports this module to register the subcommands
-    from app.commands import StewardCommand
+from app.steward_command import StewardCommand
 
 log = logging.getLogger(__name__)
-
-
-async def _tell(services: Services, cmd: StewardCommand, text: str, blocks: Any = None) -> None:
-    await services.slack.tell(ReplyTo.of(cmd), text, blocks)
-
-
-async def _admin_or_refused(services: Services, cmd: StewardCommand, what: str) -> bool:
-    if resolution.is_admin(services.policy, cmd.user_id):
-        return True
-    await services.audit.record(
-        interaction_id=f"{cmd.sub}_{uuid.uuid4().hex[:16]}",
-        event="refused",
-        actor_id=cmd.user_id,
-        team_id=cmd.team_id,
-        channel_id=cmd.channel_id,
-        reason=f"not an admin: {cmd.sub}",
-    )
-    await _tell(services, cmd, f":no_entry: Only Steward admins can {what}.")
-    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,8 +39,8 @@ async def _admin_or_refused(services: Services, cmd: StewardCommand, what: str) 
 # ---------------------------------------------------------------------------------------------
 
 
-async def run_pause(services: Services, cmd: StewardCommand) -> None:
-    if not await _admin_or_refused(services, cmd, "pause AI"):
+async def run_pause(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
+    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "pause AI"):
         return
     reason = cmd.text.strip()[:500]
     state = await services.pause.pause(cmd.user_id, reason)
@@ -73,9 +54,8 @@ async def run_pause(services: Services, cmd: StewardCommand) -> None:
         extra={"at": state.at.isoformat()},
     )
     log.info("AI paused", extra={"by": cmd.user_id})
-    await _tell(
-        services,
-        cmd,
+    await services.slack.tell(
+        reply_to,
         ":double_vertical_bar: AI is paused for everyone"
         + (f" ({reason})" if reason else "")
         + ". New AI requests are refused until an admin runs `/steward resume`; requests "
@@ -83,12 +63,12 @@ async def run_pause(services: Services, cmd: StewardCommand) -> None:
     )
 
 
-async def run_resume(services: Services, cmd: StewardCommand) -> None:
-    if not await _admin_or_refused(services, cmd, "resume AI"):
+async def run_resume(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
+    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "resume AI"):
         return
     ended = await services.pause.resume(cmd.user_id)
     if ended is None:
-        await _tell(services, cmd, "AI was not paused; nothing to resume.")
+        await services.slack.tell(reply_to, "AI was not paused; nothing to resume.")
         return
     await services.audit.record(
         interaction_id=f"resume_{uuid.uuid4().hex[:16]}",
@@ -99,7 +79,7 @@ async def run_resume(services: Services, cmd: StewardCommand) -> None:
         extra={"paused_by": ended.by, "paused_at": ended.at.isoformat()},
     )
     log.info("AI resumed", extra={"by": cmd.user_id})
-    await _tell(services, cmd, ":arrow_forward: AI is running again.")
+    await services.slack.tell(reply_to, ":arrow_forward: AI is running again.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,12 +87,14 @@ async def run_resume(services: Services, cmd: StewardCommand) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def run_policy(services: Services, cmd: StewardCommand) -> None:
+async def run_policy(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     if not cmd.channel_id:
-        await _tell(services, cmd, "Run `/steward policy` in a channel to see its AI policy.")
+        await services.slack.tell(
+            reply_to, "Run `/steward policy` in a channel to see its AI policy."
+        )
         return
     msg = await policy_view(services, cmd.user_id, cmd.team_id, cmd.channel_id)
-    await _tell(services, cmd, msg.text, msg.blocks)
+    await services.slack.tell(reply_to, msg.text, msg.blocks)
 
 
 async def policy_view(services: Services, user_id: str, team_id: str, channel: str) -> bk.Message:
@@ -187,21 +169,9 @@ async def members_text(services: Services, policy: policy_.Policy, group: str) -
         return "nobody: the group is empty"
     people = [f"<@{u}>" for u in members.user_ids]
     for handle in members.handles:
-        expanded = await _usergroup_members(services, handle)
+        expanded = await handle_members(services, handle)
         people += [f"<@{u}>" for u in expanded] if expanded else [f"`{handle}`"]
     return ", ".join(dict.fromkeys(people))
-
-
-async def _usergroup_members(services: Services, handle: str) -> list[str]:
-    try:
-        data = await services.slack.client.usergroups_list(include_users=True)
-    except Exception as exc:  # missing usergroups:read scope etc.: show the handle instead
-        log.info("usergroups.list unavailable", extra={"error": type(exc).__name__})
-        return []
-    for group in data.get("usergroups") or []:
-        if f"@{group.get('handle')}" == handle:
-            return [str(u) for u in group.get("users") or []]
-    return []
 
 
 _LIMIT_WORDS: dict[LimitName, str] = {

@@ -2,7 +2,8 @@
 
 In a channel where a use case is off, `/steward request <use-case> <purpose…>` sends every admin
 (the policy's `admins`) a DM with **Approve** / **Reject**. The first admin to decide wins; the
-click is checked on the server (a non-admin is refused and a `refused` event written). Approval
+click is checked on the server by app/governance/admins.py (a non-admin is refused and a
+`refused` event written). Approval
 stores a grant (app/grants.py) that turns the use case on in that channel at once, in every
 process; both sides are told, and the admins' DMs are updated to show who decided.
 
@@ -11,12 +12,13 @@ Audit events (interaction id = the request id, `ucr_…`):
 - `use_case_granted` (approval_status `approved`, `approver_id`);
 - `rejected` (approval_status `rejected`, `approver_id`): the spec's own word for a "no", so an
   admin filtering on `rejected` sees rejected drafts and rejected requests alike;
-- `refused` when a non-admin clicks, or a request cannot be made (reason says why);
+- `refused` when a non-admin clicks (its own interaction id, reason `<what>: admins only`);
 - `policy_changed` when an admin revokes a grant (`extra.source = "grant"`), because a revoke
   changes the policy in force just as a file edit does.
 
-Redis: `steward:ucr:<id>` (JSON UseCaseRequest, 90 days), `steward:ucr:pending:<uc>:<channel>`
-(the open request for that pair, so asking twice does not spam the admins), and
+Redis (keys built in app/governance/keys.py): `steward:ucr:<id>` (JSON UseCaseRequest, 90 days),
+`steward:ucr:pending:<uc>:<channel>` (the open request for that pair, so asking twice does not
+spam the admins), and
 `steward:ucr:<id>:decision` ("approved|U…", SET NX: the first admin's click wins).
 """
 
@@ -25,20 +27,19 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
+from app.governance import keys, resolution
 from app.governance import policy_schema as policy_
-from app.governance import resolution
+from app.governance.admins import require_admin
 from app.governance.grants import GrantStore
 from app.runtime.services import Services
 from app.slack import blocks as bk
 from app.slack.port import SlackError
 from app.slack.reply import ReplyTo
-
-if TYPE_CHECKING:  # app.commands imports this module to register the subcommand
-    from app.commands import StewardCommand
+from app.steward_command import StewardCommand
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,8 @@ class GrantRevoke(BaseModel):
     response_url: str | None = None
 
 
-def _key(request_id: str) -> str:
-    return f"steward:ucr:{request_id}"
-
-
-def _pending_key(use_case: str, channel_id: str) -> str:
-    return f"steward:ucr:pending:{use_case}:{channel_id}"
-
-
 async def _save(services: Services, req: UseCaseRequest) -> None:
-    await services.redis.set(_key(req.id), req.model_dump_json(), ex=REQUEST_TTL)
+    await services.redis.set(keys.use_case_request(req.id), req.model_dump_json(), ex=REQUEST_TTL)
 
 
 async def _get(services: Services, key: str) -> str | None:
@@ -107,7 +100,7 @@ async def _get(services: Services, key: str) -> str | None:
 
 
 async def load_request(services: Services, request_id: str) -> UseCaseRequest | None:
-    raw = await services.redis.get(_key(request_id))
+    raw = await services.redis.get(keys.use_case_request(request_id))
     return UseCaseRequest.model_validate_json(raw) if raw else None
 
 
@@ -116,17 +109,13 @@ async def load_request(services: Services, request_id: str) -> UseCaseRequest | 
 # ---------------------------------------------------------------------------------------------
 
 
-async def run_request(services: Services, cmd: StewardCommand) -> None:
+async def run_request(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward request <use-case> <purpose…>` in the channel that should get it."""
-
-    async def tell(text: str) -> None:
-        await services.slack.tell(ReplyTo.of(cmd), text)
-
     use_case, _, purpose = cmd.text.strip().partition(" ")
     use_case, purpose = use_case.lower(), purpose.strip()
     problem = _request_problem(services.policy, use_case, purpose, cmd.channel_id)
     if problem is not None:
-        await tell(problem)
+        await services.slack.tell(reply_to, problem)
         return
     assert cmd.channel_id is not None  # checked by _request_problem
     request = UseCaseRequest(
@@ -138,14 +127,15 @@ async def run_request(services: Services, cmd: StewardCommand) -> None:
         purpose=purpose[:1000],
         at=datetime.now(UTC),
     )
-    pending = _pending_key(use_case, cmd.channel_id)
+    pending = keys.open_use_case_request(use_case, cmd.channel_id)
     if not await services.redis.set(pending, request.id, nx=True, ex=REQUEST_TTL):
         open_id = await _get(services, pending)
         existing = await load_request(services, open_id) if open_id else None
         who = f" (asked by <@{existing.requested_by}>)" if existing else ""
-        await tell(
+        await services.slack.tell(
+            reply_to,
             f":hourglass: A request for *{use_case}* in <#{cmd.channel_id}> is already waiting "
-            f"for the admins{who}."
+            f"for the admins{who}.",
         )
         return
     await services.audit.record(
@@ -160,9 +150,10 @@ async def run_request(services: Services, cmd: StewardCommand) -> None:
     )
     request.admin_messages = await _ask_admins(services, request)
     await _save(services, request)
-    await tell(
+    await services.slack.tell(
+        reply_to,
         f":envelope_with_arrow: Asked the admins to enable *{use_case}* in <#{cmd.channel_id}>. "
-        "You'll get a message when they decide."
+        "You'll get a message when they decide.",
     )
 
 
@@ -238,58 +229,39 @@ async def _ask_admins(services: Services, request: UseCaseRequest) -> list[tuple
 # ---------------------------------------------------------------------------------------------
 
 
-async def _refuse_non_admin(
-    services: Services, user_id: str, team_id: str, interaction_id: str, what: str, **where: str
-) -> bool:
-    """True (and refused + audited) when `user_id` is not an admin under the policy in force."""
-    if resolution.is_admin(services.policy, user_id):
-        return False
-    await services.audit.record(
-        interaction_id=interaction_id,
-        event="refused",
-        actor_id=user_id,
-        team_id=team_id,
-        reason=f"not an admin: {what}",
-        **where,  # type: ignore[arg-type]
-    )
-    return True
-
-
 async def run_decision(services: Services, click: UseCaseDecision) -> None:
-    async def tell(text: str) -> None:
-        await services.slack.tell(ReplyTo.of(click), text)
-
+    reply_to = ReplyTo.of(click)
     request = await load_request(services, click.request_id)
     if request is None:
-        await tell("That use-case request no longer exists.")
+        await services.slack.tell(reply_to, "That use-case request no longer exists.")
         return
     verb = "approve" if click.verdict == "approved" else "reject"
-    if await _refuse_non_admin(
+    if not await require_admin(
         services,
-        click.user_id,
+        reply_to,
         click.team_id,
-        request.id,
-        f"{verb} a use-case request",
+        f"/steward request {verb}",
+        "decide use-case requests",
         channel_id=request.channel_id,
         use_case=request.use_case,
     ):
-        await tell(":no_entry: Only Steward admins can decide use-case requests.")
         return
     if click.verdict == "approved" and not resolution.grantable(
         services.policy, request.use_case, request.channel_id
     ):
-        await tell(
+        await services.slack.tell(
+            reply_to,
             f"*{request.use_case}* can no longer be granted in <#{request.channel_id}>: the "
-            "policy changed since the request (it is now on there, denied, or not listed)."
+            "policy changed since the request (it is now on there, denied, or not listed).",
         )
         return
     mine = f"{click.verdict}|{click.user_id}"
-    marker = f"{_key(request.id)}:decision"
+    marker = keys.use_case_request_decision(request.id)
     won = await services.redis.set(marker, mine, nx=True, ex=REQUEST_TTL)
     decided = None if won else await _get(services, marker)
     if decided is not None and decided != mine:
         verdict, _, by = decided.partition("|")
-        await tell(f"That request was already {verdict} by <@{by}>.")
+        await services.slack.tell(reply_to, f"That request was already {verdict} by <@{by}>.")
         return
     # Won the decision (or a retry of this same decision): every step below is idempotent.
     if click.verdict == "approved":
@@ -361,7 +333,7 @@ async def _decided(
 async def _close(services: Services, request: UseCaseRequest, verdict: Verdict, by: str) -> None:
     request.status, request.decided_by = verdict, by
     await _save(services, request)
-    pending = _pending_key(request.use_case, request.channel_id)
+    pending = keys.open_use_case_request(request.use_case, request.channel_id)
     if await _get(services, pending) == request.id:
         await services.redis.delete(pending)
 
@@ -381,19 +353,22 @@ async def _update_admins(services: Services, request: UseCaseRequest, outcome: s
 
 
 async def run_revoke(services: Services, click: GrantRevoke) -> None:
-    async def tell(text: str) -> None:
-        await services.slack.tell(ReplyTo.of(click), text)
-
-    where = {"channel_id": click.grant_channel_id, "use_case": click.use_case}
-    interaction = f"revoke_{click.use_case}_{click.grant_channel_id}"
-    if await _refuse_non_admin(
-        services, click.user_id, click.team_id, interaction, "revoke a grant", **where
+    reply_to = ReplyTo.of(click)
+    if not await require_admin(
+        services,
+        reply_to,
+        click.team_id,
+        "/steward policy revoke",
+        "revoke a grant",
+        channel_id=click.grant_channel_id,
+        use_case=click.use_case,
     ):
-        await tell(":no_entry: Only Steward admins can revoke a grant.")
         return
     grant = await GrantStore(services.redis).revoke(click.use_case, click.grant_channel_id)
     if grant is None:
-        await tell(f"*{click.use_case}* has no grant in <#{click.grant_channel_id}> any more.")
+        await services.slack.tell(
+            reply_to, f"*{click.use_case}* has no grant in <#{click.grant_channel_id}> any more."
+        )
         return
     await services.audit.record(
         interaction_id=grant.id,
@@ -403,11 +378,13 @@ async def run_revoke(services: Services, click: GrantRevoke) -> None:
         reason=f"grant revoked: {click.use_case} in {click.grant_channel_id}",
         rule=f"granted request {grant.id}",
         extra={"source": "grant", "action": "revoked", "granted_by": grant.granted_by},
-        **where,  # type: ignore[arg-type]
+        channel_id=click.grant_channel_id,
+        use_case=click.use_case,
     )
-    await tell(
+    await services.slack.tell(
+        reply_to,
         f":wastebasket: Revoked: *{click.use_case}* is no longer granted in "
-        f"<#{click.grant_channel_id}>."
+        f"<#{click.grant_channel_id}>.",
     )
     await services.slack.tell(
         ReplyTo.dm(grant.requested_by),
