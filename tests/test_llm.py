@@ -20,7 +20,8 @@ from app.model.profiles import CAPABILITY_TTL_S, Capabilities, CapabilityMemory
 from app.model.prompt import Prompt
 from app.model.structured import AnswerError, extract_json, read_answer, strict_schema
 from app.runtime.settings import ConfigError, load_settings
-from app.sandbox.openai_compat import ModelServer, Profile, strict_problem
+from app.sandbox.model_schema import strict_problem
+from app.sandbox.openai_compat import ModelServer, Profile
 from app.summaries.summary import SummaryOutput
 
 SYSTEM = "You summarise. Reply with one JSON object."

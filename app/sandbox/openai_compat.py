@@ -30,91 +30,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 from aiohttp import web
 
-from app.model.tokens import count_tokens
-
-MARK = "\u02c6"
-_MSG_RE = re.compile(r'^<<msg id=(M\d+) author="([^"]*)">>\s?(.*)$')
-_PART_RE = re.compile(r"^<<part \d+>>\s(.*)$")
-_REQUEST_RE = re.compile(r"^<<request>>\s?(.*)$")
-_DECISION = re.compile(r"\b(decid|decision|agreed|we'll go with|approved|final)", re.I)
-_ACTION = re.compile(r"\b(I'll|I will|will do|can you|todo|owner|by (mon|tue|wed|thu|fri))", re.I)
-# Structured Outputs: "name" must be a-z, A-Z, 0-9, or contain underscores and dashes, with a
-# maximum length of 64 (API reference, Chat Completions: create, response_format.json_schema).
-_SCHEMA_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+from .model_answers import (
+    GARBAGE,
+    HTML_PAGE,
+    ModelRequest,
+    completion,
+    draft_answer,
+    map_answer,
+    reduce_answer,
+    usage,
+)
+from .model_schema import SCHEMA_NAME_RE, conform, strict_problem
 
 Profile = Literal["default", "strict_schema", "no_schema", "reasoning"]
 AnswerMode = Literal["normal", "garbage", "html", "truncated"]
-
-GARBAGE = "Sure! Here's what I found :) the thread is mostly about things, let me know!!"
-HTML_PAGE = (
-    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
-    "</center><hr><center>nginx</center></body></html>"
-)
-
-
-@dataclass
-class ModelRequest:
-    model: str
-    messages: list[dict[str, Any]]
-    at: float
-    body: dict[str, Any] = field(default_factory=dict)
-    path: str = "/v1/chat/completions"
-    deployment: str | None = None  # Azure: from the URL
-    api_version: str | None = None  # Azure: the api-version query parameter
-    api_key: str | None = None  # Azure's `api-key` header
-    authorization: str | None = None  # OpenAI's `Authorization: Bearer …` header
-    status: int = 200  # what the server answered
-
-    @property
-    def system(self) -> str:
-        return "\n".join(str(m.get("content", "")) for m in self.messages if m["role"] == "system")
-
-    @property
-    def user(self) -> str:
-        return "\n".join(str(m.get("content", "")) for m in self.messages if m["role"] == "user")
-
-    @property
-    def is_reduce(self) -> bool:
-        return "<<partial_summaries>>" in self.user
-
-    @property
-    def is_draft(self) -> bool:
-        return "<<request>>" in self.user
-
-    @property
-    def message_ids(self) -> list[str]:
-        return [m.group(1) for line in self.user.splitlines() if (m := _MSG_RE.match(line))]
-
-    @property
-    def response_format(self) -> str | None:
-        """The `response_format.type` asked for, or None."""
-        fmt = self.body.get("response_format")
-        return str(fmt.get("type")) if isinstance(fmt, dict) else None
-
-    @property
-    def schema(self) -> dict[str, Any] | None:
-        fmt = self.body.get("response_format")
-        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
-            return None
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        return schema if isinstance(schema, dict) else None
-
-    @property
-    def params(self) -> set[str]:
-        """The request's top-level parameters other than model and messages."""
-        return set(self.body) - {"model", "messages"}
-
-    @cached_property
-    def prompt_tokens(self) -> int:
-        return sum(count_tokens(str(m.get("content", ""))) for m in self.messages)
 
 
 class Refused(Exception):
@@ -313,7 +248,7 @@ class ModelServer:
                 None,
             )
         spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or not _SCHEMA_NAME_RE.match(str(spec.get("name", ""))):
+        if not isinstance(spec, dict) or not SCHEMA_NAME_RE.match(str(spec.get("name", ""))):
             raise Refused(
                 "Invalid 'response_format.json_schema.name': must match ^[a-zA-Z0-9_-]{1,64}$.",
                 "response_format.json_schema.name",
@@ -406,176 +341,3 @@ class ModelServer:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
-
-
-def strict_problem(node: Any, root: dict[str, Any], where: tuple[str, ...] = ()) -> str | None:
-    """Why strict mode would reject this schema, or None. Structured Outputs guide, "Supported
-    schemas": every object needs `additionalProperties: false`, and every property must be
-    listed in `required`."""
-    if isinstance(node, list):
-        for index, item in enumerate(node):
-            problem = strict_problem(item, root, (*where, str(index)))
-            if problem:
-                return problem
-        return None
-    if not isinstance(node, dict):
-        return None
-    if node.get("type") == "object" or "properties" in node:
-        if node.get("additionalProperties") is not False:
-            return (
-                f"In context={where}, 'additionalProperties' is required to be supplied and "
-                "to be false."
-            )
-        missing = [p for p in node.get("properties", {}) if p not in node.get("required", [])]
-        if missing:
-            return (
-                f"In context={where}, 'required' is required to be supplied and to be an array "
-                f"including every key in properties. Missing '{missing[0]}'."
-            )
-    for key, value in node.items():
-        if key in ("properties", "$defs") and isinstance(value, dict):
-            for name, sub in value.items():
-                problem = strict_problem(sub, root, (*where, key, name))
-                if problem:
-                    return problem
-        elif key in ("items", "anyOf"):
-            problem = strict_problem(value, root, (*where, key))
-            if problem:
-                return problem
-    return None
-
-
-def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        return target if isinstance(target, dict) else {}
-    return schema
-
-
-def conform(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
-    """`value` reshaped to match `schema`: what decoding constrained by the schema produces."""
-    schema = _resolve(schema, root)
-    if "anyOf" in schema:
-        branches = [_resolve(b, root) for b in schema["anyOf"]]
-        if value is None and any(b.get("type") == "null" for b in branches):
-            return None
-        typed = [b for b in branches if b.get("type") != "null"] or branches
-        return conform(value, typed[0], root)
-    kind = schema.get("type")
-    if kind == "object":
-        given = value if isinstance(value, dict) else {}
-        props = schema.get("properties", {})
-        return {name: conform(given.get(name), sub, root) for name, sub in props.items()}
-    if kind == "array":
-        items = value if isinstance(value, list) else []
-        return [conform(item, schema.get("items", {}), root) for item in items]
-    if kind == "string":
-        return value if isinstance(value, str) else "" if value is None else str(value)
-    if kind == "boolean":
-        return bool(value) if value is not None else True
-    if kind in ("integer", "number"):
-        return value if isinstance(value, int | float) else 0
-    if kind == "null":
-        return None
-    return value
-
-
-def _unmark(text: str) -> str:
-    return text.replace(MARK, " ")
-
-
-def _point(text: str, source: str, owner: str | None = None) -> dict[str, Any]:
-    words = _unmark(text).split()
-    point: dict[str, Any] = {"text": " ".join(words[:24]), "sources": [source]}
-    if owner is not None:
-        point["owner"] = owner
-    return point
-
-
-def map_answer(record: ModelRequest) -> dict[str, Any]:
-    messages = [
-        (m.group(1), _unmark(m.group(2)), m.group(3))
-        for line in record.user.splitlines()
-        if (m := _MSG_RE.match(line))
-    ]
-    if not messages:
-        return {"gist": "", "decisions": [], "open_questions": [], "action_items": []}
-    _, _, first_text = messages[0]
-    return {
-        "gist": " ".join(_unmark(first_text).split()[:20]),
-        "decisions": [_point(t, i) for i, _, t in messages if _DECISION.search(_unmark(t))][:4],
-        "open_questions": [_point(t, i) for i, _, t in messages if t.rstrip().endswith("?")][:4],
-        "action_items": [_point(t, i, a) for i, a, t in messages if _ACTION.search(_unmark(t))][:4],
-    }
-
-
-def reduce_answer(user: str) -> dict[str, Any]:
-    parts = [json.loads(m.group(1)) for line in user.splitlines() if (m := _PART_RE.match(line))]
-    merged: dict[str, Any] = {"gist": "", "decisions": [], "open_questions": [], "action_items": []}
-    for part in parts:
-        merged["gist"] = merged["gist"] or _unmark(part.get("gist", ""))
-        for section in ("decisions", "open_questions", "action_items"):
-            for point in part.get(section, []):
-                point = {**point, "text": _unmark(point.get("text", ""))}
-                if point.get("owner"):
-                    point["owner"] = _unmark(point["owner"])
-                merged[section].append(point)
-    for section in ("decisions", "open_questions", "action_items"):
-        merged[section] = merged[section][:6]
-    return merged
-
-
-def draft_answer(record: ModelRequest) -> dict[str, Any]:
-    """A draft that says what was asked, in plain spaces (so it is grounded in the request)."""
-    asked = next(
-        (m.group(1) for line in record.user.splitlines() if (m := _REQUEST_RE.match(line))), ""
-    )
-    words = _unmark(asked).split()
-    return {"draft": " ".join(words[:60]) or "[what you want to say]"}
-
-
-def usage(record: ModelRequest, content: str, reasoning: bool = False) -> dict[str, Any]:
-    out = count_tokens(content)
-    report: dict[str, Any] = {
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": out,
-        "total_tokens": record.prompt_tokens + out,
-    }
-    if reasoning:
-        # Reasoning models guide: reasoning tokens are billed as output and reported here.
-        report["completion_tokens_details"] = {"reasoning_tokens": 0}
-    return report
-
-
-def completion(record: ModelRequest, content: str, finish_reason: str = "stop") -> dict[str, Any]:
-    words = content.split()
-    # API reference, the chat completion object: `logprobs` is null unless requested.
-    logprobs: dict[str, Any] | None = (
-        {
-            "content": [
-                {"token": w, "logprob": -0.05, "bytes": None, "top_logprobs": []}
-                for w in words[:200]
-            ]
-        }
-        if record.body.get("logprobs")
-        else None
-    )
-    reasoning = "max_completion_tokens" in record.body
-    return {
-        "id": f"chatcmpl-{int(record.at * 1000)}",
-        "object": "chat.completion",
-        "created": int(record.at),
-        "model": record.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": logprobs,
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": usage(record, content, reasoning),
-    }
