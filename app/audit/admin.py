@@ -10,7 +10,6 @@ import csv
 import logging
 import re
 import tempfile
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from app.audit.log import ApprovalStatus, AuditFilters, AuditLog, InteractionSta
 from app.audit.pricing import PricesError, load_prices
 from app.audit.usage import usage_report
 from app.audit.usage_view import usage_message
-from app.governance import resolution
+from app.governance.admins import require_admin
 from app.governance.durations import format_duration, parse_duration
 from app.runtime.services import Services
 from app.slack.port import SlackError
@@ -175,28 +174,6 @@ class Asker:
         )
 
 
-async def admin_only(services: Services, asker: Asker) -> bool:
-    """True for admins; anyone else is told privately, and a `refused` event is recorded."""
-    if resolution.is_admin(services.policy, asker.user_id):
-        return True
-    await services.audit.record(
-        event="refused",
-        interaction_id=uuid.uuid4().hex,
-        actor_id=asker.user_id,
-        team_id=asker.team_id,
-        channel_id=asker.channel_id,
-        reason=f"{asker.command}: admins only",
-        extra={"command": asker.command},
-    )
-    await _tell(
-        services,
-        asker,
-        f":lock: `{asker.command}` is for Steward admins only. "
-        "Ask an admin if you need to review AI usage.",
-    )
-    return False
-
-
 async def _tell(
     services: Services, asker: Asker, text: str, blocks: list[dict[str, Any]] | None = None
 ) -> None:
@@ -238,7 +215,7 @@ async def matching_interactions(
 async def run_audit(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward audit [@user] [#channel] [status] [7d]`."""
     asker = Asker.of(cmd)
-    if not await admin_only(services, asker):
+    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "review AI interactions"):
         return
     try:
         query = parse_audit_args(cmd.args)
@@ -253,7 +230,7 @@ async def run_audit(services: Services, reply_to: ReplyTo, cmd: StewardCommand) 
 async def run_usage(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward usage [7d]`: the dashboard numbers, privately."""
     asker = Asker.of(cmd)
-    if not await admin_only(services, asker):
+    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "review AI usage"):
         return
     try:
         days = parse_usage_args(cmd.args)
@@ -290,7 +267,9 @@ async def run_audit_export(services: Services, req: AuditExportRequest) -> None:
         channel_id=req.channel_id,
         response_url=req.response_url,
     )
-    if not await admin_only(services, cmd):
+    if not await require_admin(
+        services, ReplyTo.of(cmd), req.team_id, cmd.command, "export the audit trail"
+    ):
         return
     try:
         query = AuditQuery.model_validate_json(req.query)
