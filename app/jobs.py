@@ -18,7 +18,8 @@ from app.audit.admin import AuditExportRequest, run_audit_export
 from app.audit.feedback import FeedbackRequest, run_feedback
 from app.audit.trace import WhyRequest, run_why
 from app.commands import run_steward
-from app.drafts.approvals import ApprovalAction, TimerFired, run_approval_action, run_approval_timer
+from app.drafts.approvals import ApprovalAction, run_approval_action
+from app.drafts.deadlines import TimerFired, run_approval_timer
 from app.drafts.draft import (
     DraftAction,
     DraftEdit,

@@ -9,9 +9,10 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from app.drafts import approvals
 from app.drafts import views as view
+from app.drafts.posting import ensure_posted
 from app.drafts.store import DraftRecord, Drafts
+from app.governance.approvers import members_of
 from app.governance.policy import load_policy_text
 from app.runtime.services import Services
 from tests.e2e import LAUNCH, MANAGER, running_stack
@@ -38,7 +39,7 @@ def fake_services(r: aioredis.Redis, **extra: Any) -> Services:
 
 
 async def pending_draft(r: aioredis.Redis, interaction_id: str = "i1") -> Drafts:
-    drafts = Drafts(fake_services(r))
+    drafts = Drafts(r)
     await drafts.create(record(interaction_id), "hello")
     outcome = await drafts.transition(
         interaction_id, ["draft"], "pending", actor="U0EMP", click="submit", expect_step=0
@@ -95,7 +96,7 @@ async def test_a_decision_for_a_step_that_moved_is_not_taken(r: aioredis.Redis) 
 
 
 async def test_text_changes_only_while_a_draft(r: aioredis.Redis) -> None:
-    drafts = Drafts(fake_services(r))
+    drafts = Drafts(r)
     await drafts.create(record(), "one")
     assert await drafts.set_text("i1", "draft", "two") == "one"
     await drafts.transition("i1", ["draft"], "pending", actor="U0EMP", click="s")
@@ -130,10 +131,10 @@ async def test_group_members_resolve_handles_and_cache_them(r: aioredis.Redis) -
     )
     slack = CountingSlack()
     services = fake_services(r, policy=policy, slack=slack)
-    assert await approvals.members_of(services, "legal") == ["U0ADMIN", "U0LEGAL"]
-    assert await approvals.members_of(services, "legal") == ["U0ADMIN", "U0LEGAL"]
+    assert await members_of(services, "legal") == ["U0ADMIN", "U0LEGAL"]
+    assert await members_of(services, "legal") == ["U0ADMIN", "U0LEGAL"]
     assert slack.calls == 1  # cached in Redis between clicks
-    assert await approvals.members_of(services, "nobody") == []
+    assert await members_of(services, "nobody") == []
 
 
 async def test_a_post_interrupted_after_slack_answered_is_not_repeated(
@@ -141,7 +142,7 @@ async def test_a_post_interrupted_after_slack_answered_is_not_repeated(
 ) -> None:
     async with running_stack(redis_url, tmp_path, workers=0) as stack:
         services = stack.runtime.services
-        drafts = Drafts(services)
+        drafts = Drafts(services.redis)
         for rid in ("crashed-after-post", "crashed-before-post"):
             await drafts.create(record(rid), f"text of {rid}")
             await drafts.transition(rid, ["draft"], "pending", actor="U0EMP", click="s")
@@ -154,7 +155,7 @@ async def test_a_post_interrupted_after_slack_answered_is_not_repeated(
         for rid in ("crashed-after-post", "crashed-before-post"):
             state = await drafts.get(rid)
             assert state is not None
-            await approvals.ensure_posted(services, state, "job", approver=MANAGER)
+            await ensure_posted(services, drafts, state, "job", approver=MANAGER)
 
         sb = stack.sandbox
         posted = [m.text for m in sb.messages(LAUNCH) if m.text.startswith("text of")]

@@ -2,8 +2,9 @@
 
 policy → (thread read, redacted, datamarked) → model or offline template → sanitise → score →
 audit → private draft with Edit / Regenerate / Discard / Post or Submit for approval / Why?.
-Writing the text is draft_writer.py; what happens after Submit lives in approvals.py; this module
-owns the draft until then.
+Writing the text is writer.py; what happens after Submit lives in submitting.py, approvals.py
+(deciding), deadlines.py and posting.py; this module owns the draft until then. Each job builds
+one `Drafts` and works from the states its transitions return.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.drafts import approvals
+from app.drafts import submitting
 from app.drafts import views as view
+from app.drafts.approvals import clean_human_text
+from app.drafts.posting import ensure_posted
 from app.drafts.store import DraftRecord, Drafts, DraftState
+from app.drafts.trail import USE_CASE, audit
 from app.drafts.writer import Generation, generate
 from app.governance import gate as governance
 from app.governance import resolution
+from app.governance.approvers import members_of
 from app.governance.gate import Refusal
 from app.model.llm import ModelError
 from app.runtime.services import Services
@@ -31,8 +36,6 @@ from app.slack.reply import ReplyTo
 log = logging.getLogger(__name__)
 
 Trigger = Literal["command", "shortcut", "mention"]
-
-USE_CASE = "draft"
 
 
 class DraftRequest(BaseModel):
@@ -46,6 +49,16 @@ class DraftRequest(BaseModel):
     reply_channel: str | None = None
     reply_thread_ts: str | None = None
     response_url: str | None = None
+
+    @property
+    def reply_to(self) -> ReplyTo:
+        """Where the requester hears back: beside the command, the mention or the shortcut."""
+        return ReplyTo(
+            user_id=self.user_id,
+            channel_id=self.reply_channel,
+            response_url=self.response_url,
+            thread_ts=self.reply_thread_ts,
+        )
 
 
 class DraftAction(BaseModel):
@@ -75,19 +88,6 @@ class DraftEdit(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
-async def _tell(services: Services, req: DraftRequest, text: str, blocks: Any = None) -> None:
-    await services.slack.tell(
-        ReplyTo(
-            user_id=req.user_id,
-            channel_id=req.reply_channel,
-            response_url=req.response_url,
-            thread_ts=req.reply_thread_ts,
-        ),
-        text,
-        blocks,
-    )
-
-
 def _base(req: DraftRequest) -> dict[str, Any]:
     return {
         "interaction_id": req.interaction_id,
@@ -102,7 +102,12 @@ async def _approvers_text(services: Services, decision: resolution.Decision) -> 
     if decision.approval is None:
         return ""
     group = decision.approval.steps[0].group
-    return approvals.describe_approvers(group, await approvals.members_of(services, group))
+    return view.describe_approvers(group, await members_of(services, group))
+
+
+async def current_rule(services: Services, state: DraftState) -> resolution.Decision:
+    r = state.record
+    return await governance.decide(services, r.user_id, USE_CASE, r.channel_id)
 
 
 async def _record_generated(
@@ -155,14 +160,14 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         await services.audit.record(
             event="refused", **base, reason=refusal.code, rule=decision.rule
         )
-        await _tell(services, req, refusal.message)
+        await services.slack.tell(req.reply_to, refusal.message)
         return
     except ModelError as exc:
         await services.audit.record(
             event="failed", **base, reason=f"model: {exc.code}", rule=decision.rule
         )
-        await _tell(
-            services, req, f":warning: {exc.user_message} No draft was made. {exc.next_step}"
+        await services.slack.tell(
+            req.reply_to, f":warning: {exc.user_message} No draft was made. {exc.next_step}"
         )
         return
     await _record_generated(services, base, decision, gen)
@@ -183,15 +188,13 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         reply_thread_ts=req.reply_thread_ts,
         needs_approval=decision.approval is not None,
     )
-    await Drafts(services).create(record, gen.text)
-    state = await Drafts(services).get(req.interaction_id)
-    assert state is not None
+    state = await Drafts(services.redis).create(record, gen.text)
     message = view.draft_message(
-        state.card(),
+        view.card(state),
         needs_approval=decision.approval is not None,
         approvers=await _approvers_text(services, decision),
     )
-    await _tell(services, req, message.text, message.blocks)
+    await services.slack.tell(req.reply_to, message.text, message.blocks)
     log.info(
         "draft delivered",
         extra={
@@ -219,38 +222,29 @@ async def _read(services: Services, req: DraftRequest) -> list[SourceMessage]:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _tell_clicker(
-    services: Services, req: DraftAction | DraftEdit, text: str, blocks: Any = None
-) -> None:
-    channel = getattr(req, "channel_id", None)
-    response_url = getattr(req, "response_url", None)
-    await services.slack.tell(
-        ReplyTo(user_id=req.user_id, channel_id=channel, response_url=response_url), text, blocks
-    )
-
-
-async def _show(services: Services, state: DraftState, req: DraftAction | DraftEdit) -> None:
-    decision = await approvals.current_rule(services, state)
+async def _show(services: Services, state: DraftState, req: DraftAction) -> None:
+    decision = await current_rule(services, state)
     message = view.draft_message(
-        state.card(),
+        view.card(state),
         needs_approval=decision.approval is not None,
         approvers=await _approvers_text(services, decision),
     )
-    await _tell_clicker(services, req, message.text, message.blocks)
+    await services.slack.tell(ReplyTo.of(req), message.text, message.blocks)
 
 
 async def run_draft_action(services: Services, req: DraftAction) -> None:
-    state = await Drafts(services).get(req.interaction_id)
+    drafts = Drafts(services.redis)
+    state = await drafts.get(req.interaction_id)
     if state is None:
-        await _tell_clicker(services, req, "That draft has expired; run /draft again.")
+        await services.slack.tell(ReplyTo.of(req), "That draft has expired; run /draft again.")
         return
     if req.user_id != state.record.user_id:
-        await approvals.audit(
+        await audit(
             services, state, "refused", actor_id=req.user_id, approval_status=None,
             reason=f"{req.action}: not the requester",
         )  # fmt: skip
-        await _tell_clicker(
-            services, req, ":no_entry: Only the person who asked for this draft can do that."
+        await services.slack.tell(
+            ReplyTo.of(req), ":no_entry: Only the person who asked for this draft can do that."
         )
         return
     handler = {
@@ -261,7 +255,7 @@ async def run_draft_action(services: Services, req: DraftAction) -> None:
         "submit": _submit,
         "withdraw": _withdraw,
     }[req.action]
-    await handler(services, state, req)
+    await handler(services, drafts, state, req)
 
 
 def _not_a_draft(status: str) -> str:
@@ -276,9 +270,9 @@ def _not_a_draft(status: str) -> str:
     }.get(status, "This draft can no longer be changed.")
 
 
-async def _edit(services: Services, state: DraftState, req: DraftAction) -> None:
+async def _edit(services: Services, drafts: Drafts, state: DraftState, req: DraftAction) -> None:
     if state.status != "draft":
-        await _tell_clicker(services, req, _not_a_draft(state.status))
+        await services.slack.tell(ReplyTo.of(req), _not_a_draft(state.status))
         return
     if req.trigger_id:
         metadata = json.dumps({"id": state.record.interaction_id})
@@ -288,11 +282,11 @@ async def _edit(services: Services, state: DraftState, req: DraftAction) -> None
 
 
 async def run_draft_edit(services: Services, req: DraftEdit) -> None:
-    drafts = Drafts(services)
+    drafts = Drafts(services.redis)
     state = await drafts.get(req.interaction_id)
     if state is None or req.user_id != state.record.user_id:
         return  # the modal was only ever opened for the requester
-    text = approvals.clean_human_text(req.text)
+    text = clean_human_text(req.text)
     previous = await drafts.set_text(req.interaction_id, "draft", text)
     if previous is None:
         await services.slack.tell(
@@ -300,14 +294,14 @@ async def run_draft_edit(services: Services, req: DraftEdit) -> None:
             _not_a_draft(state.status),
         )
         return
-    await approvals.audit(
+    await audit(
         services, state, "edited", actor_id=req.user_id, approval_status=None,
         output=text, extra={"previous": previous},
     )  # fmt: skip
-    fresh = await drafts.get(req.interaction_id) or state
-    decision = await approvals.current_rule(services, fresh)
+    fresh = state.model_copy(update={"text": text})
+    decision = await current_rule(services, fresh)
     message = view.draft_message(
-        fresh.card(),
+        view.card(fresh),
         needs_approval=decision.approval is not None,
         approvers=await _approvers_text(services, decision),
     )
@@ -319,12 +313,15 @@ async def run_draft_edit(services: Services, req: DraftEdit) -> None:
     )
 
 
-async def _regenerate(services: Services, state: DraftState, req: DraftAction) -> None:
+async def _regenerate(
+    services: Services, drafts: Drafts, state: DraftState, req: DraftAction
+) -> None:
+    reply = ReplyTo.of(req)
     if state.status != "draft":
-        await _tell_clicker(services, req, _not_a_draft(state.status))
+        await services.slack.tell(reply, _not_a_draft(state.status))
         return
     r = state.record
-    decision = await approvals.current_rule(services, state)
+    decision = await current_rule(services, state)
     again = DraftRequest(
         interaction_id=r.interaction_id, team_id=r.team_id, user_id=r.user_id, what=r.request,
         channel_id=r.channel_id, thread_ts=r.thread_ts, trigger="command",
@@ -334,7 +331,7 @@ async def _regenerate(services: Services, state: DraftState, req: DraftAction) -
         thread = await _read(services, again)
         gen = await generate(services, decision, again.what, again.team_id, again.user_id, thread)
     except Refusal as refusal:
-        await approvals.audit(
+        await audit(
             services,
             state,
             "refused",
@@ -342,35 +339,31 @@ async def _regenerate(services: Services, state: DraftState, req: DraftAction) -
             approval_status=None,
             reason=refusal.code,
         )
-        await _tell_clicker(services, req, refusal.message)
+        await services.slack.tell(reply, refusal.message)
         return
     except ModelError as exc:
-        await _tell_clicker(
-            services, req, f":warning: {exc.user_message} The draft was not changed."
-        )
+        await services.slack.tell(reply, f":warning: {exc.user_message} The draft was not changed.")
         return
-    drafts = Drafts(services)
     if await drafts.set_text(r.interaction_id, "draft", gen.text) is None:
-        await _tell_clicker(services, req, _not_a_draft(state.status))
+        await services.slack.tell(reply, _not_a_draft(state.status))
         return
     await _record_generated(services, _base(again), decision, gen)
-    await _show(services, await drafts.get(r.interaction_id) or state, req)
+    await _show(services, state.model_copy(update={"text": gen.text}), req)
 
 
-async def _discard(services: Services, state: DraftState, req: DraftAction) -> None:
-    drafts = Drafts(services)
+async def _discard(services: Services, drafts: Drafts, state: DraftState, req: DraftAction) -> None:
     outcome = await drafts.transition(
         state.record.interaction_id, ["draft"], "discarded", actor=req.user_id, click=req.click_id
     )
     if not outcome.won:
-        await _tell_clicker(services, req, _not_a_draft(outcome.status))
+        await services.slack.tell(ReplyTo.of(req), _not_a_draft(outcome.status))
         return
     if await drafts.once(state.record.interaction_id, "discarded"):
-        await approvals.audit(
+        await audit(
             services, state, "discarded", actor_id=req.user_id, approval_status=None,
             reason="discarded by the requester",
         )  # fmt: skip
-    await _tell_clicker(services, req, ":wastebasket: Draft discarded. Nothing was posted.")
+    await services.slack.tell(ReplyTo.of(req), ":wastebasket: Draft discarded. Nothing was posted.")
 
 
 async def _allowed(
@@ -384,7 +377,7 @@ async def _allowed(
     try:
         await governance.check(services, decision)
     except Refusal as refusal:
-        await approvals.audit(
+        await audit(
             services,
             state,
             "refused",
@@ -392,84 +385,84 @@ async def _allowed(
             approval_status=None,
             reason=f"{what}: {refusal.code}",
         )
-        await _tell_clicker(services, req, refusal.message)
+        await services.slack.tell(ReplyTo.of(req), refusal.message)
         return False
     return True
 
 
-async def _post(services: Services, state: DraftState, req: DraftAction) -> None:
+async def _post(services: Services, drafts: Drafts, state: DraftState, req: DraftAction) -> None:
     """Post without approval — only while the policy still says none is needed."""
-    decision = await approvals.current_rule(services, state)
+    decision = await current_rule(services, state)
     if not await _allowed(services, state, req, decision, "post"):
         return
     if decision.approval is not None:
-        await approvals.audit(
+        await audit(
             services, state, "refused", actor_id=req.user_id, approval_status="pending",
             reason="post: approval required",
         )  # fmt: skip
-        await _tell_clicker(
-            services,
-            req,
+        await services.slack.tell(
+            ReplyTo.of(req),
             ":lock: Policy now requires approval for drafts here: use *Submit for approval*.",
         )
         await _show(services, state, req)
         return
-    drafts = Drafts(services)
     outcome = await drafts.transition(
-        state.record.interaction_id, ["draft"], "direct", actor=req.user_id, click=req.click_id
-    )
+        state.record.interaction_id, ["draft"], "direct", actor=req.user_id, click=req.click_id,
+        claim_post=True,
+    )  # fmt: skip
     if not outcome.won:
-        await _tell_clicker(services, req, _not_a_draft(outcome.status))
+        await services.slack.tell(ReplyTo.of(req), _not_a_draft(outcome.status))
         return
-    fresh = await drafts.get(state.record.interaction_id) or state
-    await approvals.ensure_posted(services, fresh, req.click_id, approver=None)
+    fresh = outcome.state or state
+    await ensure_posted(services, drafts, fresh, req.click_id, approver=None, claim=outcome.claim)
 
 
-async def _submit(services: Services, state: DraftState, req: DraftAction) -> None:
-    decision = await approvals.current_rule(services, state)
+async def _submit(services: Services, drafts: Drafts, state: DraftState, req: DraftAction) -> None:
+    decision = await current_rule(services, state)
     if decision.approval is None:
-        await _post(services, state, req)
+        await _post(services, drafts, state, req)
         return
     if not await _allowed(services, state, req, decision, "submit"):
         return
+    reply = ReplyTo.of(req)
     try:
-        outcome = await approvals.submit(services, state, decision.approval, req.click_id)
-    except approvals.RequestChannelUnavailable as exc:
-        await approvals.audit(
+        outcome = await submitting.submit(services, drafts, state, decision.approval, req.click_id)
+    except submitting.RequestChannelUnavailable as exc:
+        await audit(
             services, state, "failed", actor_id=req.user_id,
             approval_status="withdrawn" if exc.was_pending else None,
             reason=f"submit: approval channel {exc.channel} unavailable",
         )  # fmt: skip
-        await _tell_clicker(services, req, exc.user_message)
+        await services.slack.tell(reply, exc.user_message)
         return
     if not outcome.won:
-        await _tell_clicker(
-            services,
-            req,
+        await services.slack.tell(
+            reply,
             _not_a_draft(outcome.status)
             if outcome.status != "pending"
             else "This draft is already waiting for approval.",
         )
         return
-    fresh = await Drafts(services).get(state.record.interaction_id) or state
+    fresh = outcome.state or state
     where = f"<#{fresh.approval_channel}>" if fresh.approval_channel else "the channel"
     message = view.submitted_message(
-        fresh.record.interaction_id,
-        approvals.describe_approvers(fresh.group, fresh.approvers),
-        where,
+        fresh.record.interaction_id, view.describe_approvers(fresh.group, fresh.approvers), where
     )
-    await _tell_clicker(services, req, message.text, message.blocks)
+    await services.slack.tell(reply, message.text, message.blocks)
 
 
-async def _withdraw(services: Services, state: DraftState, req: DraftAction) -> None:
-    outcome = await approvals.withdraw(services, state, req.click_id)
+async def _withdraw(
+    services: Services, drafts: Drafts, state: DraftState, req: DraftAction
+) -> None:
+    outcome = await submitting.withdraw(services, drafts, state, req.click_id)
     if not outcome.won:
-        await _tell_clicker(
-            services,
-            req,
+        await services.slack.tell(
+            ReplyTo.of(req),
             _not_a_draft(outcome.status)
             if outcome.status != "pending"
             else "Could not withdraw it.",
         )
         return
-    await _tell_clicker(services, req, ":leftwards_arrow_with_hook: Withdrawn. Nothing was posted.")
+    await services.slack.tell(
+        ReplyTo.of(req), ":leftwards_arrow_with_hook: Withdrawn. Nothing was posted."
+    )

@@ -1,53 +1,85 @@
-"""A draft's state: one Redis hash per draft (`steward:draft:<interaction id>`) and its atomic
-transitions.
+"""A draft's state: one Redis hash per draft (`app/drafts/keys.py`) and its atomic transitions.
 
-Every change of status is one Lua call that checks the current status (and step) and writes the
-new one, so "first decision wins" holds across processes: of fifty concurrent Approve clicks
-exactly one sees `won`, the rest see who decided. Each call carries a click id: when a worker
-dies after winning, the queue re-runs the same job, which re-enters as the winner and finishes
-the work. Claiming the post works the same way (see `app/approvals.py` for posting).
+Every change of status is one Lua call that checks the current status (and step), writes the
+new one and answers with the whole draft as it now is, so "first decision wins" holds across
+processes and the caller never reads the hash again to see what it wrote: of fifty concurrent
+Approve clicks exactly one sees `won`, the rest see who decided. Each call carries a click id:
+when a worker dies after winning, the queue re-runs the same job, which re-enters as the winner
+and finishes the work. Claiming the post works the same way, on its own or in the same call as
+the transition that makes a draft postable (see `app/drafts/posting.py`).
+
+A job builds one `Drafts` and hands it down; the scripts are sent by SHA (EVALSHA), so their text
+crosses the wire once per server, not on every click.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
+import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from app.drafts import views as view
-from app.runtime.services import Services
+from app.drafts import keys
 
 DRAFT_TTL_S = 30 * 24 * 3600
 
 Status = Literal[
     "draft", "pending", "approved", "rejected", "expired", "withdrawn", "discarded", "direct"
 ]
+Result = Literal["won", "lost", "moved", "missing"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+RESULTS: tuple[Result, ...] = get_args(Result)
+
+# claim(key, click): {'posted', ts} | {'claimed', attempt} | {'busy', holder} |
+# {'not_ready', status}. The post is claimable once the draft is approved (or posted directly).
+_CLAIM = """
+local function claim(key, click)
+  local ts = redis.call('HGET', key, 'posted_ts')
+  if ts then return {'posted', ts} end
+  local status = redis.call('HGET', key, 'status')
+  if status ~= 'approved' and status ~= 'direct' then return {'not_ready', status or ''} end
+  local holder = redis.call('HGET', key, 'posting')
+  if holder and holder ~= click then return {'busy', holder} end
+  redis.call('HSET', key, 'posting', click)
+  return {'claimed', tostring(redis.call('HINCRBY', key, 'post_attempts', 1))}
+end
+"""
 
 # KEYS[1] draft hash. ARGV: from (comma list), to, actor, click, expected step ('' = any),
-# then field/value pairs to set. Returns {outcome, status, by}.
-_TRANSITION = """
+# claim the post when won ('1' | ''), then field/value pairs to set.
+# Returns {outcome, claim, claim detail, field, value, ...}: the hash after the call.
+_TRANSITION = (
+    _CLAIM
+    + """
+local function answer(outcome)
+  local c = {'', ''}
+  if outcome == 'won' and ARGV[6] == '1' then c = claim(KEYS[1], ARGV[4]) end
+  local out = {outcome, c[1], c[2]}
+  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
+  return out
+end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '', ''} end
-local by = redis.call('HGET', KEYS[1], 'by') or ''
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'click') == ARGV[4] and status == ARGV[2] then
-  return {'won', status, by}
+  return answer('won')
 end
 local allowed = false
 for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == status then allowed = true end
 end
-if not allowed then return {'lost', status, by} end
+if not allowed then return answer('lost') end
 if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'step') ~= ARGV[5] then
-  return {'moved', status, by}
+  return answer('moved')
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'by', ARGV[3], 'click', ARGV[4])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return {'won', ARGV[2], ARGV[3]}
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return answer('won')
 """
+)
 
 # Replace the text while the draft is still in `ARGV[1]`; returns the old text, or false.
 _SET_TEXT = """
@@ -57,18 +89,7 @@ redis.call('HSET', KEYS[1], 'text', ARGV[2])
 return old
 """
 
-# Claim the post for click ARGV[1]: {'posted', ts} | {'claimed', attempt} | {'busy'} |
-# {'not_ready', status}.
-_CLAIM_POST = """
-local ts = redis.call('HGET', KEYS[1], 'posted_ts')
-if ts then return {'posted', ts} end
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'approved' and status ~= 'direct' then return {'not_ready', status or ''} end
-local holder = redis.call('HGET', KEYS[1], 'posting')
-if holder and holder ~= ARGV[1] then return {'busy', holder} end
-redis.call('HSET', KEYS[1], 'posting', ARGV[1])
-return {'claimed', tostring(redis.call('HINCRBY', KEYS[1], 'post_attempts', 1))}
-"""
+_CLAIM_POST = _CLAIM + "return claim(KEYS[1], ARGV[1])\n"
 
 
 class DraftRecord(BaseModel):
@@ -91,10 +112,6 @@ class DraftRecord(BaseModel):
     needs_approval: bool = False
     created_at: float = Field(default_factory=time.time)
 
-    @property
-    def target(self) -> str:
-        return view.target_label(self.channel_id, self.thread_ts)
-
 
 class DraftState(BaseModel):
     record: DraftRecord
@@ -111,122 +128,129 @@ class DraftState(BaseModel):
     previous_text: str | None = None  # before an approver's edit
     approvers: list[str] = Field(default_factory=list)  # of the current step
     group: str = ""
+    steps: list[tuple[str, float]] = Field(default_factory=list)  # (group, after seconds)
 
-    def card(self) -> view.DraftCard:
-        r = self.record
-        return view.DraftCard(
-            interaction_id=r.interaction_id,
-            text=self.text,
-            target=r.target,
-            confidence=r.confidence,
-            confidence_label=r.confidence_label,
-            engine=r.engine,
-            model=r.model,
-            redactions=r.redactions,
-        )
+
+PostClaim = tuple[
+    str, str
+]  # ('posted', ts) | ('claimed', attempt) | ('busy', …) | ('not_ready', …)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    result: Literal["won", "lost", "moved", "missing"]
+    result: Result
     status: str
     by: str
+    state: DraftState | None = None  # the draft after the call (None when it is gone)
+    claim: PostClaim | None = None  # when the transition was asked to claim the post and won
 
     @property
     def won(self) -> bool:
         return self.result == "won"
 
 
-def _key(interaction_id: str) -> str:
-    return f"steward:draft:{interaction_id}"
+def _status(value: str) -> Status:
+    for status in STATUSES:
+        if status == value:
+            return status
+    raise ValueError(f"a draft cannot be {value!r}")
+
+
+def _result(value: str) -> Result:
+    for result in RESULTS:
+        if result == value:
+            return result
+    raise ValueError(f"a transition cannot end {value!r}")
+
+
+def _state(raw: Mapping[str, str]) -> DraftState | None:
+    if "record" not in raw:
+        return None
+    return DraftState(
+        record=DraftRecord.model_validate_json(raw["record"]),
+        text=raw.get("text", ""),
+        status=_status(raw.get("status", "draft")),
+        step=int(raw.get("step") or 0),
+        by=raw.get("by", ""),
+        reason=raw.get("reason", ""),
+        approval_channel=raw.get("approval_channel") or None,
+        approval_ts=raw.get("approval_ts") or None,
+        parent_ts=raw.get("parent_ts") or None,
+        submitted_at=float(raw["submitted_at"]) if raw.get("submitted_at") else None,
+        posted_ts=raw.get("posted_ts") or None,
+        previous_text=raw.get("previous_text"),
+        approvers=json.loads(raw.get("approvers") or "[]"),
+        group=raw.get("group", ""),
+        steps=[(str(g), float(a)) for g, a in json.loads(raw.get("steps") or "[]")],
+    )
 
 
 class Drafts:
-    """The draft hashes and their atomic transitions."""
+    """The draft hashes and their atomic transitions, over one Redis client."""
 
-    def __init__(self, services: Services) -> None:
-        self.redis = services.redis
-        # EVALSHA: the script text crosses the wire once per server, not on every click.
-        self._transition = self.redis.register_script(_TRANSITION)
-        self._set_text = self.redis.register_script(_SET_TEXT)
-        self._claim_post = self.redis.register_script(_CLAIM_POST)
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._transition = redis.register_script(_TRANSITION)
+        self._set_text = redis.register_script(_SET_TEXT)
+        self._claim_post = redis.register_script(_CLAIM_POST)
 
-    async def create(self, record: DraftRecord, text: str) -> None:
-        key = _key(record.interaction_id)
+    async def create(self, record: DraftRecord, text: str) -> DraftState:
+        key = keys.draft(record.interaction_id)
+        fields = {"record": record.model_dump_json(), "text": text, "status": "draft", "step": 0}
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            key,
-            mapping={
-                "record": record.model_dump_json(),
-                "text": text,
-                "status": "draft",
-                "step": 0,
-            },
-        )
+        pipe.hset(key, mapping=dict[Any, Any](fields))
         pipe.expire(key, DRAFT_TTL_S)
         await pipe.execute()
+        return DraftState(record=record, text=text, status="draft")
 
     async def get(self, interaction_id: str) -> DraftState | None:
-        raw = cast(dict[str, str], await self.redis.hgetall(_key(interaction_id)))
-        if not raw or "record" not in raw:
-            return None
-        return DraftState(
-            record=DraftRecord.model_validate_json(raw["record"]),
-            text=raw.get("text", ""),
-            status=raw.get("status", "draft"),  # type: ignore[arg-type]
-            step=int(raw.get("step") or 0),
-            by=raw.get("by", ""),
-            reason=raw.get("reason", ""),
-            approval_channel=raw.get("approval_channel") or None,
-            approval_ts=raw.get("approval_ts") or None,
-            parent_ts=raw.get("parent_ts") or None,
-            submitted_at=float(raw["submitted_at"]) if raw.get("submitted_at") else None,
-            posted_ts=raw.get("posted_ts") or None,
-            previous_text=raw.get("previous_text"),
-            approvers=json.loads(raw.get("approvers") or "[]"),
-            group=raw.get("group", ""),
-        )
+        raw = cast(dict[str, str], await self.redis.hgetall(keys.draft(interaction_id)))
+        return _state(raw)
 
     async def transition(
         self,
         interaction_id: str,
         from_: Sequence[str],
-        to: str,
+        to: Status,
         *,
         actor: str,
         click: str,
         expect_step: int | None = None,
+        claim_post: bool = False,
         **fields: str | int | float,
     ) -> Outcome:
+        """Move the draft from one of `from_` to `to` (at `expect_step`), setting `fields`; with
+        `claim_post`, a win also claims the post for `click` in the same call."""
         expected = "" if expect_step is None else str(expect_step)
-        args: list[Any] = [",".join(from_), to, actor, click, expected]
+        args: list[Any] = [",".join(from_), to, actor, click, expected, "1" if claim_post else ""]
         for name, value in fields.items():
             args += [name, value]
-        result = await self._transition(keys=[_key(interaction_id)], args=args)
-        outcome, status, by = (str(v) for v in result)
-        return Outcome(outcome, status, by)  # type: ignore[arg-type]
+        reply = [
+            str(v) for v in await self._transition(keys=[keys.draft(interaction_id)], args=args)
+        ]
+        result, claim, detail, flat = _result(reply[0]), reply[1], reply[2], reply[3:]
+        state = _state(dict(zip(flat[::2], flat[1::2], strict=True)))
+        if state is None:
+            return Outcome(result, "", "")
+        return Outcome(result, state.status, state.by, state, (claim, detail) if claim else None)
 
     async def set_text(self, interaction_id: str, expect: str, text: str) -> str | None:
         """The previous text when replaced; None when the draft is no longer in `expect`."""
-        old = await self._set_text(keys=[_key(interaction_id)], args=[expect, text])
+        old = await self._set_text(keys=[keys.draft(interaction_id)], args=[expect, text])
         return None if old is None else str(old)
 
-    async def field(self, interaction_id: str, name: str) -> str | None:
-        value = await self.redis.hget(_key(interaction_id), name)
-        return None if value is None else str(value)
-
     async def set(self, interaction_id: str, **fields: str | int | float) -> None:
-        await self.redis.hset(_key(interaction_id), mapping=dict[Any, Any](fields))
+        await self.redis.hset(keys.draft(interaction_id), mapping=dict[Any, Any](fields))
 
     async def once(self, interaction_id: str, name: str) -> bool:
         """True the first time `name` is claimed for this draft (guards side effects on re-runs)."""
-        return bool(await self.redis.hsetnx(_key(interaction_id), f"done:{name}", "1"))
+        return bool(await self.redis.hsetnx(keys.draft(interaction_id), f"done:{name}", "1"))
 
     async def forget(self, interaction_id: str, name: str) -> None:
         """Undo `once(name)`, so the side effect happens again on the next try."""
-        await self.redis.hdel(_key(interaction_id), f"done:{name}")
+        await self.redis.hdel(keys.draft(interaction_id), f"done:{name}")
 
-    async def claim_post(self, interaction_id: str, click: str) -> tuple[str, str]:
-        result = await self._claim_post(keys=[_key(interaction_id)], args=[click])
+    async def claim_post(self, interaction_id: str, click: str) -> PostClaim:
+        result = await self._claim_post(keys=[keys.draft(interaction_id)], args=[click])
         values = [str(v) for v in result]
         return values[0], values[1] if len(values) > 1 else ""

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from app.drafts.store import DraftRecord, DraftState
 from app.slack import blocks as bk
 
 DRAFT_MAX_CHARS = 3000  # a plain_text_input holds at most 3,000 characters
@@ -51,6 +52,30 @@ class DraftCard:
 
 def target_label(channel_id: str, thread_ts: str | None) -> str:
     return f"a thread in <#{channel_id}>" if thread_ts else f"<#{channel_id}>"
+
+
+def target(record: DraftRecord) -> str:
+    """Where the draft will be posted, as people read it."""
+    return target_label(record.channel_id, record.thread_ts)
+
+
+def card(state: DraftState) -> DraftCard:
+    r = state.record
+    return DraftCard(
+        interaction_id=r.interaction_id,
+        text=state.text,
+        target=target(r),
+        confidence=r.confidence,
+        confidence_label=r.confidence_label,
+        engine=r.engine,
+        model=r.model,
+        redactions=r.redactions,
+    )
+
+
+def describe_approvers(group: str, members: Sequence[str]) -> str:
+    people = ", ".join(f"<@{m}>" for m in members) or "_nobody — check the policy's groups_"
+    return f"{people} ({group})"
 
 
 def _engine_line(card: DraftCard) -> str:
