@@ -23,6 +23,7 @@ from app.model.llm import LLM
 from app.model.prompt import Prompt
 from app.model.redact import Redactor
 from app.slack.messages import SourceMessage
+from app.summaries import keys
 from app.summaries.chunking import Chunk, chunk_messages
 from app.summaries.offline_engine import reduce_offline, summarize_offline
 from app.summaries.prompts import PROMPT_VERSION, map_prompt, reduce_prompt
@@ -75,9 +76,7 @@ class MapReduce:
         self.config = config
 
     def _key(self, kind: str, name: str) -> str:
-        return (
-            f"steward:summ:{kind}:{self.config.engine}:{self.config.model}:{PROMPT_VERSION}:{name}"
-        )
+        return keys.engine_cache(kind, self.config.engine, self.config.model, PROMPT_VERSION, name)
 
     async def run(
         self,

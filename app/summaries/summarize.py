@@ -25,6 +25,7 @@ from app.runtime.services import Services
 from app.slack import reading
 from app.slack.messages import SourceMessage
 from app.slack.reply import ReplyTo
+from app.summaries import keys
 from app.summaries.grounding import Confidence, score
 from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
 from app.summaries.prompts import PROMPT_VERSION
@@ -51,6 +52,16 @@ class SummarizeRequest(BaseModel):
     reply_channel: str | None = None  # where the person asked: the private answer goes there
     reply_thread_ts: str | None = None
     response_url: str | None = None
+
+    @property
+    def reply_to(self) -> ReplyTo:
+        """Where the person asked: the private answer goes there."""
+        return ReplyTo(
+            user_id=self.user_id,
+            channel_id=self.reply_channel,
+            response_url=self.response_url,
+            thread_ts=self.reply_thread_ts,
+        )
 
 
 class StoredSummary(BaseModel):
@@ -84,18 +95,6 @@ class Session:
             "use_case": USE_CASE,
         }
 
-    async def tell(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        await self.services.slack.tell(
-            ReplyTo(
-                user_id=self.req.user_id,
-                channel_id=self.req.reply_channel,
-                response_url=self.req.response_url,
-                thread_ts=self.req.reply_thread_ts,
-            ),
-            text,
-            blocks,
-        )
-
     async def audit(self, event: str, **fields: Any) -> None:
         await self.services.audit.record(event=event, **self.base, **fields)  # type: ignore[arg-type]
 
@@ -126,10 +125,12 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
         messages = cap(session, await fetching)
     except Refusal as refusal:
         await session.audit("refused", reason=refusal.code, rule=decision.rule)
-        await session.tell(refusal.message)
+        await services.slack.tell(req.reply_to, refusal.message)
         return
     progress = asyncio.ensure_future(
-        session.tell(f":hourglass_flowing_sand: Summarising {len(messages)} messages…")
+        services.slack.tell(
+            req.reply_to, f":hourglass_flowing_sand: Summarising {len(messages)} messages…"
+        )
     )
     try:
         await _summarize(services, session, decision, messages, progress)
@@ -200,7 +201,7 @@ async def _summarize(
     except Refusal as refusal:
         await progress
         await session.audit("refused", reason=refusal.code, rule=decision.rule)
-        await session.tell(refusal.message)
+        await services.slack.tell(req.reply_to, refusal.message)
         return
     except ModelError as exc:
         await progress
@@ -212,7 +213,8 @@ async def _summarize(
             model=engine.config.model,
             latency_ms=session.elapsed_ms(),
         )
-        await session.tell(f":warning: {exc.user_message} No summary was made. {exc.next_step}")
+        failed = f":warning: {exc.user_message} No summary was made. {exc.next_step}"
+        await services.slack.tell(req.reply_to, failed)
         return
     await progress
     await _deliver(services, session, decision, messages, run)
@@ -322,7 +324,7 @@ async def _deliver(
         team_id=req.team_id,
     )
     await services.redis.set(
-        f"steward:summary:{req.interaction_id}", stored.model_dump_json(), ex=SUMMARY_TTL_S
+        keys.stored_summary(req.interaction_id), stored.model_dump_json(), ex=SUMMARY_TTL_S
     )
     message = result_message(
         summary,
@@ -333,7 +335,7 @@ async def _deliver(
         span=span,
         redactions=sum(run.redactions.values()),
     )
-    await session.tell(message.text, message.blocks)
+    await services.slack.tell(session.req.reply_to, message.text, message.blocks)
     log.info(
         "summary delivered",
         extra={
@@ -361,7 +363,7 @@ class ShareRequest(BaseModel):
 
 async def run_share(services: Services, req: ShareRequest) -> None:
     """Post a summary visibly in its thread, attributed, if policy allows it there."""
-    raw = await services.redis.get(f"steward:summary:{req.interaction_id}")
+    raw = await services.redis.get(keys.stored_summary(req.interaction_id))
     if raw is None:
         await services.slack.tell(
             ReplyTo.of(req), "That summary has expired; run it again to share it."
