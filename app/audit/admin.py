@@ -10,7 +10,6 @@ import csv
 import logging
 import re
 import tempfile
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
@@ -18,9 +17,12 @@ from typing import TYPE_CHECKING, Any, get_args
 from pydantic import BaseModel, Field, ValidationError
 
 from app.audit.admin_view import audit_message
+from app.audit.event import ApprovalStatus, utcnow
 from app.audit.export import CSV_COLUMNS, csv_cell
-from app.audit.log import ApprovalStatus, AuditFilters, AuditLog, InteractionState, utcnow
+from app.audit.log import AuditLog
 from app.audit.pricing import PricesError, load_prices
+from app.audit.query import AuditFilters
+from app.audit.state import InteractionState
 from app.audit.usage import usage_report
 from app.audit.usage_view import usage_message
 from app.governance.admins import require_admin
@@ -153,33 +155,6 @@ def parse_usage_args(words: list[str]) -> int:
     return int(days)
 
 
-@dataclass(frozen=True)
-class Asker:
-    """Who asked, and where to answer them privately."""
-
-    user_id: str
-    team_id: str
-    command: str  # e.g. "/steward audit", for the refusal and its audit event
-    channel_id: str | None = None
-    response_url: str | None = None
-
-    @classmethod
-    def of(cls, cmd: StewardCommand) -> Asker:
-        return cls(
-            user_id=cmd.user_id,
-            team_id=cmd.team_id,
-            command=f"/steward {cmd.sub}",
-            channel_id=cmd.channel_id,
-            response_url=cmd.response_url,
-        )
-
-
-async def _tell(
-    services: Services, asker: Asker, text: str, blocks: list[dict[str, Any]] | None = None
-) -> None:
-    await services.slack.tell(ReplyTo.of(asker), text, blocks)
-
-
 async def matching_interactions(
     audit: AuditLog, query: AuditQuery, limit: int = LISTED
 ) -> tuple[list[InteractionState], bool]:
@@ -214,36 +189,34 @@ async def matching_interactions(
 
 async def run_audit(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward audit [@user] [#channel] [status] [7d]`."""
-    asker = Asker.of(cmd)
     if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "review AI interactions"):
         return
     try:
         query = parse_audit_args(cmd.args)
     except ArgsError as exc:
-        await _tell(services, asker, f"{exc} {AUDIT_USAGE}")
+        await services.slack.tell(reply_to, f"{exc} {AUDIT_USAGE}")
         return
     states, more = await matching_interactions(services.audit, query)
     msg = audit_message(states, query.describe(), query.model_dump_json(exclude_none=True), more)
-    await _tell(services, asker, msg.text, msg.blocks)
+    await services.slack.tell(reply_to, msg.text, msg.blocks)
 
 
 async def run_usage(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward usage [7d]`: the dashboard numbers, privately."""
-    asker = Asker.of(cmd)
     if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "review AI usage"):
         return
     try:
         days = parse_usage_args(cmd.args)
         prices = load_prices(services.settings.steward_data_dir)
     except ArgsError as exc:
-        await _tell(services, asker, f"{exc} {USAGE_USAGE}")
+        await services.slack.tell(reply_to, f"{exc} {USAGE_USAGE}")
         return
     except PricesError as exc:
-        await _tell(services, asker, f":warning: The price table is malformed: {exc}")
+        await services.slack.tell(reply_to, f":warning: The price table is malformed: {exc}")
         return
     report = await usage_report(services.audit, days, prices)
     msg = usage_message(report)
-    await _tell(services, asker, msg.text, msg.blocks)
+    await services.slack.tell(reply_to, msg.text, msg.blocks)
 
 
 # ---- Export ------------------------------------------------------------------------------
@@ -260,21 +233,15 @@ class AuditExportRequest(BaseModel):
 
 
 async def run_audit_export(services: Services, req: AuditExportRequest) -> None:
-    cmd = Asker(
-        user_id=req.user_id,
-        team_id=req.team_id,
-        command="/steward audit export",
-        channel_id=req.channel_id,
-        response_url=req.response_url,
-    )
+    reply_to = ReplyTo.of(req)
     if not await require_admin(
-        services, ReplyTo.of(cmd), req.team_id, cmd.command, "export the audit trail"
+        services, reply_to, req.team_id, "/steward audit export", "export the audit trail"
     ):
         return
     try:
         query = AuditQuery.model_validate_json(req.query)
     except ValidationError:
-        await _tell(services, cmd, "That Export button is out of date. " + AUDIT_USAGE)
+        await services.slack.tell(reply_to, "That Export button is out of date. " + AUDIT_USAGE)
         return
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="steward-export-") as tmp:
@@ -286,11 +253,13 @@ async def run_audit_export(services: Services, req: AuditExportRequest) -> None:
             await services.slack.upload_files(dm, [jsonl, csv_path], initial_comment=comment)
         except SlackError as exc:
             log.warning("audit export upload failed", extra={"code": exc.code})
-            await _tell(services, cmd, f":warning: Slack refused the upload (`{exc.code}`).")
+            await services.slack.tell(
+                reply_to, f":warning: Slack refused the upload (`{exc.code}`)."
+            )
             return
     log.info("audit exported", extra={"user_id": req.user_id, "events": count})
     sent = f":inbox_tray: Sent {count} audit event(s) to your DM, as JSONL and CSV."
-    await _tell(services, cmd, sent)
+    await services.slack.tell(reply_to, sent)
 
 
 async def write_export(audit: AuditLog, query: AuditQuery, jsonl: Path, csv_path: Path) -> int:
