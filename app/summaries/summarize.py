@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from pydantic import BaseModel, Field
 
+from app.audit.event import AuditContext, AuditDetail, EventName
 from app.governance import gate as governance
 from app.governance import model_choice, resolution
 from app.governance.budget import Reservation
@@ -86,17 +87,17 @@ class Session:
         self.note: str | None = None  # set when the hard cap shortened what was read
 
     @property
-    def base(self) -> dict[str, Any]:
-        return {
-            "interaction_id": self.req.interaction_id,
-            "actor_id": self.req.user_id,
-            "team_id": self.req.team_id,
-            "channel_id": self.req.target.channel_id,
-            "use_case": USE_CASE,
-        }
+    def context(self) -> AuditContext:
+        return AuditContext(
+            interaction_id=self.req.interaction_id,
+            actor_id=self.req.user_id,
+            team_id=self.req.team_id,
+            channel_id=self.req.target.channel_id,
+            use_case=USE_CASE,
+        )
 
-    async def audit(self, event: str, **fields: Any) -> None:
-        await self.services.audit.record(event=event, **self.base, **fields)  # type: ignore[arg-type]
+    async def audit(self, event: EventName, **detail: Unpack[AuditDetail]) -> None:
+        await self.services.audit.record_in(self.context, event, **detail)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
