@@ -180,16 +180,23 @@ class PolicyWatcher:
         digest = _sha(read.data)
         if digest == self._seen:
             return "unchanged"
-        self._seen = digest
+        seen, self._seen = self._seen, digest
         if digest == running.source_hash:
             return "unchanged"  # back to the policy in force (e.g. a bad edit was undone)
         candidate, problems = self._validate(read.data)
         if candidate is None:
             await self._report(problems, digest)
             return "invalid"
+        # The change is in the audit log before it is in force: nobody is ever served by a
+        # policy whose `policy_changed` event is not yet written. Not recorded, not applied;
+        # the next poll tries again.
+        try:
+            await self._record(candidate, read.data.decode("utf-8"), previous=running)
+        except BaseException:
+            self._seen = seen
+            raise
         self.services.policy = candidate
         log.info("policy reloaded", extra={"hash": digest[:12], "path": str(self.path)})
-        await self._record(candidate, read.data.decode("utf-8"), previous=running)
         return "reloaded"
 
     def _validate(self, data: bytes) -> tuple[Policy | None, list[PolicyIssue]]:
