@@ -1,5 +1,8 @@
 """The record: the hash-chained audit log, queries, export, retention, observability, the Why?
 trace, feedback, usage and pricing, and the admin review built on them.
 
+The log itself: `event` (the model, a leaf), `chain` (hashing), `state`, `query` (filters),
+`keys`, `scripts` (Lua), `stream` (raw reads), `log` (AuditLog), `verify`, `archive`.
+
 May import: `runtime`, `slack`, `model`, `governance` (roles and policy for admin checks).
 """
