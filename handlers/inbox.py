@@ -21,7 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from app.runtime.inbox import KIND, SlackRequest
 from app.runtime.process import Runtime
-from app.runtime.queue import JobQueue, QueueUnavailable
+from app.runtime.queue import Job, JobQueue, QueueUnavailable
 from app.slack.reply import ReplyTo
 from handlers.bolt import build_bolt
 from handlers.common import notify_of
@@ -85,19 +85,38 @@ class FrontDoor:
 
 
 class Replayer:
-    """Bolt, with our listeners, for requests the front door verified and queued."""
+    """Bolt, with our listeners, for requests the front door verified and queued.
+
+    One hop: the job a listener queues is collected (`JobQueue.collecting`) and run here, in the
+    worker that replayed the request, as Socket Mode does; only if that run fails is it queued
+    for the workers to retry."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._bolt = build_bolt(runtime, verified_upstream=True)
         self._slack = runtime.services.slack
+        self._queue = runtime.queue
+        self._handle = runtime.handle
 
     async def replay(self, request: SlackRequest) -> None:
         bolt_request = AsyncBoltRequest(body=request.body, headers=request.headers())
-        response = await self._bolt.async_dispatch(bolt_request)
+        with self._queue.collecting() as queued:
+            response = await self._bolt.async_dispatch(bolt_request)
         if response.status >= 500:  # e.g. Redis refused the job: try again later, like Slack
             raise ReplayFailed(f"the listeners answered HTTP {response.status}")
         if response.status == 200 and response.body:
             await self._answer(bolt_request.body, response)
+        for job in queued:
+            await self._run_here(job)
+
+    async def _run_here(self, job: Job) -> None:
+        try:
+            await self._handle(job)
+        except Exception as exc:
+            log.warning(
+                "a replayed request's job failed; queued for the workers to retry",
+                extra={"job_id": job.id, "kind": job.kind, "error": type(exc).__name__},
+            )
+            await self._queue.requeue(job)
 
     async def _answer(self, payload: dict[str, Any], response: BoltResponse) -> None:
         """What the listener put in its acknowledgement, shown the way Slack would show it."""

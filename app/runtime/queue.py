@@ -14,6 +14,10 @@ The whole model:
 - After `max_attempts` starts the job goes to the dead-letter stream and the user is told.
 - A finished job is marked done before it is XACKed, so a worker that dies between the two does
   not make another worker run it again.
+- Inside `collecting()`, jobs are handed back to the caller instead of streamed: the HTTP inbox
+  runs the job a replayed request's listener queued in the same worker, one hop as in Socket
+  Mode. A dedupe key is still claimed, by the job being run, so a Slack retry is still dropped
+  and a re-run of that same job (its worker died) may claim it again.
 
 A job's idle time is Redis's own (one clock for every host); when to heartbeat, when to look for
 idle jobs and how long to back off are read from the worker's `clock`, so a test advances time.
@@ -28,7 +32,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +70,7 @@ class Job(BaseModel):
     payload: dict[str, Any]
     notify: ReplyTo | None = None
     enqueued_at: float
+    prior_attempts: int = 0  # runs before it was streamed (a replayed request's inline run)
 
 
 class QueueUnavailable(Exception):
@@ -132,12 +138,56 @@ class _Batch:
                 added.set_result(entry_id)
 
 
+# KEYS[1] dedupe key; ARGV: owner (the job being run), ttl. 1 when the owner holds the claim.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+
+# The job the current task is running (set by the worker), and jobs being collected instead of
+# queued (set by `JobQueue.collecting`).
+CURRENT_JOB: ContextVar[Job | None] = ContextVar("steward_current_job", default=None)
+
+
+@dataclass
+class _Collector:
+    owner: str
+    jobs: list[Job] = field(default_factory=list)
+    open: bool = True
+
+
+_COLLECTING: ContextVar[_Collector | None] = ContextVar("steward_collecting", default=None)
+
+
 class JobQueue:
     def __init__(self, redis: aioredis.Redis, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self._enqueue = redis.register_script(_ENQUEUE)
+        self._claim = redis.register_script(_CLAIM)
         self._batch = _Batch(redis)
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[list[Job]]:
+        """Jobs enqueued in this block (and its tasks) are returned, not streamed; run them."""
+        current = CURRENT_JOB.get()
+        collector = _Collector(owner=current.id if current else uuid.uuid4().hex)
+        token = _COLLECTING.set(collector)
+        try:
+            yield collector.jobs
+        finally:
+            collector.open = False  # a late enqueue goes to the stream, never into a lost list
+            _COLLECTING.reset(token)
+
+    async def requeue(self, job: Job) -> None:
+        """Stream a collected job after all (its inline run failed): the workers retry it, and
+        that run counts as its first attempt."""
+        retry = job.model_copy(update={"prior_attempts": job.prior_attempts + 1})
+        try:
+            await self._batch.xadd(retry.model_dump_json())
+        except RedisError as exc:
+            raise QueueUnavailable(str(type(exc).__name__)) from exc
 
     async def ensure_group(self) -> None:
         try:
@@ -162,6 +212,9 @@ class JobQueue:
             notify=notify,
             enqueued_at=time.time(),
         )
+        collector = _COLLECTING.get()
+        if collector is not None and collector.open:
+            return await self._collect(collector, job, dedupe_key)
         try:
             if dedupe_key:
                 added = await self._enqueue(
@@ -177,6 +230,22 @@ class JobQueue:
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="duplicate").inc()
             return None
         metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="queued").inc()
+        return job.id
+
+    async def _collect(self, collector: _Collector, job: Job, dedupe_key: str | None) -> str | None:
+        if dedupe_key:
+            try:
+                claimed = await self._claim(
+                    keys=[f"steward:dedupe:{dedupe_key}"], args=[collector.owner, DEDUPE_TTL_S]
+                )
+            except RedisError as exc:
+                metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="unavailable").inc()
+                raise QueueUnavailable(str(type(exc).__name__)) from exc
+            if not claimed:
+                metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="duplicate").inc()
+                return None
+        collector.jobs.append(job)
+        metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="inline").inc()
         return job.id
 
     async def depth(self) -> int:
@@ -289,12 +358,13 @@ class Worker:
         if await self.redis.exists(done_key):
             await self.redis.xack(STREAM, GROUP, message_id)
             return
-        attempt = int(await self.redis.hincrby(ATTEMPTS, message_id, 1))
+        attempt = job.prior_attempts + int(await self.redis.hincrby(ATTEMPTS, message_id, 1))
         if attempt > self.config.max_attempts:
             await self._dead_letter(message_id, fields["job"], "too many attempts", job)
             return
         heartbeat = asyncio.create_task(self._heartbeat(message_id))
         started = time.perf_counter()
+        CURRENT_JOB.set(job)  # this task's own context: one job per task
         try:
             await self.handler(job)
         except Exception as exc:
