@@ -6,9 +6,10 @@ embedded Valkey). The fakes — the local Slack sandbox and two loopback OpenAI-
 servers (one instant, one taking 1 s per call) — run in a child process, so their CPU is not
 counted as the bot's.
 
-    python bench/summarize.py [--runs 30]
+    python bench/summarize.py [--runs 30] [--offline-only]
 
 Prints:
+- the offline engine alone on 10,000 messages (median and worst of 5 runs; target < 1 s);
 - bot overhead per summary with zero-latency fakes, for 100 and 5,000 messages (p50, p99);
 - wall time for 5,000 messages with a model that takes 1 s per call, as a multiple of one call;
 - tokens sent to the model ÷ tokens in the thread, first run and after 20 new replies.
@@ -53,6 +54,36 @@ def thread_lines(count: int, salt: str) -> list[tuple[str, str]]:
         )
         for n in range(1, count + 1)
     ]
+
+
+def offline_engine(count: int = 10_000, repeats: int = 5) -> None:
+    """The offline engine on `count` messages, no I/O: what a person waits for, model-free."""
+    import random
+
+    from app.slack.messages import SourceMessage
+    from app.summaries.offline_engine import summarize_offline
+
+    rng = random.Random(3)
+    vocab = ["deploy", "billing", "postgres", "migration", "replica", "backup", "on-call", "api"]
+    messages = [
+        SourceMessage(
+            ts=f"{1712000000 + n}.000100",
+            user_id=PEOPLE[n % len(PEOPLE)],
+            user_name=PEOPLE[n % len(PEOPLE)],
+            text=" ".join(rng.choices(vocab, k=12))
+            + rng.choice(["?", ".", " by Friday", " agreed"]),
+        )
+        for n in range(count)
+    ]
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        summarize_offline(messages)
+        timings.append(time.perf_counter() - started)
+    print(
+        f"offline engine, {count:,} messages: median {statistics.median(timings) * 1000:.0f} ms, "
+        f"worst {max(timings) * 1000:.0f} ms of {repeats} runs  (target < 1 s)"
+    )
 
 
 # ---- the fakes, in their own process --------------------------------------------------------
@@ -211,7 +242,10 @@ async def measure(fakes: dict[str, Any], conn: Connection, redis_url: str, data:
     )
 
 
-def main(runs: int) -> None:
+def main(runs: int, offline_only: bool) -> None:
+    offline_engine()
+    if offline_only:
+        return
     from app.runtime.settings import load_settings
     from app.runtime.store import open_redis
 
@@ -237,4 +271,6 @@ def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
-    main(parser.parse_args().runs)
+    parser.add_argument("--offline-only", action="store_true", help="only the offline engine")
+    args = parser.parse_args()
+    main(args.runs, args.offline_only)

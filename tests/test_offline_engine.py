@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 from app.slack.messages import SourceMessage
 from app.summaries.offline_engine import ENGINE, reduce_offline, summarize_offline
@@ -72,7 +71,8 @@ def test_empty_input() -> None:
     assert s.covered is None and not list(s.points())
 
 
-def test_10000_messages_well_under_a_second() -> None:
+def test_10000_messages_are_summarised_with_every_point_cited() -> None:
+    # How long this takes is measured by `python bench/summarize.py --offline-only`, not here.
     rng = random.Random(3)
     vocab = ["deploy", "billing", "postgres", "migration", "replica", "backup", "on-call", "api"]
     texts = [
@@ -80,12 +80,9 @@ def test_10000_messages_well_under_a_second() -> None:
         for _ in range(10_000)
     ]
     msgs = thread(texts)
-    start = time.perf_counter()
     s = summarize_offline(msgs)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"{elapsed:.2f}s"
     assert s.covered == (msgs[0].ts, msgs[-1].ts)
-    assert all(p.sources for p in s.points())
+    assert list(s.points()) and all(p.sources for p in s.points())
 
 
 def test_reduce_keeps_citations_order_and_span() -> None:
