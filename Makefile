@@ -30,8 +30,11 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
+# The suite twice: in file order, then shuffled (pytest-randomly prints the seed; rerun one
+# order with `pytest -p randomly --randomly-seed=N`), so an order-dependence shows at once.
 unit: dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -p no:randomly
+	$(BIN)/pytest -q -p randomly
 
 test: lint typecheck unit
 
