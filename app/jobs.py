@@ -31,7 +31,7 @@ from app.drafts.draft import (
 from app.governance.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
 from app.runtime.inbox import KIND as SLACK_REQUEST
-from app.runtime.inbox import SlackRequest, run_replay
+from app.runtime.inbox import SlackRequest
 from app.runtime.queue import Job
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo
@@ -64,6 +64,17 @@ async def run_help(services: Services, req: HelpRequest) -> None:
         msg.text,
         msg.blocks,
     )
+
+
+class NoInbox(RuntimeError):
+    """This process runs workers but cannot replay Slack requests (a wiring mistake)."""
+
+
+async def run_replay(services: Services, request: SlackRequest) -> None:
+    """A Slack request acknowledged before it was read (app/runtime/inbox.py): the listeners."""
+    if services.inbox is None:
+        raise NoInbox("this worker has no Slack listeners installed (handlers.inbox.install)")
+    await services.inbox.replay(request)
 
 
 @dataclass(frozen=True)

@@ -5,26 +5,25 @@ answer is a millisecond every later request waits. So `steward serve` checks a s
 event's signature, puts the raw request on the job queue as a `SlackRequest` and answers 200
 straight away; a worker then hands it to the same Bolt listeners a synchronous request would
 have reached (handlers/inbox.py), which queue the real job. What the listener would have said in
-its acknowledgement (a usage hint, say) goes to the person through the command's response_url.
+its acknowledgement (a usage hint, say) goes to the person through the command's response_url,
+and the job it queues runs in that same worker (one hop).
 
 Interactivity (clicks, shortcuts, modal submissions) is not deferred: a modal's answer
 (`response_action`) only counts in the HTTP response, and a click's trigger_id expires in 3 s.
 
-This module is the app side: the job's payload and how a worker runs it. It knows nothing of
-Bolt; the process that runs workers installs a `SlackInbox` (handlers/inbox.py) that does.
+This module is the app side: the job's payload and the listeners' interface (the job kind is
+in app/jobs.py). It knows nothing of Bolt; the process that runs workers installs a
+`SlackInbox` (handlers/inbox.py) that does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
 from app.slack.reply import ReplyTo
-
-if TYPE_CHECKING:
-    from app.runtime.services import Services
 
 KIND = "slack_request"
 
@@ -53,13 +52,3 @@ class SlackInbox(Protocol):
 
     def notify_of(self, request: SlackRequest) -> ReplyTo | None:
         """Who to tell if `request` can never be processed."""
-
-
-class NoInbox(RuntimeError):
-    """This process runs workers but cannot replay Slack requests (a wiring mistake)."""
-
-
-async def run_replay(services: Services, request: SlackRequest) -> None:
-    if services.inbox is None:
-        raise NoInbox("this worker has no Slack listeners installed (handlers.inbox.install)")
-    await services.inbox.replay(request)
