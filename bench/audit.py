@@ -5,7 +5,7 @@
 Uses --redis-url, else $REDIS_URL, else an embedded Valkey. Keys go under a throwaway prefix
 (`stewardbench-<pid>`) that is deleted at the end, so it is safe against a live database.
 Targets: append p99 < 2 ms against a local Redis; export memory flat as the log grows. Also
-times the admin dashboard's usage aggregation (app/usage.py) over the same events.
+times the admin dashboard's usage aggregation (app/audit/usage.py) over the same events.
 """
 
 from __future__ import annotations

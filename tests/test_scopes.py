@@ -22,7 +22,7 @@ def test_the_manifest_asks_for_exactly_the_scopes_the_table_explains() -> None:
 
 
 def test_chat_write_public_is_not_asked_for() -> None:
-    # Steward joins public channels visibly instead (see app/scopes.py).
+    # Steward joins public channels visibly instead (see app/slack/scopes.py).
     assert "chat:write.public" not in manifest_scopes()
     assert "channels:join" in manifest_scopes()
 

@@ -11,7 +11,7 @@ Definitions (so numbers can be checked against an export):
   `approved`/`rejected` event;
 - *pending* = interactions whose latest approval status in the window is pending or escalated;
 - *low confidence* = `generated` events with confidence < 0.5;
-- tokens and redactions are summed over every event; cost comes from app/pricing.py.
+- tokens and redactions are summed over every event; cost comes from app/audit/pricing.py.
 """
 
 from __future__ import annotations

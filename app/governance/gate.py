@@ -28,7 +28,7 @@ async def decide(
     """The policy decision for this request (file policy plus granted use-case requests).
 
     `services.policy` is read here, per request, so a hot-reloaded policy applies to the next
-    request in every process (app/policy_watch.py swaps it).
+    request in every process (app/governance/watch.py swaps it).
     """
     policy = services.policy
     grants: list[resolution.Grant] = []

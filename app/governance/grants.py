@@ -1,7 +1,8 @@
 """Granted use-case requests: the Redis overlay on the policy file.
 
-A grant turns one use case on in one channel the file leaves closed (see app/policy.py for why a
-grant never beats an explicit deny, and app/requests.py for how grants are asked for and given).
+A grant turns one use case on in one channel the file leaves closed (see
+app/governance/resolution.py for why a grant never beats an explicit deny, and
+app/governance/requests.py for how grants are asked for and given).
 They live in Redis, not the file, so every process sees a grant the moment it is stored and no
 file has to be rewritten by the app.
 

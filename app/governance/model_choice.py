@@ -1,8 +1,9 @@
 """The model a use case calls: the one the policy resolves for it, and only if the policy allows it.
 
-The policy file is checked when it loads (app/policy.py, app/policy_watch.py), so a disallowed
-model should never be resolved; this is the last gate before a request leaves for the model
-server, identical for every use case, so that no path can call a model the policy forbids.
+The policy file is checked when it loads (app/governance/policy.py, app/governance/watch.py), so
+a disallowed model should never be resolved; this is the last gate before a request leaves for
+the model server, identical for every use case, so that no path can call a model the policy
+forbids.
 """
 
 from __future__ import annotations

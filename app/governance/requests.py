@@ -3,9 +3,9 @@
 In a channel where a use case is off, `/steward request <use-case> <purpose…>` sends every admin
 (the policy's `admins`) a DM with **Approve** / **Reject**. The first admin to decide wins; the
 click is checked on the server by app/governance/admins.py (a non-admin is refused and a
-`refused` event written). Approval
-stores a grant (app/grants.py) that turns the use case on in that channel at once, in every
-process; both sides are told, and the admins' DMs are updated to show who decided.
+`refused` event written). Approval stores a grant (app/governance/grants.py) that turns the use
+case on in that channel at once, in every process; both sides are told, and the admins' DMs are
+updated to show who decided.
 
 Audit events (interaction id = the request id, `ucr_…`):
 - `use_case_requested` (approval_status `pending`, the purpose in `extra.purpose`);

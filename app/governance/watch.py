@@ -1,7 +1,8 @@
 """Hot reload of the policy file, in every process.
 
-Each process runs one `PolicyWatcher` (started by app/runtime.py with the workers). Every second
-it reads the policy file and hashes it; when the bytes change it validates the new text and:
+Each process runs one `PolicyWatcher` (started by app/runtime/process.py with the workers).
+Every second it reads the policy file and hashes it; when the bytes change it validates the new
+text and:
 
 - **valid**: swaps `services.policy` (one attribute assignment, so a request sees either the old
   or the new policy, never a mix; `governance.decide` reads it per request) and records ONE

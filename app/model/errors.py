@@ -21,7 +21,7 @@ ErrorKind = Literal[
     "internal",  # anything else on the model path
 ]
 
-# What the person is told for each kind (app/summarize.py and app/draft.py add what happens next).
+# What the person is told for each kind (the use cases add what happens next).
 USER_MESSAGES: dict[ErrorKind, str] = {
     "rate_limited": "The AI model is rate-limited right now.",
     "refused": "The AI model refused the request.",

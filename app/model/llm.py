@@ -6,10 +6,10 @@ backoff that honour `Retry-After` on 429/5xx — so we configure it rather than 
 On top of it this module adapts to the model as it is:
 
 * `structured()` asks for JSON as Structured Outputs (the schema of the pydantic model the caller
-  expects, app/structured.py), falls back to JSON mode and then to plain text when a server
+  expects, app/model/structured.py), falls back to JSON mode and then to plain text when a server
   refuses that (a 400 naming `response_format`), validates the answer, and makes one repair
   attempt with the validation error before giving up;
-* the request parameters follow the model's profile (app/model_profiles.py); a parameter the
+* the request parameters follow the model's profile (app/model/profiles.py); a parameter the
   server refuses with 400 `unsupported_parameter`/`unsupported_value` is dropped and the request
   sent again, once per parameter;
 * what each endpoint+model accepted is remembered (Redis, a TTL) so the discovery is paid once.

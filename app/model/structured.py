@@ -1,7 +1,7 @@
 """The model's output contract: a pydantic model, sent as a strict JSON schema, read tolerantly.
 
 Every call that expects JSON names the pydantic model it expects. Three ways to ask for it, best
-first (app/llm.py falls back along them when a server refuses one):
+first (app/model/llm.py falls back along them when a server refuses one):
 
 * `json_schema` — OpenAI Structured Outputs: `response_format: {"type": "json_schema",
   "json_schema": {"name", "schema", "strict": true}}`. Strict mode accepts a subset of JSON
@@ -13,7 +13,7 @@ first (app/llm.py falls back along them when a server refuses one):
   code fence.
 
 Whatever the mode, the answer is validated against the model (`read_answer`); a validation
-error is what app/llm.py sends back for its one repair attempt.
+error is what app/model/llm.py sends back for its one repair attempt.
 """
 
 from __future__ import annotations

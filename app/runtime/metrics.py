@@ -54,7 +54,7 @@ QUEUE_DEPTH = Gauge(
     "steward_queue_depth", "Jobs waiting or running, read at scrape time.", registry=REGISTRY
 )
 
-# Derived from audit events, in one place (app/observability.py), after each successful append.
+# Derived from audit events in one place (app/audit/observability.py), after each append.
 AUDIT_EVENTS = Counter(
     "steward_audit_events_total",
     "Audit events appended, by use case and event (requested = one AI interaction).",

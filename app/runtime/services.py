@@ -31,7 +31,7 @@ class Services:
     budgets: Budgets
     pause: PauseSwitch
     llm: LLM | None  # None: the offline engine
-    # The Slack listeners, for requests acknowledged before they were read (app/inbox.py);
+    # The Slack listeners, for requests acknowledged before they were read (app/runtime/inbox.py);
     # installed by whoever runs workers (handlers.inbox.install).
     inbox: SlackInbox | None = None
 

@@ -80,7 +80,7 @@ def to_dicts(blocks: Iterable[Block]) -> list[dict[str, Any]]:
 
 def message(text: str, blocks: Sequence[Block]) -> Message:
     """Any number of blocks: the Slack port splits what one message cannot hold
-    (`app/message_split.py`)."""
+    (`app/slack/message_split.py`)."""
     return Message(text=text, blocks=to_dicts(blocks))
 
 

@@ -11,7 +11,7 @@ Limits, with their sources:
   longer text is refused with `msg_too_long`).
 
 Long output is split on block boundaries (blocks are already at most 3,000 characters each, see
-`app/blocks.py`), never truncated; every part keeps the fallback text's meaning.
+`app/slack/blocks.py`), never truncated; every part keeps the fallback text's meaning.
 """
 
 from __future__ import annotations

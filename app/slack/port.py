@@ -12,7 +12,7 @@ methods (`chat.*`, `views.*`) as JSON.
 Posting needs the bot in the conversation (`not_in_channel` otherwise; Steward does not ask for
 `chat:write.public`, see the README). A public channel is joined on first need with
 `channels:join`; a private one cannot be, and the caller gets `NotPostable` with what to do.
-Messages longer than Slack accepts in one go are split (`app/message_split.py`), never cut.
+Messages longer than Slack accepts in one go are split (`app/slack/message_split.py`), never cut.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ class MapReduce:
         note: str | None,
     ) -> Summary:
         """One model call with the policy's model; the answer validated as a `SummaryOutput`
-        (a ModelError when it cannot be, after app/llm.py's repair attempt)."""
+        (a ModelError when it cannot be, after app/model/llm.py's repair attempt)."""
         assert self.llm is not None
         answer = await self.llm.structured(
             prompt,
