@@ -5,7 +5,8 @@ Outputs, app/model/structured.py): points cite message ids (`M12`). Without a sc
 still wrap JSON in code fences, add a sentence after it, rename keys, cite ids that were never
 shown, or echo the datamark character. Reading accepts all of that, maps ids back to Slack ts
 values and counts what it had to drop; only output with no JSON object holding summary fields is
-an error (`ModelOutputError`, or an `AnswerError` for app/model/llm.py's repair attempt)."""
+an error (`ModelOutputError`, or an `AnswerError` for app/model/llm.py's repair attempt).
+"""
 
 from __future__ import annotations
 
