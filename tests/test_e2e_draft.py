@@ -18,6 +18,7 @@ from app.runtime import timers
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.workspace import Ephemeral, Message
+from tests.clock import ManualClock
 from tests.e2e import EMPLOYEE, LAUNCH, MANAGER, Stack, model_settings, running_stack
 from tests.test_e2e_processes import Processes, base_env, procs  # noqa: F401 (fixture)
 
@@ -434,11 +435,13 @@ use_cases:
 async def test_escalation_hands_the_decision_to_the_next_group(
     redis_url: str, redis_sync: object, tmp_path: Path
 ) -> None:
-    policy = write_policy(tmp_path, short_policy("1s", "1h"))
+    policy = write_policy(tmp_path, short_policy("1h", "2h"))
     async with running_stack(redis_url, tmp_path, steward_policy=str(policy)) as stack:
         sb = stack.sandbox
         interaction, request = await submitted(stack, "announce the contract renewal")
-        await sb.wait_for(lambda: "<@U0LEGAL>" in dumps(request.blocks), timeout=15)
+        assert "<@U0LEGAL>" not in dumps(request.blocks)
+        await stack.clock.advance(3600)  # the managers' hour is up
+        await sb.wait_for(lambda: "<@U0LEGAL>" in dumps(request.blocks))
         assert "escalated" in dumps(request.blocks)
         note = await sb.wait_for(
             lambda: [m for m in all_messages(sb, LAUNCH) if "now goes to" in m.text]
@@ -476,7 +479,8 @@ async def test_escalation_and_expiry_fire_once_across_worker_processes_and_resta
     tmp_path: Path,
     procs: list[Processes],  # noqa: F811
 ) -> None:
-    policy = write_policy(tmp_path, short_policy("3s", "6s"))
+    # Nothing falls due by itself while the test runs: it is the test's clock that moves.
+    policy = write_policy(tmp_path, short_policy("1h", "2h"))
     # This process only serves Slack; two `steward worker` processes run the jobs and timers.
     async with running_stack(redis_url, tmp_path, workers=0, steward_policy=str(policy)) as stack:
         sb = stack.sandbox
@@ -499,11 +503,28 @@ async def test_escalation_and_expiry_fire_once_across_worker_processes_and_resta
         group.start("worker")
         await workers_ready(sb, tmp_path, 4)
 
-        await sb.wait_for(lambda: "<@U0LEGAL>" in dumps(request.blocks), timeout=20)
-        await sb.wait_for(lambda: "Expired" in dumps(request.blocks), timeout=20)
-        dm = sb.workspace.open_im(EMPLOYEE).id
-        await sb.wait_for(lambda: [m for m in sb.messages(dm) if "expired" in m.text])
-        await sb.wait_for(lambda: _drained(stack), timeout=20)
+        # The new workers' pollers read the real clock, so nothing is due for them yet. Two
+        # more pollers, racing each other on a clock this test moves, fire the timers: an hour
+        # on, the escalation (run by a worker process); two hours on, the expiry.
+        clock = ManualClock()
+        stop = asyncio.Event()
+        pollers = [
+            asyncio.create_task(timers.TimerPoller(redis, stop.is_set, clock).run())
+            for _ in range(2)
+        ]
+        try:
+            await clock.advance(3600)
+            await sb.wait_for(lambda: "<@U0LEGAL>" in dumps(request.blocks), timeout=30)
+            await until_event(stack, interaction, "escalated")
+            await clock.advance(3600)
+            await sb.wait_for(lambda: "Expired" in dumps(request.blocks), timeout=30)
+            dm = sb.workspace.open_im(EMPLOYEE).id
+            await sb.wait_for(lambda: [m for m in sb.messages(dm) if "expired" in m.text])
+            await sb.wait_for(lambda: _drained(stack), timeout=30)
+        finally:
+            stop.set()
+            await clock.advance(1)
+            await asyncio.gather(*pollers)
 
         trail = await stack.runtime.services.audit.events_for(interaction)
         names = [e.event for e in trail]

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from app.sandbox import Sandbox
-from tests.e2e import EMPLOYEE, GENERAL, Stack, running_stack
+from tests.e2e import EMPLOYEE, GENERAL, Stack, retrying, running_stack
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ async def test_dead_job_tells_the_user(stack: Stack) -> None:
     def told() -> list[str]:
         return [e.text for e in sandbox.ephemerals(user=EMPLOYEE) if "could not finish" in e.text]
 
-    assert await sandbox.wait_for(told, timeout=20)
+    assert await retrying(stack, told)
     assert len(await stack.runtime.queue.dead_letters()) == 1
 
 

@@ -15,7 +15,7 @@ from app.runtime.queue import STREAM, Job, QueueConfig
 from app.slack.reply import ReplyTo
 from handlers import inbox
 from handlers.inbox import deferrable
-from tests.e2e import EMPLOYEE, GENERAL, running_stack
+from tests.e2e import EMPLOYEE, GENERAL, VISIBILITY, retrying, running_stack
 
 COMMAND = "command=%2Fsteward&text=help&user_id=U0EMP&channel_id=C0GENERAL&team_id=T0STEWARD"
 FORM = "application/x-www-form-urlencoded"
@@ -80,7 +80,7 @@ async def test_a_request_that_can_never_be_processed_is_reported_to_its_sender(
 ) -> None:
     # /summarize without a channel_id makes the listener raise on every replay: after the last
     # attempt the job is dead-lettered and the person is told through the response_url.
-    quick = QueueConfig(visibility_timeout=0.3, max_attempts=2, block_ms=50)
+    quick = QueueConfig(visibility_timeout=VISIBILITY, max_attempts=2, block_ms=50)
     async with running_stack(redis_url, tmp_path, queue=quick) as stack:
         sandbox = stack.sandbox
         general = sandbox.workspace.resolve_channel(GENERAL)
@@ -89,9 +89,9 @@ async def test_a_request_that_can_never_be_processed_is_reported_to_its_sender(
         body += f"&response_url={response_url}"
         delivery = await sandbox.deliver_raw(body.encode(), FORM)
         assert delivery.status == 200
-        told = await sandbox.wait_for(
+        told = await retrying(
+            stack,
             lambda: [e for e in sandbox.ephemerals(user=EMPLOYEE) if "could not finish" in e.text],
-            timeout=15,
         )
         assert told[0].source == "response_url"
         assert len(await stack.runtime.queue.dead_letters()) == 1
