@@ -17,7 +17,7 @@ import pytest
 
 from app.audit.event import AuditEvent
 from app.sandbox.openai_compat import ModelServer
-from app.sandbox.workspace import Ephemeral
+from app.sandbox.records import Ephemeral
 from tests.e2e import (
     ADMIN,
     EMPLOYEE,

@@ -17,7 +17,7 @@ from app.drafts.writer import DRAFT_SYSTEM_PROMPT
 from app.runtime import timers
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
-from app.sandbox.workspace import Ephemeral, Message
+from app.sandbox.records import Ephemeral, Message
 from tests.clock import ManualClock
 from tests.e2e import EMPLOYEE, LAUNCH, MANAGER, Stack, model_settings, running_stack
 from tests.test_e2e_processes import Processes, base_env, procs  # noqa: F401 (fixture)

@@ -16,7 +16,7 @@ from app.runtime.process import Runtime
 from app.sandbox import Sandbox
 from app.sandbox.blockkit import button_labels
 from app.sandbox.openai_compat import ModelServer
-from app.sandbox.workspace import Message
+from app.sandbox.records import Message
 from tests.e2e import (
     ADMIN,
     EMPLOYEE,

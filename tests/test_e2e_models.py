@@ -14,7 +14,7 @@ import pytest
 
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer, Profile
-from app.sandbox.workspace import Ephemeral
+from app.sandbox.records import Ephemeral
 from tests.e2e import EMPLOYEE, GENERAL, LAUNCH, Stack, model_settings, running_stack
 
 

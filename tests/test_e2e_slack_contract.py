@@ -14,7 +14,7 @@ import pytest
 
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
-from app.sandbox.workspace import Ephemeral
+from app.sandbox.records import Ephemeral
 from app.slack.message_split import BLOCK_TEXT_BUDGET, block_text_length
 from tests.e2e import EMPLOYEE, GENERAL, LAUNCH, MANAGER, Stack, model_settings, running_stack
 from tests.test_e2e_draft import (

@@ -11,7 +11,7 @@ import pytest
 
 from app.sandbox import Sandbox
 from app.sandbox.openai_compat import ModelServer
-from app.sandbox.workspace import Ephemeral
+from app.sandbox.records import Ephemeral
 from app.summaries.prompts import SYSTEM_PROMPT
 from tests.e2e import (
     EMPLOYEE,

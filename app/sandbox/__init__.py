@@ -14,20 +14,12 @@ Typical use::
 
 from .faults import Fault, Faults
 from .recorder import CallRecord
+from .records import Channel, Ephemeral, FileRecord, Message, User, UserGroup, ViewRecord
 from .seed import seed_demo_workspace
 from .server import Sandbox
 from .transport import Delivery
 from .user import Posted, SandboxUser
-from .workspace import (
-    Channel,
-    Ephemeral,
-    FileRecord,
-    Message,
-    User,
-    UserGroup,
-    ViewRecord,
-    Workspace,
-)
+from .workspace import Workspace
 
 __all__ = [
     "CallRecord",

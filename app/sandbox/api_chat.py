@@ -6,7 +6,7 @@ from typing import Any
 
 from .api_core import ApiContext, Args, JsonDict, SlackError
 from .blockkit import MAX_TEXT, blocks_too_long, message_block_errors
-from .workspace import Channel, Message
+from .records import Channel, Message
 
 # Source: docs.slack.dev/reference/methods/chat.startStream — markdown_text: "Limit this field to
 # 12,000 characters".

@@ -10,7 +10,8 @@ from typing import Any
 
 from .contract import Action, kind_scope
 from .interactions import Interactions
-from .workspace import Channel, Workspace
+from .records import Channel
+from .workspace import Workspace
 
 JsonDict = dict[str, Any]
 

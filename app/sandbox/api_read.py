@@ -20,7 +20,7 @@ from .api_core import (
     page_meta,
 )
 from .contract import kind_scope
-from .workspace import Message, Thread, micros_from_ts, ts_from_micros
+from .records import Message, Thread, micros_from_ts, ts_from_micros
 
 FAR_FUTURE = "9999999999.999999"
 

@@ -8,7 +8,7 @@ import time
 from .api_core import ApiContext, Args, JsonDict, SlackError
 from .blockkit import view_errors
 from .interactions import TriggerError
-from .workspace import FileRecord, ViewRecord
+from .records import FileRecord, ViewRecord
 
 # Source: docs.slack.dev/surfaces/modals — a modal's view stack holds up to 3 views;
 # docs.slack.dev/reference/methods/views.push errors: push_limit_reached.

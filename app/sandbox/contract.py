@@ -26,7 +26,7 @@ from typing import Literal
 
 import yaml
 
-from .workspace import Kind
+from .records import Kind
 
 Action = Literal["history", "read", "write"]
 

@@ -10,7 +10,8 @@ import secrets
 import time
 from typing import Any
 
-from .workspace import Channel, Ephemeral, Message, ViewRecord, Workspace
+from .records import Channel, Ephemeral, Message, ViewRecord
+from .workspace import Workspace
 
 JsonDict = dict[str, Any]
 VERIFICATION_TOKEN = "sandbox-verification-token"

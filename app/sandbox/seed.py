@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .workspace import Message, Workspace, ts_from_micros
+from .records import Message, ts_from_micros
+from .workspace import Workspace
 
 BASE_MICROS = 1_732_460_000 * 1_000_000
 

@@ -20,11 +20,12 @@ from .faults import Faults
 from .interactions import TRIGGER_TTL, Interactions
 from .payloads import url_verification
 from .recorder import CallRecord, Recorder
+from .records import Ephemeral, Message, ViewRecord
 from .response_url import ResponseUrls
 from .transport import Delivery, HttpTransport, Signing, SocketHub
 from .user import SandboxUser
 from .webapi import WebApi
-from .workspace import Ephemeral, Message, ViewRecord, Workspace
+from .workspace import Workspace
 
 T = TypeVar("T")
 

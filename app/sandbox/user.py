@@ -24,8 +24,9 @@ from .blockkit import (
 )
 from .delivery import Deliverer, Transport
 from .interactions import Interactions
+from .records import Channel, Ephemeral, Message, ViewRecord
 from .transport import Delivery
-from .workspace import Channel, Ephemeral, Message, ViewRecord, Workspace
+from .workspace import Workspace
 
 JsonDict = dict[str, Any]
 Clickable = Message | Ephemeral | ViewRecord
