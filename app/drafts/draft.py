@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.drafts import context as thread_context
 from app.drafts import submitting
 from app.drafts import views as view
 from app.drafts.approvals import clean_human_text
@@ -29,36 +30,21 @@ from app.governance.approvers import members_of
 from app.governance.gate import Refusal
 from app.model.llm import ModelError
 from app.runtime.services import Services
-from app.slack import conversation
 from app.slack.messages import SourceMessage
-from app.slack.reply import ReplyTo
+from app.slack.reply import AskedPrivately, ReplyTo
 
 log = logging.getLogger(__name__)
 
 Trigger = Literal["command", "shortcut", "mention"]
 
 
-class DraftRequest(BaseModel):
+class DraftRequest(AskedPrivately):
     interaction_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     team_id: str
-    user_id: str
     what: str  # untrusted: what the person asked for
     channel_id: str  # where the draft would be posted
     thread_ts: str | None = None  # a reply: the thread is read as context
     trigger: Trigger
-    reply_channel: str | None = None
-    reply_thread_ts: str | None = None
-    response_url: str | None = None
-
-    @property
-    def reply_to(self) -> ReplyTo:
-        """Where the requester hears back: beside the command, the mention or the shortcut."""
-        return ReplyTo(
-            user_id=self.user_id,
-            channel_id=self.reply_channel,
-            response_url=self.response_url,
-            thread_ts=self.reply_thread_ts,
-        )
 
 
 class DraftAction(BaseModel):
@@ -212,7 +198,7 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
 async def _read(services: Services, req: DraftRequest) -> list[SourceMessage]:
     if not req.thread_ts:
         return []
-    return await conversation.read_thread(
+    return await thread_context.read_thread(
         services, req.team_id, req.user_id, req.channel_id, req.thread_ts
     )
 
@@ -331,15 +317,7 @@ async def _regenerate(
         thread = await _read(services, again)
         gen = await generate(services, decision, again.what, again.team_id, again.user_id, thread)
     except Refusal as refusal:
-        await audit(
-            services,
-            state,
-            "refused",
-            actor_id=req.user_id,
-            approval_status=None,
-            reason=refusal.code,
-        )
-        await services.slack.tell(reply, refusal.message)
+        await _refused(services, state, req, refusal, refusal.code)
         return
     except ModelError as exc:
         await services.slack.tell(reply, f":warning: {exc.user_message} The draft was not changed.")
@@ -377,17 +355,19 @@ async def _allowed(
     try:
         await governance.check(services, decision)
     except Refusal as refusal:
-        await audit(
-            services,
-            state,
-            "refused",
-            actor_id=req.user_id,
-            approval_status=None,
-            reason=f"{what}: {refusal.code}",
-        )
-        await services.slack.tell(ReplyTo.of(req), refusal.message)
+        await _refused(services, state, req, refusal, f"{what}: {refusal.code}")
         return False
     return True
+
+
+async def _refused(
+    services: Services, state: DraftState, req: DraftAction, refusal: Refusal, reason: str
+) -> None:
+    """A click governance refuses: one `refused` event, and the person told why."""
+    await audit(
+        services, state, "refused", actor_id=req.user_id, approval_status=None, reason=reason
+    )
+    await services.slack.tell(ReplyTo.of(req), refusal.message)
 
 
 async def _post(services: Services, drafts: Drafts, state: DraftState, req: DraftAction) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from app.drafts import context as thread_context
 from app.drafts import views as view
 from app.governance import gate as governance
 from app.governance import model_choice, resolution
@@ -21,7 +22,6 @@ from app.model.prompt import Prompt
 from app.model.redact import Redactor
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
-from app.slack import conversation
 from app.slack.messages import SourceMessage
 from app.summaries.grounding import GROUNDING_ONLY, label_for, logprob_score, support
 from app.summaries.offline_engine import summarize_offline
@@ -213,7 +213,7 @@ async def generate(
     """The draft for `what` (the person's words, untrusted like the thread), with its trace."""
     started = time.perf_counter()
     redactor = Redactor() if decision.redact_pii else None
-    context = conversation.prepare(conversation.recent_context(thread), redactor)
+    context = thread_context.prepare(thread_context.recent_context(thread), redactor)
     request = redactor.redact(what) if redactor is not None else what
     logprobs: list[float] | None = None
     logprobs_note: str | None = None

@@ -45,3 +45,22 @@ class ReplyTo(BaseModel):
     @classmethod
     def dm(cls, user_id: str) -> ReplyTo:
         return cls(user_id=user_id)
+
+
+class AskedPrivately(BaseModel):
+    """A request answered privately to whoever asked, where they asked: beside the command, the
+    mention or the shortcut (`reply_channel` / `reply_thread_ts`), else its response_url."""
+
+    user_id: str
+    reply_channel: str | None = None
+    reply_thread_ts: str | None = None
+    response_url: str | None = None
+
+    @property
+    def reply_to(self) -> ReplyTo:
+        return ReplyTo(
+            user_id=self.user_id,
+            channel_id=self.reply_channel,
+            response_url=self.response_url,
+            thread_ts=self.reply_thread_ts,
+        )

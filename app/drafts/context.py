@@ -1,8 +1,8 @@
-"""Reading a thread as untrusted context, exactly as summaries read it.
+"""A reply's thread as untrusted context: read as summaries read it (`app/slack/reading.py`),
+then the parent and latest turns, redacted and delimited for the model.
 
-Drafting a reply needs the same access check, paginated fetch, redaction and delimiting that
-summarising does, so this module reuses summarize.py's pieces instead of copying them: a draft
-can never read (or send to the model) more than a summary of the same thread could.
+A draft can never read (or send to the model) more than a summary of the same thread could:
+the same access check, the same paginated fetch, the same redaction and datamarking.
 """
 
 from __future__ import annotations
