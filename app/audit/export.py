@@ -13,7 +13,6 @@ import csv
 import json
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import IO, Any
 
 import redis
@@ -113,31 +112,20 @@ async def _verify(redis_url: str) -> Any:
 
 
 def cli_export(
-    redis_url: str,
-    fmt: str,
-    out: IO[str],
-    since: str | date | datetime | None = None,
-    until: str | date | datetime | None = None,
-    user: str | None = None,
-    channel: str | None = None,
-    use_case: str | None = None,
-    status: str | None = None,
-    progress: bool = False,
+    redis_url: str, fmt: str, out: IO[str], *, progress: bool = False, **filters: str | None
 ) -> int:
     """`steward audit export`: streams events to `out`; 0 on success, 2 on bad input/Redis."""
     if fmt not in FORMATS:
         print(f"unknown export format {fmt!r}: use jsonl or csv", file=sys.stderr)
         return 2
     try:
-        filters = AuditFilters.build(
-            since=since, until=until, user=user, channel=channel, use_case=use_case, status=status
-        )
+        chosen = AuditFilters.build(**filters)  # since, until, user, channel, use_case, status
     except ValueError:
         print("--since/--until must be a date (2024-05-01) or ISO datetime", file=sys.stderr)
         return 2
     bar = _StderrProgress(sys.stderr) if progress else None
     try:
-        count = asyncio.run(_export(redis_url, fmt, out, filters, bar))
+        count = asyncio.run(_export(redis_url, fmt, out, chosen, bar))
     except redis.RedisError as exc:
         return _redis_failure(exc)
     out.flush()

@@ -25,7 +25,7 @@ from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
 from app.slack import reading
 from app.slack.messages import SourceMessage
-from app.slack.reply import ReplyTo
+from app.slack.reply import AskedPrivately, ReplyTo
 from app.summaries import keys
 from app.summaries.grounding import Confidence, score
 from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
@@ -44,25 +44,11 @@ SUMMARY_TTL_S = 30 * 24 * 3600
 Trigger = Literal["shortcut", "mention", "command", "dm"]
 
 
-class SummarizeRequest(BaseModel):
+class SummarizeRequest(AskedPrivately):
     interaction_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     team_id: str
-    user_id: str
     target: Target
     trigger: Trigger
-    reply_channel: str | None = None  # where the person asked: the private answer goes there
-    reply_thread_ts: str | None = None
-    response_url: str | None = None
-
-    @property
-    def reply_to(self) -> ReplyTo:
-        """Where the person asked: the private answer goes there."""
-        return ReplyTo(
-            user_id=self.user_id,
-            channel_id=self.reply_channel,
-            response_url=self.response_url,
-            thread_ts=self.reply_thread_ts,
-        )
 
 
 class StoredSummary(BaseModel):
