@@ -109,7 +109,7 @@ async def _record_generated(
         prompt_version=gen.prompt_version,
         sources=gen.sources,
         output=gen.text,
-        confidence=gen.confidence,
+        confidence=gen.confidence.value,
         tokens_in=gen.tokens_in,
         tokens_out=gen.tokens_out,
         latency_ms=gen.latency_ms,
@@ -118,7 +118,7 @@ async def _record_generated(
             "span": gen.span,
             "model_calls": gen.model_calls,
             "cached_chunks": 0,
-            "confidence": gen.confidence_detail,
+            "confidence": gen.confidence.detail(),
         },
     )
 
@@ -166,8 +166,8 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         request=req.what,
         engine=gen.engine,
         model=gen.model,
-        confidence=gen.confidence,
-        confidence_label=str(gen.confidence_detail["label"]),
+        confidence=gen.confidence.value,
+        confidence_label=gen.confidence.label,
         redactions=sum(gen.redactions.values()),
         rule=decision.rule,
         reply_channel=req.reply_channel,

@@ -68,8 +68,7 @@ class Generation:
     engine: str
     model: str
     prompt_version: str
-    confidence: float
-    confidence_detail: dict[str, Any]
+    confidence: DraftConfidence
     sources: list[str]
     span: str
     redactions: dict[str, int] = field(default_factory=dict)
@@ -147,13 +146,27 @@ def clip(text: str, limit: int = view.DRAFT_MAX_CHARS) -> str:
     return cut + "…"
 
 
+class DraftConfidence(BaseModel):
+    """How far a draft's content comes from what was asked and read, and on what basis."""
+
+    value: float
+    label: str
+    grounding: float
+    logprob_score: float | None = None
+    basis: str | None = None  # set when the model gave no token probabilities, and why
+
+    def detail(self) -> dict[str, Any]:
+        """What the audit event's `extra.confidence` keeps (Why? reads it back)."""
+        return self.model_dump(exclude={"value"} if self.basis else {"value", "basis"})
+
+
 def draft_confidence(
     text: str,
     request: str,
     context: Sequence[SourceMessage],
     logprobs: Sequence[float] | None,
     logprobs_note: str | None = None,
-) -> tuple[float, dict[str, Any]]:
+) -> DraftConfidence:
     """How much of the draft's content comes from what was asked and read (and, with a model,
     its token probabilities): new claims in a draft lower it. `logprobs_note` says why a model
     gave no token probabilities; Why? shows it."""
@@ -162,14 +175,13 @@ def draft_confidence(
     lp = logprob_score(logprobs)
     value = grounding if lp is None else 0.7 * grounding + 0.3 * lp
     value = round(min(max(value, 0.0), 1.0), 3)
-    detail: dict[str, Any] = {
-        "label": label_for(value),
-        "grounding": round(grounding, 3),
-        "logprob_score": lp,
-    }
-    if lp is None and logprobs_note:
-        detail["basis"] = f"{GROUNDING_ONLY}: {logprobs_note}"
-    return value, detail
+    return DraftConfidence(
+        value=value,
+        label=label_for(value),
+        grounding=round(grounding, 3),
+        logprob_score=lp,
+        basis=f"{GROUNDING_ONLY}: {logprobs_note}" if lp is None and logprobs_note else None,
+    )
 
 
 async def _model_draft(
@@ -235,14 +247,13 @@ async def generate(
     names = {m.user_id: m.user_name for m in thread if m.user_id}
     allowed = links_in([what, *(m.text for m in thread)])
     text = clip(sanitize_output(raw, allowed, lambda uid: names.get(uid, "someone")))
-    confidence, detail = draft_confidence(text, request, context.messages, logprobs, logprobs_note)
+    confidence = draft_confidence(text, request, context.messages, logprobs, logprobs_note)
     return Generation(
         text=text or "[empty draft]",
         engine=engine,
         model=model,
         prompt_version=version,
         confidence=confidence,
-        confidence_detail=detail,
         sources=[m.ts for m in context.messages],
         span=describe_span(context.messages) if context.messages else "the request only",
         redactions=redactor.counts if redactor is not None else {},
