@@ -17,7 +17,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from app.runtime.queue import GROUP, STREAM
+from app.runtime.keys import GROUP, STREAM
 
 # Every pending entry's idle time grows by ARGV[2] ms; owner and delivery count stay as they were.
 _AGE = """

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.runtime.keys import GROUP, STREAM
 from app.runtime.process import Runtime
-from app.runtime.queue import GROUP, STREAM, QueueConfig
+from app.runtime.queue import QueueConfig
 from app.runtime.settings import Settings, load_settings
 from app.sandbox import Sandbox, seed_demo_workspace
 from handlers.http import LoopbackServer, build_asgi

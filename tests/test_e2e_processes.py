@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.runtime.queue import GROUP, STREAM
+from app.runtime.keys import GROUP, STREAM
 from app.sandbox import Sandbox, seed_demo_workspace
 from tests.e2e import EMPLOYEE, GENERAL, SECRET
 

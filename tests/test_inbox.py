@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.runtime.inbox import KIND, SlackRequest
-from app.runtime.queue import STREAM, Job, QueueConfig
+from app.runtime.keys import STREAM
+from app.runtime.queue import Job, QueueConfig
 from app.slack.reply import ReplyTo
 from handlers import inbox
 from handlers.inbox import deferrable

@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from app.runtime.queue import DEAD, GROUP, STREAM, Job, JobQueue, QueueConfig, Worker
+from app.runtime.keys import DEAD, GROUP, STREAM
+from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
 from app.slack.reply import ReplyTo
 from tests.clock import ManualClock
 

@@ -10,7 +10,8 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from app.runtime import timers
-from app.runtime.queue import STREAM, Job
+from app.runtime.keys import STREAM
+from app.runtime.queue import Job
 from tests.clock import ManualClock
 
 

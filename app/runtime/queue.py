@@ -45,14 +45,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.runtime import metrics
 from app.runtime.clock import SYSTEM, Clock, sleep_unless
+from app.runtime.keys import ATTEMPTS, DEAD, GROUP, STREAM, dedupe, job_done
 from app.slack.reply import ReplyTo  # who to tell if a job cannot be completed
 
 log = logging.getLogger(__name__)
 
-STREAM = "steward:jobs"
-GROUP = "steward-workers"
-DEAD = "steward:jobs:dead"
-ATTEMPTS = "steward:jobs:attempts"
 DEDUPE_TTL_S = 24 * 3600
 DONE_TTL_S = 24 * 3600
 
@@ -218,7 +215,7 @@ class JobQueue:
         try:
             if dedupe_key:
                 added = await self._enqueue(
-                    keys=[STREAM, f"steward:dedupe:{dedupe_key}"],
+                    keys=[STREAM, dedupe(dedupe_key)],
                     args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
                 )
             else:
@@ -236,7 +233,7 @@ class JobQueue:
         if dedupe_key:
             try:
                 claimed = await self._claim(
-                    keys=[f"steward:dedupe:{dedupe_key}"], args=[collector.owner, DEDUPE_TTL_S]
+                    keys=[dedupe(dedupe_key)], args=[collector.owner, DEDUPE_TTL_S]
                 )
             except RedisError as exc:
                 metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="unavailable").inc()
@@ -354,7 +351,7 @@ class Worker:
             log.error("malformed job dropped to dead letters", extra={"message_id": message_id})
             await self._dead_letter(message_id, fields.get("job", ""), "malformed job", None)
             return
-        done_key = f"steward:job:{job.id}:done"
+        done_key = job_done(job.id)
         if await self.redis.exists(done_key):
             await self.redis.xack(STREAM, GROUP, message_id)
             return

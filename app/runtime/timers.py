@@ -20,12 +20,11 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from app.runtime.clock import SYSTEM, Clock
-from app.runtime.queue import STREAM, Job, Worker
+from app.runtime.keys import STREAM, TIMER_JOBS, TIMERS
+from app.runtime.queue import Job, Worker
 
 log = logging.getLogger(__name__)
 
-TIMERS = "steward:timers"
-TIMER_JOBS = "steward:timers:jobs"
 POLL_INTERVAL_S = 0.2
 BATCH = 100
 
