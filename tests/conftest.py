@@ -19,6 +19,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from app.sandbox.openai_compat import ModelServer
+
 TEST_REDIS_ENV = "STEWARD_TEST_REDIS_URL"
 MARKER = "steward:test-suite:owned"
 MARKER_TEXT = "this database belongs to Steward's test suite, which flushes it before every test"
@@ -83,3 +85,10 @@ async def r(redis_url: str, redis_sync: redis.Redis) -> AsyncIterator[aioredis.R
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[ModelServer]:
+    """A loopback OpenAI-compatible model server (default profile) for one test."""
+    async with ModelServer() as server:
+        yield server

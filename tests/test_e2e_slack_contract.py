@@ -51,12 +51,6 @@ channels:
 
 
 @pytest.fixture
-async def model() -> AsyncIterator[ModelServer]:
-    async with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def stack(
     redis_url: str, redis_sync: object, tmp_path: Path, model: ModelServer
 ) -> AsyncIterator[Stack]:

@@ -25,12 +25,6 @@ from tests.e2e import (
 
 
 @pytest.fixture
-async def model() -> AsyncIterator[ModelServer]:
-    async with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def stack(
     redis_url: str, redis_sync: object, tmp_path: Path, model: ModelServer
 ) -> AsyncIterator[Stack]:
