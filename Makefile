@@ -30,11 +30,15 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
-# The suite twice: in file order, then shuffled (pytest-randomly prints the seed; rerun one
-# order with `pytest -p randomly --randomly-seed=N`), so an order-dependence shows at once.
+# The suite twice: in file order, then shuffled, so an order-dependence shows at once. The
+# shuffle's seed is printed; `make unit SEED=N` replays that order.
+ifndef SEED
+SEED := $(shell date +%s)
+endif
 unit: dev
 	$(BIN)/pytest -q -p no:randomly
-	$(BIN)/pytest -q -p randomly
+	@echo "random order: --randomly-seed=$(SEED)"
+	$(BIN)/pytest -q -p randomly --randomly-seed=$(SEED)
 
 test: lint typecheck unit
 
