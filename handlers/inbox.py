@@ -1,4 +1,5 @@
-"""The HTTP inbox (see app/runtime/inbox.py): acknowledge a slash command or event first, read it later.
+"""The HTTP inbox (see app/runtime/inbox.py): acknowledge a slash command or event first, read
+it later.
 
 `FrontDoor` is serve's side: verify the signature, queue the raw request, answer 200 — no
 parsing, no Bolt. Anything it does not take (interactivity, url_verification, a bad signature,
