@@ -25,6 +25,7 @@ from app.audit.usage_view import DASHBOARD_BLOCKS, dashboard_blocks
 from app.governance import resolution
 from app.runtime.services import Services
 from app.slack import blocks as bk
+from app.slack.mrkdwn import escape
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ async def _dashboard(services: Services) -> list[Block]:
     try:
         prices = load_prices(services.settings.steward_data_dir)
     except PricesError as exc:
-        return [bk.divider(), bk.section(f":warning: Usage unavailable: {exc}")]
+        return [bk.divider(), bk.section(f":warning: Usage unavailable: {escape(str(exc))}")]
     reports = await usage_reports(services.audit, WINDOWS, prices)
     blocks: list[Block] = [bk.divider()]
     for report in reports:

@@ -15,6 +15,7 @@ from slack_sdk.models.views import View
 
 from app.audit.event import AuditEvent
 from app.slack import blocks as bk
+from app.slack.mrkdwn import escape
 
 NONE = "—"
 
@@ -69,7 +70,7 @@ def build_trace(events: Sequence[AuditEvent]) -> Trace:
         interaction_id=events[0].interaction_id if events else "?",
         events=" → ".join(e.event for e in events) or NONE,
         approval=approval,
-        rule=rules[-1] if rules else NONE,
+        rule=escape(rules[-1]) if rules else NONE,  # policy text, shown as written
     )
     generated = _generated(events)
     if generated is None:

@@ -15,6 +15,7 @@ from app.audit.log import AuditLog
 from app.audit.pricing import PricesError, PriceTable, load_prices
 from app.audit.usage import Count, UsageReport, usage_report
 from app.slack import blocks as bk
+from app.slack.mrkdwn import escape
 
 BAR_WIDTH = 10
 ROWS = 5  # rows per breakdown in Slack; the terminal shows all the report has
@@ -26,11 +27,6 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     fraction = min(1.0, max(0.0, fraction))
     filled = round(fraction * width)
     return f"{'█' * filled}{'░' * (width - filled)} {round(fraction * 100)}%"
-
-
-def esc(text: str) -> str:
-    """Slack mrkdwn control characters in stored text (a rejection reason) are shown, not run."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def human_seconds(seconds: float | None) -> str:
@@ -106,7 +102,7 @@ def _rejections(report: UsageReport) -> Block | None:
     lines = [f"*Rejections* ({report.rejected:,})"]
     for item in report.rejections[:ROWS]:
         who = f"<@{item.approver_id}>" if item.approver_id else "someone"
-        reason = esc((item.reason or "no reason given")[:200])
+        reason = escape((item.reason or "no reason given")[:200])
         lines.append(
             f"• {who} rejected a {item.use_case or 'request'} ({item.at[:10]}): _{reason}_"
         )

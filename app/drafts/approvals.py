@@ -24,6 +24,7 @@ from app.drafts.trail import audit
 from app.governance.approvers import members_of
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
+from app.slack.mrkdwn import escape
 from app.slack.reply import ReplyTo
 
 
@@ -198,12 +199,13 @@ async def _rejected(
             services, state, "rejected", actor_id=req.user_id, approver_id=req.user_id,
             approval_status="rejected", reason=state.reason,
         )  # fmt: skip
-    await show_outcome(services, state, f":x: Rejected by <@{req.user_id}>: {state.reason}")
+    reason = escape(state.reason)
+    await show_outcome(services, state, f":x: Rejected by <@{req.user_id}>: {reason}")
     if await drafts.once(rid, "told_rejected"):
-        name = await services.slack.user_name(req.user_id)
+        name = escape(await services.slack.user_name(req.user_id))
         dm = await services.slack.open_dm(state.record.user_id)
         text = (
             f":x: Your draft for {view.target(state.record)} was rejected by {name}.\n"
-            f"*Reason:* {state.reason}\n>{state.text[:500]}"
+            f"*Reason:* {reason}\n>{state.text[:500]}"
         )
         await services.slack.post_message(dm, text, view.notice(text).blocks)

@@ -16,6 +16,7 @@ from app.drafts.approval_message import show_outcome
 from app.drafts.store import Drafts, DraftState, PostClaim
 from app.drafts.trail import audit
 from app.runtime.services import Services
+from app.slack.mrkdwn import escape
 from app.slack.port import SlackError
 from app.slack.reply import ReplyTo
 
@@ -29,9 +30,9 @@ async def attribution(services: Services, state: DraftState, approver: str | Non
         if state.record.engine != "offline"
         else "Drafted with Steward (offline engine)"
     )
-    line = f"{who} for {requester}"
+    line = f"{who} for {escape(requester)}"
     if approver:
-        line += f" · approved by {await services.slack.user_name(approver)}"
+        line += f" · approved by {escape(await services.slack.user_name(approver))}"
     return line
 
 
@@ -102,7 +103,8 @@ async def ensure_posted(
             services, state, f":white_check_mark: Approved by <@{approver}> · posted"
         )
     if await drafts.once(r.interaction_id, "told_posted"):
-        by = f" (approved by {await services.slack.user_name(approver)})" if approver else ""
+        name = escape(await services.slack.user_name(approver)) if approver else ""
+        by = f" (approved by {name})" if approver else ""
         await services.slack.tell(
             _requester(state), f":white_check_mark: Your draft was posted in {view.target(r)}{by}."
         )

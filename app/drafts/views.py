@@ -22,6 +22,7 @@ from slack_sdk.models.views import View
 
 from app.drafts.store import DraftRecord, DraftState
 from app.slack import blocks as bk
+from app.slack.mrkdwn import escape
 
 DRAFT_MAX_CHARS = 3000  # a plain_text_input holds at most 3,000 characters
 REASON_MAX_CHARS = 500
@@ -145,6 +146,7 @@ def notice(text: str) -> bk.Message:
 
 def approval_parent(requester: str, target: str, outcome: str | None = None) -> bk.Message:
     """The short channel message the approval request hangs under."""
+    requester = escape(requester)
     text = f":memo: Draft awaiting approval — requested by {requester} for {target}"
     if outcome:
         text = f":memo: Draft by {requester} for {target}: {outcome}"
@@ -159,7 +161,10 @@ def approval_request(
     step: int,
     status_line: str | None = None,
 ) -> bk.Message:
-    """The request approvers act on; with `status_line` it is the decided (button-less) form."""
+    """The request approvers act on; with `status_line` it is the decided (button-less) form.
+
+    `requester` is the person's name as Slack holds it (escaped here)."""
+    requester = escape(requester)
     lines = [
         "*Draft awaiting approval*" if status_line is None else "*Draft approval*",
         f"Requested by *{requester}* · to be posted in {card.target}",

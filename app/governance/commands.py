@@ -28,6 +28,7 @@ from app.governance.grants import GrantStore, StoredGrant
 from app.governance.requests import REVOKE_ACTION
 from app.runtime.services import Services
 from app.slack import blocks as bk
+from app.slack.mrkdwn import escape
 from app.slack.reply import ReplyTo
 from app.steward_command import StewardCommand
 
@@ -57,7 +58,7 @@ async def run_pause(services: Services, reply_to: ReplyTo, cmd: StewardCommand) 
     await services.slack.tell(
         reply_to,
         ":double_vertical_bar: AI is paused for everyone"
-        + (f" ({reason})" if reason else "")
+        + (f" ({escape(reason)})" if reason else "")
         + ". New AI requests are refused until an admin runs `/steward resume`; requests "
         "already running finish.",
     )
@@ -102,7 +103,7 @@ async def policy_view(services: Services, user_id: str, team_id: str, channel: s
     parts: list[Any] = [bk.header("AI policy for this channel")]
     paused = await services.pause.state()
     if paused is not None:
-        why = f": {paused.reason}" if paused.reason else ""
+        why = f": {escape(paused.reason)}" if paused.reason else ""
         parts.append(bk.section(f":double_vertical_bar: *AI is paused by <@{paused.by}>*{why}"))
     lines: list[str] = []
     budgets: dict[Budget, list[str]] = {}
@@ -208,7 +209,7 @@ def _grant_blocks(grants: list[StoredGrant], policy: policy_.Policy, user_id: st
         line = (
             f"*{grant.use_case}* — granted by <@{grant.granted_by}> on "
             f"{grant.at.strftime('%Y-%m-%d')} at the request of <@{grant.requested_by}>"
-            + (f": _{grant.purpose[:200]}_" if grant.purpose else "")
+            + (f": _{escape(grant.purpose[:200])}_" if grant.purpose else "")
         )
         parts.append(bk.section(line))
         if admin:

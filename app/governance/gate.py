@@ -11,6 +11,7 @@ from app.governance import resolution
 from app.governance.budget import BudgetExceeded, Reservation
 from app.governance.grants import GrantStore
 from app.runtime.services import Services
+from app.slack.mrkdwn import escape
 
 
 class Refusal(Exception):
@@ -45,7 +46,7 @@ async def check(services: Services, decision: resolution.Decision) -> None:
         raise Refusal(f":no_entry: {decision.reason}", "policy")
     paused = await services.pause.state()
     if paused is not None:
-        reason = f" ({paused.reason})" if paused.reason else ""
+        reason = f" ({escape(paused.reason)})" if paused.reason else ""
         raise Refusal(f":double_vertical_bar: AI paused by admins{reason}.", "paused")
 
 

@@ -37,6 +37,7 @@ from app.governance.admins import require_admin
 from app.governance.grants import GrantStore
 from app.runtime.services import Services
 from app.slack import blocks as bk
+from app.slack.mrkdwn import escape
 from app.slack.port import SlackError
 from app.slack.reply import ReplyTo
 from app.steward_command import StewardCommand
@@ -168,7 +169,8 @@ def _request_problem(
         return "Run `/steward request` in the channel that should get the use case."
     if use_case not in policy.use_cases:
         return (
-            f"*{use_case}* is not a use case in this workspace's AI policy (use cases: {known}). "
+            f"*{escape(use_case)}* is not a use case in this workspace's AI policy "
+            f"(use cases: {known}). "
             "Adding one takes a policy change; ask the admins."
         )
     if not purpose:
@@ -191,7 +193,7 @@ def request_blocks(request: UseCaseRequest, outcome: str | None = None) -> bk.Me
     """An admin's copy of a request: with buttons while pending, with the outcome after."""
     summary = (
         f"*<@{request.requested_by}>* asks to enable *{request.use_case}* in "
-        f"<#{request.channel_id}>.\n*Purpose:* {request.purpose}"
+        f"<#{request.channel_id}>.\n*Purpose:* {escape(request.purpose)}"
     )
     parts = [bk.header("AI use-case request"), bk.section(summary)]
     if outcome is None:

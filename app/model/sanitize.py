@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
+from app.slack.mrkdwn import escape
+
 LINK_REMOVED = "[link removed]"
 BROADCASTS = ("channel", "here", "everyone")
 
@@ -82,7 +84,8 @@ def _user(inner: str, allowed: frozenset[str], resolve_user: UserResolver | None
         return _plain(_strip_at(label) or user_id, allowed)
     if resolve_user is None:
         return f"<@{user_id}>"  # the label, if any, is untrusted display text: drop it
-    return _plain(resolve_user(user_id) or _strip_at(label) or user_id, allowed)
+    name = resolve_user(user_id)  # a name as Slack holds it: text, never markup
+    return _plain(escape(name) if name else _strip_at(label) or user_id, allowed)
 
 
 def _link(inner: str, allowed: frozenset[str]) -> str:

@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import Block
 
 from app.slack import blocks as bk
 from app.slack.messages import SourceMessage
+from app.slack.mrkdwn import escape
 from app.summaries.grounding import Confidence
 from app.summaries.summary import Summary, SummaryPoint
 
@@ -129,6 +130,7 @@ def shared_message(
     requester_name: str,
 ) -> bk.Message:
     """The visible post: attributed, labelled AI-generated, no buttons but none needed."""
+    requester_name = escape(requester_name)  # a name as Slack holds it
     body = _summary_body(f"*{title}*", summary, confidence, links)
     body.append(
         bk.context(
