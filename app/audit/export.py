@@ -3,7 +3,8 @@
 Both formats stream: events are read a page at a time and written as they arrive, so memory stays
 flat whatever the size of the log. JSONL lines are the events exactly as stored (hash included),
 so an export can be checked against the chain; CSV has a fixed column list with nested fields
-(sources, redactions, extra) as JSON strings.
+(sources, redactions, extra) as JSON strings, and text that a spreadsheet would run as a formula
+(an edited draft `=cmd|' /C calc'!A0`) neutralised by OWASP's rule (see `csv_cell`).
 """
 
 from __future__ import annotations
@@ -63,13 +64,24 @@ async def write_csv(
     return count
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_cell(value: Any) -> str:
-    """None is an empty cell; lists and dicts are compact JSON so they survive a round trip."""
+    """None is an empty cell; lists and dicts are compact JSON so they survive a round trip.
+
+    Text starting with `= + - @`, a tab or a carriage return gets a leading `'` (OWASP's CSV
+    injection rule), so a spreadsheet shows it instead of running it; numbers are left alone
+    (`-0.5` is a number, not a formula). JSONL keeps every value exactly as stored."""
     if value is None:
         return ""
     if isinstance(value, list | dict):
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 class _StderrProgress:
