@@ -46,13 +46,13 @@ def test_links_not_in_the_sources_are_removed() -> None:
     text = (
         "See <https://docs.example.com/plan/|the plan>, <https://evil.example/x|docs>, "
         "<http://www.example.org>, https://evil.example/y. and www.phish.net, evil.com/login "
-        "but not app.py or ana@example.com"
+        "but not report.pdf or ana@example.com"
     )
     out = sanitize_output(text, allowed)
     assert out == (
         "See <https://docs.example.com/plan/|the plan>, docs [link removed], "
         "<http://www.example.org>, [link removed]. and [link removed], [link removed] "
-        "but not app.py or ana@example.com"
+        "but not report.pdf or ana@example.com"
     )
 
 

@@ -4,6 +4,13 @@ The model read untrusted text, so its output is untrusted too. One pass over Sla
 (`<…>`), bare URLs and plain `@channel`-style words rewrites them; a final pass guarantees the
 property the tests check: no `<!…>` special mention and no `@channel`/`@here`/`@everyone`
 survives, whatever the input.
+
+A bare domain is any domain-like token whose last labels are a public suffix (`login-acme.zip`,
+`acme-sso.click`, `payroll.sh`, `evil.com/login`), judged by the Public Suffix List snapshot
+that `tldextract` bundles: never downloaded (no suffix list URLs) and never cached to disk, so
+sanitising makes no network call and writes no file. `report.pdf`, `v1.2.3` and `e.g.` end in no
+public suffix and stay. A file name whose extension is also a TLD (`deploy.sh`, `app.py`) is a
+link to Slack too, so it is removed unless the sources hold it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
+
+import tldextract
 
 from app.slack.mrkdwn import escape
 
@@ -26,12 +35,13 @@ _BARE_URL_RE = re.compile(
     r"(?:https?|ftp)://[^\s<>|]+"
     r"|(?<![\w@.-])(?:"
     r"www\.[^\s<>|]+"
-    # bare domains Slack would auto-link; only common TLDs, so file names like app.py survive
-    r"|(?:[a-z0-9-]+\.)+(?:com|net|org|io|ai|co|dev|app|xyz|info|biz|me|ly|gg|link|site|online"
-    r"|top|ru|cn|tk|us|uk|de)(?:/[^\s<>|]*)?(?![\w-])"
+    # a domain-like token (labels of letters, digits and hyphens; the last one starts with a
+    # letter); `_is_domain` decides by the public-suffix list whether it is one
+    r"|(?P<host>(?:[^\W_](?:[^\W_]|-)*\.)+[^\W\d_](?:[^\W_]|-)*)(?::\d{1,5})?"
+    r"(?:/[^\s<>|]*)?(?![\w@-])"
     r")",
-    re.I,
 )
+_SUFFIXES = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 _TRAILING_PUNCT = ".,;:!?)]}'\""
 
 UserResolver = Callable[[str], str | None]
@@ -51,6 +61,15 @@ def normalize_link(url: str) -> str:
     return host + rest + (f"#{parts.fragment}" if parts.fragment else "")
 
 
+def _is_link(match: re.Match[str]) -> bool:
+    """A URL with a scheme or `www.`, or a domain-like token ending in a public suffix."""
+    host = match.group("host")
+    if host is None:
+        return True
+    parts = _SUFFIXES(host.lower())
+    return bool(parts.suffix and parts.domain)
+
+
 def _strip_at(label: str) -> str:
     return label.lstrip("@＠").strip()
 
@@ -60,6 +79,8 @@ def _plain(text: str, allowed: frozenset[str]) -> str:
 
     def bare_url(match: re.Match[str]) -> str:
         url = match.group()
+        if not _is_link(match):
+            return url
         core = url.rstrip(_TRAILING_PUNCT)
         tail = url[len(core) :]
         return url if normalize_link(core) in allowed else LINK_REMOVED + tail
@@ -153,5 +174,6 @@ def links_in(texts: Collection[str]) -> set[str]:
             if target and target[0] not in "!@#" and (":" in target or "." in target):
                 found.add(target)
         for match in _BARE_URL_RE.finditer(text):
-            found.add(match.group().rstrip(_TRAILING_PUNCT))
+            if _is_link(match):
+                found.add(match.group().rstrip(_TRAILING_PUNCT))
     return found
