@@ -29,6 +29,7 @@ from app.governance import resolution
 from app.governance.approvers import members_of
 from app.governance.gate import Refusal
 from app.model.llm import ModelError
+from app.model.redact import redact
 from app.runtime.services import Services
 from app.slack.messages import SourceMessage
 from app.slack.reply import AskedPrivately, ReplyTo
@@ -126,6 +127,8 @@ async def _record_generated(
 async def run_draft(services: Services, req: DraftRequest) -> None:
     decision = await governance.decide(services, req.user_id, USE_CASE, req.channel_id)
     base = _base(req)
+    # What is kept (audit, draft record) is redacted like what the model is sent.
+    asked = redact(req.what).text if decision.redact_pii else req.what
     await services.audit.record(
         event="requested",
         **base,
@@ -133,7 +136,7 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         rule=decision.rule,
         extra={
             "trigger": req.trigger,
-            "request": req.what,
+            "request": asked,
             "target_channel": req.channel_id,
             "target_thread_ts": req.thread_ts,
         },
@@ -163,7 +166,7 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         user_id=req.user_id,
         channel_id=req.channel_id,
         thread_ts=req.thread_ts,
-        request=req.what,
+        request=asked,
         engine=gen.engine,
         model=gen.model,
         confidence=gen.confidence.value,

@@ -9,6 +9,12 @@ Numeric detectors (cards, IBANs, national ids, phones) carry checksums or strict
 false positive mangles an order number or a Slack timestamp; they also skip URLs, where long
 digit runs are ids (Zoom rooms, permalinks), while token and e-mail detectors still look inside
 URLs because a secret in a query string is still a secret.
+
+Detection runs on a normalised view of the text (`_View`): NFKC (fullwidth `＠` is `@`), Unicode
+digits folded to ASCII, invisible format characters (zero-width space, joiners, soft hyphen,
+bidi marks) dropped, and a line break removed where it splits a token (`ana@acme.` / `com`, a
+key wrapped across lines). Spans map back to the original, so the text around a placeholder is
+left exactly as written and the placeholder swallows the invisible characters inside a value.
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ LABELS: dict[str, str] = {
     "private_key": "PRIVATE_KEY",
     "slack_token": "SLACK_TOKEN",
     "openai_key": "OPENAI_KEY",
+    "stripe_key": "STRIPE_KEY",
+    "google_key": "GOOGLE_KEY",
+    "jwt": "JWT",
     "aws_key": "AWS_KEY",
     "github_token": "GITHUB_TOKEN",
+    "secret": "SECRET",  # the value of `password: …`, `secret=…`, `api_key=…`
     "email": "EMAIL",
     "iban": "IBAN",
     "national_id": "NATIONAL_ID",
@@ -67,18 +77,38 @@ _PEM_RE = re.compile(
     re.S,
 )
 _SLACK_RE = re.compile(
-    r"(?<![A-Za-z0-9])(?:(?:xoxe\.)?xox[abposre]-[A-Za-z0-9-]{8,}|xapp-\d-[A-Za-z0-9-]{8,})"
+    # xoxc-/xoxd- are browser session tokens (xoxd- values are URL-encoded, hence `%`)
+    r"(?<![A-Za-z0-9])(?:(?:xoxe\.)?xox[abposrecd]-[A-Za-z0-9%-]{8,}|xapp-\d-[A-Za-z0-9-]{8,})"
     r"|(?<=hooks\.slack\.com/)(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}"
 )
 _OPENAI_RE = re.compile(
     # real keys always carry digits; requiring one keeps "sk-" prose such as sk-learn out
     r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}"
 )
+_STRIPE_RE = re.compile(r"(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")
+_GOOGLE_RE = re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")
+_JWT_RE = re.compile(
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+)
+_SECRET_PAIR_RE = re.compile(
+    # the value after a secret's name: `password: hunter2`, `"client_secret": "…"`, `pwd=…`;
+    # never a placeholder an earlier pass left (`secret=[AWS_KEY_1]`)
+    r"(?i:(?<![A-Za-z0-9])(?:password|passwd|passphrase|pwd|secret|client_secret|api[_-]?key"
+    r"|access_token|auth_token))[\"']?\s*[:=]\s*[\"']?((?!\[)[^\s\"',;]{3,})"
+)
+_SECRET_PAIR_GATE = re.compile(r"(?i)pass|pwd|secret|api.?key|_token").search
 _AWS_ID_RE = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
 _AWS_SECRET_RE = re.compile(
     r"(?i:aws_?secret(?:_?access)?(?:_?key)?|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?"
     r"([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
 )
+# An unlabelled AWS secret access key: 40 base64 characters, mixed case, within a line or two of
+# its key id.
+_AWS_BARE_SECRET_RE = re.compile(
+    r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+=]*[a-z])(?=[A-Za-z0-9/+=]*[A-Z])"
+    r"(?=[A-Za-z0-9/+=]*[0-9/+])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
+)
+_AWS_NEAR = 120  # characters either side of a key id searched for its secret
 _GITHUB_RE = re.compile(
     r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})"
 )
@@ -93,7 +123,11 @@ def _regex_finder(pattern: re.Pattern[str], group: int = 0) -> Finder:
 
 
 def _find_aws(text: str) -> Iterator[tuple[int, int, str]]:
-    yield from _regex_finder(_AWS_ID_RE)(text)
+    for m in _AWS_ID_RE.finditer(text):
+        yield m.start(), m.end(), m.group()
+        lo = max(0, m.start() - _AWS_NEAR)
+        for near in _AWS_BARE_SECRET_RE.finditer(text, lo, min(len(text), m.end() + _AWS_NEAR)):
+            yield near.start(), near.end(), near.group()
     yield from _regex_finder(_AWS_SECRET_RE, 1)(text)
 
 
@@ -112,7 +146,7 @@ def _find_email(text: str) -> Iterator[tuple[int, int, str]]:
 
 # --- IBAN ------------------------------------------------------------------------------------
 
-_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 # Lengths for common countries; others fall back to the 15..34 range of the standard.
 _IBAN_LENGTHS = {
     "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
@@ -123,8 +157,16 @@ _IBAN_LENGTHS = {
 
 
 def iban_is_valid(candidate: str) -> bool:
-    """ISO 13616 check: country length and mod-97 == 1 (spaces ignored)."""
+    """ISO 13616 check: country length and mod-97 == 1 (spaces and case ignored).
+
+    Written in lower case (`de89 3704 …`) it must also be a listed country's exact length and
+    mostly digits, because lower-case prose matches the shape far more often than capitals."""
     compact = candidate.replace(" ", "")
+    if not compact.isupper():
+        numerals = sum(ch.isdigit() for ch in compact)
+        if compact[:2].upper() not in _IBAN_LENGTHS or numerals < 0.6 * len(compact):
+            return False
+        compact = compact.upper()
     expected = _IBAN_LENGTHS.get(compact[:2])
     if expected is not None and len(compact) != expected:
         return False
@@ -143,13 +185,14 @@ def _find_iban(text: str) -> Iterator[tuple[int, int, str]]:
         ends = [len(span)] + [i for i in range(len(span) - 1, 14, -1) if span[i] == " "]
         for end in ends:
             if iban_is_valid(span[:end]):
-                yield m.start(), m.start() + end, span[:end].replace(" ", "")
+                yield m.start(), m.start() + end, span[:end].replace(" ", "").upper()
                 break
 
 
 # --- payment cards ---------------------------------------------------------------------------
 
-_DIGIT_RUN_RE = re.compile(r"(?<![\w.])\d+(?:[ -]\d+)*(?!\w|\.\d)")
+# digit groups joined by one space or hyphen, or by a line break (a card split across lines)
+_DIGIT_RUN_RE = re.compile(r"(?<![\w.])\d+(?:(?:[ -]|[ \t]*\r?\n[ \t]*)\d+)*(?!\w|\.\d)")
 
 
 def luhn_is_valid(digits: str) -> bool:
@@ -165,7 +208,7 @@ def luhn_is_valid(digits: str) -> bool:
 def _find_card(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _DIGIT_RUN_RE.finditer(text):
         run = m.group()
-        if len(run) - run.count(" ") - run.count("-") < 13:
+        if len(run) - run.count(" ") - run.count("-") - run.count("\n") < 13:
             continue  # cheap exit: most digit runs are short
         groups = [g.span() for g in re.finditer(r"\d+", run)]
         i = 0
@@ -183,8 +226,8 @@ def _longest_card_from(run: str, groups: list[tuple[int, int]], i: int) -> int |
     """Index of the last digit group of the longest card number starting at group `i`.
 
     Printed cards use one separator style and groups of 3+ digits (4-4-4-4, 4-6-5), except a
-    short last group (4-4-4-1 for 13 digits). Issuer ranges start 2..6, which also keeps
-    epoch-millisecond stamps (1…) out.
+    short last group (4-4-4-1 for 13 digits); a line break may stand for any separator. Issuer
+    ranges start 2..6, which also keeps epoch-millisecond stamps (1…) out.
     """
     if run[groups[i][0]] not in "23456":
         return None
@@ -193,10 +236,11 @@ def _longest_card_from(run: str, groups: list[tuple[int, int]], i: int) -> int |
         if j > i:
             if groups[j - 1][1] - groups[j - 1][0] < 3:
                 break
-            this_sep = run[groups[j - 1][1]]
-            if sep and this_sep != sep:
-                break
-            sep = this_sep
+            gap = run[groups[j - 1][1] : groups[j][0]]
+            if "\n" not in gap:  # a line break fits any style
+                if sep and gap != sep:
+                    break
+                sep = gap
         digits += run[groups[j][0] : groups[j][1]]
         if len(digits) > 19:
             break
@@ -207,7 +251,10 @@ def _longest_card_from(run: str, groups: list[tuple[int, int]], i: int) -> int |
 
 # --- national ids ----------------------------------------------------------------------------
 
-_SSN_RE = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+# 219-09-9999, 219 09 9999 or 219099999 (one separator style)
+_SSN_RE = re.compile(
+    r"(?<![\w-])(?<!\d[ .])(?!000|666|9\d\d)\d{3}([- ]?)(?!00)\d{2}\1(?!0000)\d{4}(?![\w-]|[ .]\d)"
+)
 _UK_NINO_RE = re.compile(
     r"(?<![A-Za-z0-9])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
     r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
@@ -222,7 +269,7 @@ _FR_NIR_RE = re.compile(
 def _find_national_id(text: str) -> Iterator[tuple[int, int, str]]:
     for pattern in (_SSN_RE, _UK_NINO_RE):
         for m in pattern.finditer(text):
-            yield m.start(), m.end(), m.group().replace(" ", "")
+            yield m.start(), m.end(), re.sub(r"[ -]", "", m.group())
     for m in _ES_ID_RE.finditer(text):  # Spanish DNI / NIE: check letter
         number = m.group(1).translate(str.maketrans("XYZ", "012"))
         if _ES_LETTERS[int(number) % 23] == m.group(2):
@@ -247,6 +294,8 @@ _PHONE_TRUNK_RE = re.compile(
     r"(?<![\w+.-])(?<!\d[ .-])(?:(?:\(0[1-9]\d{0,3}\)|0[1-9]\d{0,3})[ -]?\d{3,4}[ -]?\d{3,4}"
     r"|0[1-9](?:[ .-]?\d{2}){4})(?!\w|[ .:/-]\d)"
 )
+# ten digits written together, 4155550199 (NANP area and exchange codes start 2-9)
+_PHONE_BARE_RE = re.compile(r"(?<![\w+.-])(?<!\d[ .-])1?[2-9]\d{2}[2-9]\d{6}(?!\w|[ .:/-]\d)")
 # doubled separators, empty parentheses, or an ISO date caught after a "+1" (a vote, not a phone)
 _NOT_A_PHONE_RE = re.compile(r"[ .-]{2,}|\(\)|(?:19|20)\d\d-[01]\d-[0-3]\d")
 
@@ -265,7 +314,7 @@ def _find_phone(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _PHONE_INTL_RE.finditer(text):
         if _intl_phone_ok(m.group()):
             yield m.start(), m.end(), "+" + re.sub(r"\D", "", m.group())
-    for pattern in (_PHONE_NANP_RE, _PHONE_TRUNK_RE):
+    for pattern in (_PHONE_NANP_RE, _PHONE_TRUNK_RE, _PHONE_BARE_RE):
         for m in pattern.finditer(text):
             digits = re.sub(r"\D", "", m.group())
             if 10 <= len(digits) <= 11:
@@ -287,8 +336,15 @@ _DETECTORS: dict[str, tuple[Callable[[str, int], bool], Finder]] = {
     "private_key": (_has_any("PRIVATE KEY"), _regex_finder(_PEM_RE)),
     "slack_token": (_has_any("xox", "xapp-", "hooks.slack"), _regex_finder(_SLACK_RE)),
     "openai_key": (_has_any("sk-"), _regex_finder(_OPENAI_RE)),
+    "stripe_key": (_has_any("k_live_", "k_test_"), _regex_finder(_STRIPE_RE)),
+    "google_key": (_has_any("AIza"), _regex_finder(_GOOGLE_RE)),
+    "jwt": (_has_any("eyJ"), _regex_finder(_JWT_RE)),
     "aws_key": (_has_any("AKIA", "ASIA", "ABIA", "ACCA", "ecret", "ECRET"), _find_aws),
     "github_token": (_has_any("gh", "github_pat_"), _regex_finder(_GITHUB_RE)),
+    "secret": (
+        lambda text, _d: _SECRET_PAIR_GATE(text) is not None,
+        _regex_finder(_SECRET_PAIR_RE, 1),
+    ),
     "email": (_has_any("@"), _find_email),
     "iban": (_min_digits(4), _find_iban),
     "national_id": (_min_digits(6), _find_national_id),
@@ -309,23 +365,104 @@ def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(start < s_end and s_start < end for s_start, s_end in spans)
 
 
-_NON_ASCII_DIGIT_RE = re.compile(r"(?![0-9])\d")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+_BREAK_RE = re.compile(r"[ \t]*\r?\n[ \t]*")
+_KEY_CHARS = re.compile(r"[A-Za-z0-9_+/=-]+")
+_KEY_TAIL_RE = re.compile(r"[A-Za-z0-9_+/=-]+$")
+# A token starting like a known key: a line break right after it continues the key.
+_KEY_PREFIXES = (
+    "sk-", "sk_", "rk_", "xox", "xapp-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+    "AKIA", "ASIA", "AIza", "eyJ",
+)  # fmt: skip
 
 
-def _fold_digits(text: str) -> str:
-    """Map Unicode digits (fullwidth, Arabic-Indic, …) to ASCII, one char for one char.
+def _normal_char(ch: str) -> str:
+    """One character as the detectors see it: NFKC, a Unicode digit as ASCII, format
+    characters (zero-width space and joiners, soft hyphen, bidi marks) as nothing."""
+    if unicodedata.category(ch) == "Cf":
+        return ""
+    out = unicodedata.normalize("NFKC", ch)
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c
+                   for c in out)  # fmt: skip
 
-    Detection runs on the folded copy so `４１５-５５５-２６７１` is a phone number too; spans stay
-    valid in the original because the mapping never changes lengths.
-    """
-    if text.isascii():
-        return text
-    return _NON_ASCII_DIGIT_RE.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
+
+def _joins(text: str, before: int, after: int) -> bool:
+    """Whether the line break between text[:before] and text[after:] splits one value."""
+    if before == 0 or after >= len(text) or text[before - 1].isspace() or text[after].isspace():
+        return False
+    prev, nxt = text[before - 1], text[after]
+    if prev == "@" or nxt == "@":
+        return True  # ana@ / acme.com
+    if (prev == "." or nxt == ".") and not nxt.isupper():
+        return True  # ana@acme. / com, but not "… acme.com." / "Thanks"
+    head_match = _KEY_TAIL_RE.search(text, max(0, before - 120), before)
+    tail_match = _KEY_CHARS.match(text, after, after + 120)
+    if head_match is None or tail_match is None:
+        return False
+    head, tail = head_match.group(), tail_match.group()
+    if tail.startswith(_KEY_PREFIXES):
+        return False  # the next line starts a key of its own
+    if head.startswith(_KEY_PREFIXES):  # a key wrapped after its prefix
+        return any(c.isdigit() or c.isupper() for c in tail)
+    if prev in "_-" and len(head) >= 8:  # a key wrapped at a hyphen or underscore
+        return True
+    # a long key-like token wrapped: both halves mix letters and digits
+    return (
+        len(head) >= 16
+        and any(c.isdigit() for c in head)
+        and any(c.isdigit() for c in tail)
+        and any(c.isalpha() for c in tail)
+    )
 
 
-def find_sensitive(text: str) -> list[_Hit]:
-    """All non-overlapping sensitive spans, in text order."""
-    text = _fold_digits(text)
+class _View:
+    """The text the detectors read, and where each of its characters came from."""
+
+    def __init__(self, text: str, *, join_lines: bool = False) -> None:
+        self.text = text
+        self._origin: list[int] | None = None  # None: the view is the text itself
+        if text.isascii() and not (join_lines and "\n" in text):
+            return
+        chars: list[str] = []
+        origin: list[int] = []
+        pos = 0
+        for m in _NON_ASCII_RE.finditer(text):
+            chars.append(text[pos : m.start()])
+            origin.extend(range(pos, m.start()))
+            for i in range(m.start(), m.end()):
+                normal = _normal_char(text[i])
+                chars.append(normal)
+                origin.extend([i] * len(normal))
+            pos = m.end()
+        chars.append(text[pos:])
+        origin.extend(range(pos, len(text)))
+        view = "".join(chars)
+        if join_lines and "\n" in view:
+            kept: list[str] = []
+            kept_origin: list[int] = []
+            pos = 0
+            for m in _BREAK_RE.finditer(view):
+                if _joins(view, m.start(), m.end()):
+                    kept.append(view[pos : m.start()])
+                    kept_origin.extend(origin[pos : m.start()])
+                    pos = m.end()
+            if pos:
+                kept.append(view[pos:])
+                kept_origin.extend(origin[pos:])
+                view, origin = "".join(kept), kept_origin
+        if view != text:
+            self.text, self._origin = view, origin
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original text's span for the view's [start, end)."""
+        if self._origin is None:
+            return start, end
+        return self._origin[start], self._origin[end - 1] + 1
+
+
+def _detect(view: _View) -> list[_Hit]:
+    """Non-overlapping sensitive spans found in a view, as spans of the original text."""
+    text = view.text
     id_markup = [m.span() for m in _SLACK_ID_MARKUP_RE.finditer(text)] if "<" in text else []
     urls = [m.span() for m in _URL_RE.finditer(text)] if "://" in text else []
     digits = len(_ANY_DIGIT_RE.findall(text))
@@ -340,7 +477,28 @@ def find_sensitive(text: str) -> list[_Hit]:
             if kind in _NUMERIC_KINDS and _overlaps(start, end, urls):
                 continue
             taken.append((start, end))
-            hits.append(_Hit(start, end, kind, key))
+            hits.append(_Hit(*view.span(start, end), kind, key))
+    return hits
+
+
+def find_sensitive(text: str) -> list[_Hit]:
+    """All non-overlapping sensitive spans of `text`, in text order.
+
+    Values are found in the normalised text first; then in a copy whose line breaks inside a
+    token are removed, which adds what only that copy shows and lets a value that continues on
+    the next line (a wrapped key) replace the shorter part of it found first."""
+    plain = _View(text)
+    hits = _detect(plain)
+    if "\n" in text:
+        joined = _View(text, join_lines=True)
+        if joined.text != plain.text:
+            for wider in _detect(joined):
+                inside = [h for h in hits if h.start < wider.end and wider.start < h.end]
+                if all(
+                    h.kind == wider.kind and wider.start <= h.start and h.end <= wider.end
+                    for h in inside
+                ):
+                    hits = [h for h in hits if h not in inside] + [wider]
     hits.sort(key=lambda h: h.start)
     return hits
 
@@ -378,9 +536,14 @@ class Redactor:
 
         Redact a thread once, up front, then render and chunk the copies: renderers may run
         more than once per message (chunk truncation does), which must not recount redactions.
-        Author names are kept: the summary needs them for owners.
+        Author names are kept (the summary needs them for owners) except for any e-mail, phone
+        or other value in them: a display name such as `Ana (ana@acme.com)` goes to the model
+        too.
         """
-        return [replace(m, text=self.redact(m.text)) for m in messages]
+        return [
+            replace(m, text=self.redact(m.text), user_name=self.redact(m.user_name))
+            for m in messages
+        ]
 
     def _placeholder(self, kind: str, key: str) -> str:
         existing = self._placeholders.get((kind, key))
