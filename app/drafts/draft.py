@@ -20,7 +20,7 @@ from app.drafts import context as thread_context
 from app.drafts import submitting
 from app.drafts import views as view
 from app.drafts.approvals import clean_human_text
-from app.drafts.posting import ensure_posted
+from app.drafts.posting import ensure_posted, retry_note
 from app.drafts.store import DraftRecord, Drafts, DraftState
 from app.drafts.trail import USE_CASE, audit
 from app.drafts.writer import Generation, generate
@@ -391,7 +391,8 @@ async def _post(services: Services, drafts: Drafts, state: DraftState, req: Draf
         claim_post=True,
     )  # fmt: skip
     if not outcome.won:
-        await services.slack.tell(ReplyTo.of(req), _not_a_draft(outcome.status))
+        failing = retry_note(outcome.state) if outcome.state else None
+        await services.slack.tell(ReplyTo.of(req), failing or _not_a_draft(outcome.status))
         return
     fresh = outcome.state or state
     await ensure_posted(services, drafts, fresh, req.click_id, approver=None, claim=outcome.claim)

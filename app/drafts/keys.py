@@ -26,3 +26,8 @@ def approval_timers(interaction_id: str, steps: int) -> list[str]:
     return [escalation_timer(interaction_id, n) for n in range(1, steps)] + [
         expiry_timer(interaction_id)
     ]
+
+
+def post_retry_timer(interaction_id: str) -> str:
+    """The timer that tries again to post an approved draft whose post failed."""
+    return f"{interaction_id}:post_retry"

@@ -158,8 +158,10 @@ def approval_request(
     approvers: str,
     step: int,
     status_line: str | None = None,
+    cancel_post: bool = False,
 ) -> bk.Message:
-    """The request approvers act on; with `status_line` it is the decided (button-less) form."""
+    """The request approvers act on; with `status_line` it is the decided (button-less) form,
+    but for `cancel_post`: an approved draft whose post keeps failing, which an admin may stop."""
     lines = [
         "*Draft awaiting approval*" if status_line is None else "*Draft approval*",
         f"Requested by *{requester}* · to be posted in {card.target}",
@@ -170,6 +172,13 @@ def approval_request(
     body.append(_facts(card))
     if status_line is not None:
         body.append(bk.section(status_line))
+        if cancel_post:
+            body.append(
+                bk.actions(
+                    bk.button("Cancel posting", "post_cancel", card.interaction_id, style="danger"),
+                    block_id=f"post_retry:{card.interaction_id}",
+                )
+            )
     else:
         body.append(
             bk.actions(
