@@ -4,7 +4,8 @@ policy → (thread read, redacted, datamarked) → model or offline template →
 audit → private draft with Edit / Regenerate / Discard / Post or Submit for approval / Why?.
 Writing the text is writer.py; what happens after Submit lives in submitting.py, approvals.py
 (deciding), deadlines.py and posting.py; this module owns the draft until then. Each job builds
-one `Drafts` and works from the states its transitions return.
+one `Drafts` and works from the states its transitions return. Showing the new draft is its own
+step (`app/slack/delivery.py`): a re-run after a failed delivery only shows it again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.governance.approvers import members_of
 from app.governance.gate import Refusal
 from app.model.llm import ModelError
 from app.runtime.services import Services
+from app.slack import delivery
 from app.slack.messages import SourceMessage
 from app.slack.reply import AskedPrivately, ReplyTo
 
@@ -124,6 +126,8 @@ async def _record_generated(
 
 
 async def run_draft(services: Services, req: DraftRequest) -> None:
+    if await delivery.resume(services.redis, services.slack, req.interaction_id):
+        return  # a re-run after the draft was made: shown again if it never got out
     decision = await governance.decide(services, req.user_id, USE_CASE, req.channel_id)
     base = _base(req)
     await services.audit.record(
@@ -180,7 +184,10 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         needs_approval=decision.approval is not None,
         approvers=await _approvers_text(services, decision),
     )
-    await services.slack.tell(req.reply_to, message.text, message.blocks)
+    await delivery.deliver(
+        services.redis, services.slack, req.interaction_id, req.reply_to, message.text,
+        message.blocks,
+    )  # fmt: skip
     log.info(
         "draft delivered",
         extra={

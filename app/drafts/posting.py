@@ -168,7 +168,7 @@ async def ensure_posted(
             return None
         log.info("post landed although Slack's answer said otherwise", extra={"code": exc.code})
     await drafts.set(r.interaction_id, posted_ts=ts)
-    await timers.cancel(services.redis, keys.post_retry_timer(r.interaction_id))
+    await timers.cancel(services.redis, *keys.post_retry_timers(r.interaction_id, attempt + 1))
     status: ApprovalStatus = "approved" if approver else "not_required"
     if await drafts.once(r.interaction_id, "posted"):
         await audit(
@@ -206,7 +206,11 @@ async def _post_failed(
     due = time.time() + delay
     await drafts.release_post(rid, click, post_error=exc.code, post_retry_at=due)
     await timers.schedule(
-        services.redis, keys.post_retry_timer(rid), due, RETRY_KIND, PostRetry(interaction_id=rid)
+        services.redis,
+        keys.post_retry_timer(rid, max(attempt, 1)),
+        due,
+        RETRY_KIND,
+        PostRetry(interaction_id=rid),
     )
     await audit(
         services, state, "failed", actor_id=approver or r.user_id, approver_id=approver,
@@ -273,7 +277,9 @@ async def run_post_cancel(services: Services, req: PostCancel) -> None:
     if detail != req.user_id:
         await services.slack.tell(reply, f"<@{detail}> already cancelled this post.")
         return
-    await timers.cancel(services.redis, keys.post_retry_timer(r.interaction_id))
+    await timers.cancel(
+        services.redis, *keys.post_retry_timers(r.interaction_id, state.post_attempts + 1)
+    )
     approver = state.by if state.status == "approved" else None
     if await drafts.once(r.interaction_id, "post_cancelled"):
         await audit(

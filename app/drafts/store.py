@@ -156,6 +156,7 @@ class DraftState(BaseModel):
     approvers: list[str] = Field(default_factory=list)  # of the current step
     group: str = ""
     steps: list[tuple[str, float]] = Field(default_factory=list)  # (group, after seconds)
+    post_attempts: int = 0  # post attempts claimed so far
     post_error: str = ""  # Slack's error on the last failed post attempt ("" = none failed)
     post_retry_at: float | None = None  # when the retry timer tries again
     post_cancelled: str = ""  # the admin who cancelled a post that kept failing
@@ -212,6 +213,7 @@ def _state(raw: Mapping[str, str]) -> DraftState | None:
         approvers=json.loads(raw.get("approvers") or "[]"),
         group=raw.get("group", ""),
         steps=[(str(g), float(a)) for g, a in json.loads(raw.get("steps") or "[]")],
+        post_attempts=int(raw.get("post_attempts") or 0),
         post_error=raw.get("post_error", ""),
         post_retry_at=float(raw["post_retry_at"]) if raw.get("post_retry_at") else None,
         post_cancelled=raw.get("post_cancelled", ""),
