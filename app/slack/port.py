@@ -109,13 +109,7 @@ _JOIN_IMPOSSIBLE = {
 # since the first call may have landed. (chat.update, views.*, conversations.* and every read are
 # safe to repeat; a views.open trigger_id is single-use, so a repeat cannot open a second modal.)
 NOT_REPEATABLE = frozenset(
-    {
-        "chat.postMessage",
-        "chat.postEphemeral",
-        "chat.meMessage",
-        "chat.scheduleMessage",
-        "files.completeUploadExternal",
-    }
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
 )
 
 
