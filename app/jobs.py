@@ -28,6 +28,7 @@ from app.drafts.draft import (
     run_draft_action,
     run_draft_edit,
 )
+from app.drafts.posting import PostCancel, PostRetry, run_post_cancel, run_post_retry
 from app.governance.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
 from app.runtime.inbox import KIND as SLACK_REQUEST
@@ -98,6 +99,8 @@ KINDS: dict[str, Kind] = {
     "draft_edit": Kind(DraftEdit, run_draft_edit),
     "approval": Kind(ApprovalAction, run_approval_action),
     "approval_timer": Kind(TimerFired, run_approval_timer),
+    "post_retry": Kind(PostRetry, run_post_retry),
+    "post_cancel": Kind(PostCancel, run_post_cancel),
     "audit_export": Kind(AuditExportRequest, run_audit_export),
     SLACK_REQUEST: Kind(SlackRequest, run_replay),
 }

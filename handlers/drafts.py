@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from app.drafts import views as view
 from app.drafts.approvals import ApprovalAction
 from app.drafts.draft import DraftAction, DraftEdit, DraftRequest
+from app.drafts.posting import PostCancel
 from app.runtime.queue import JobQueue
 from handlers.common import (
     click_fields,
@@ -109,6 +110,12 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
         app.action(action_id)(clicked(DraftAction, name))
     for action_id, name in APPROVAL_BUTTONS.items():
         app.action(action_id)(clicked(ApprovalAction, name))
+
+    @app.action("post_cancel")
+    async def post_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Cancel posting, on the request of an approved draft whose post keeps failing."""
+        await ack()
+        await submit_click(queue, body, PostCancel(**click_fields(body)), respond)
 
     @app.view("draft_edit")
     async def draft_edited(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -1,4 +1,8 @@
-"""👍 / 👎 on an AI output, recorded as `feedback` audit events for the dashboard."""
+"""👍 / 👎 on an AI output, recorded as `feedback` audit events for the dashboard.
+
+Checked like any other click, on the server: only someone who may see the output (the same roles
+as its Why?, `app/audit/trace.py`) may rate it. Anyone else is refused, and the refusal audited.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from app.audit.trace import may_see
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo
 
@@ -20,14 +25,29 @@ class FeedbackRequest(BaseModel):
 
 
 async def run_feedback(services: Services, req: FeedbackRequest) -> None:
-    state = await services.audit.state(req.interaction_id)
+    events = await services.audit.events_for(req.interaction_id)
+    if not events or not may_see(events, req.user_id, services.policy):
+        await services.audit.record(
+            event="refused",
+            interaction_id=req.interaction_id,
+            actor_id=req.user_id,
+            team_id=req.team_id,
+            channel_id=events[0].channel_id if events else req.channel_id,
+            use_case=events[0].use_case if events else None,
+            reason="feedback: not allowed" if events else "feedback: unknown interaction",
+        )
+        await services.slack.tell(
+            ReplyTo.of(req), ":lock: You can only rate an answer you were given."
+        )
+        return
+    first = events[0]
     await services.audit.record(
         event="feedback",
         interaction_id=req.interaction_id,
         actor_id=req.user_id,
         team_id=req.team_id,
-        channel_id=state.channel_id if state else req.channel_id,
-        use_case=state.use_case if state else None,
+        channel_id=first.channel_id or req.channel_id,
+        use_case=first.use_case,
         reason=req.verdict,
     )
     thanks = (

@@ -1,5 +1,19 @@
 """“Why?”: who may see the trace of one AI interaction, and showing it to them.
 
+Visibility is decided by role only, from the interaction's own audit trail and the policy in
+force — never by "has any event on it": a refused click or a 👎 writes an event too, and must not
+unlock the trace on the next click. Who may see it:
+
+- the requester (the actor of its `requested` event);
+- the approvers of its steps: everyone asked (`approval_requested` / `escalated` name them) and
+  whoever decided (`approver_id` on `approved` / `rejected` / `edited`);
+- the policy's `admins`, and its auditors once the policy has that role (`_auditors`).
+
+A shared summary or a posted draft does not open the trace to everyone: those messages carry no
+Why? button (the trace holds more than the post — the sources read, the request, edits, who was
+asked), so a Why? click on them can only be forged. Feedback is checked the same way
+(`app/audit/feedback.py`): only someone who may see an output may rate it.
+
 The trace itself (read back from the audit events) and its modal are in `app.audit.trace_view`.
 """
 
@@ -16,7 +30,11 @@ from app.governance import resolution
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo
 
-PUBLIC_EVENTS = {"shared", "posted"}
+# Events that name the approvers asked (in `extra.approvers`), and events whose `approver_id` is
+# someone who decided. A `refused` event also lists the step's approvers, but it records a click
+# by someone else and grants nothing.
+ASKING_EVENTS = {"approval_requested", "escalated"}
+DECIDING_EVENTS = {"approved", "rejected", "edited"}
 
 
 class WhyRequest(BaseModel):
@@ -28,20 +46,36 @@ class WhyRequest(BaseModel):
     response_url: str | None = None
 
 
+def requester(events: Sequence[AuditEvent]) -> str | None:
+    first = next((e for e in events if e.event == "requested"), None)
+    return first.actor_id if first else None
+
+
+def approvers(events: Sequence[AuditEvent]) -> set[str]:
+    """Everyone asked to approve any step of the interaction, and everyone who decided."""
+    asked = {a for e in events if e.event in ASKING_EVENTS for a in _approvers(e)}
+    decided = {e.approver_id for e in events if e.event in DECIDING_EVENTS and e.approver_id}
+    return asked | decided
+
+
+def _auditors(policy: policy_.Policy) -> list[str]:
+    """The policy's read-only `auditors`. PRODUCT.md names the role, but the policy schema
+    (`app/governance/policy_schema.py`) has no such key yet, so this is empty until it does; when
+    it is added, this is the one place that reads it."""
+    return [str(a) for a in getattr(policy, "auditors", None) or []]
+
+
 def may_see(events: Sequence[AuditEvent], user_id: str, policy: policy_.Policy) -> bool:
-    """The requester, admins, the interaction's approvers (asked or deciding), or anyone once
-    it was made public."""
-    if resolution.is_admin(policy, user_id):
+    """By role only: the requester, the approvers of its steps (asked or deciding), admins and
+    auditors. Nothing anyone clicked (refused, feedback) ever adds someone."""
+    if resolution.is_admin(policy, user_id) or user_id in _auditors(policy):
         return True
-    if any(e.event in PUBLIC_EVENTS for e in events):
-        return True
-    asked = {a for e in events if e.event == "approval_requested" for a in _approvers(e)}
-    return user_id in asked or any(user_id in (e.actor_id, e.approver_id) for e in events)
+    return user_id == requester(events) or user_id in approvers(events)
 
 
 def _approvers(event: AuditEvent) -> list[str]:
-    approvers = event.extra.get("approvers") or []
-    return [str(a) for a in approvers] if isinstance(approvers, list) else []
+    named = event.extra.get("approvers") or []
+    return [str(a) for a in named] if isinstance(named, list) else []
 
 
 async def run_why(services: Services, req: WhyRequest) -> None:

@@ -40,15 +40,18 @@ async def post_request(
     return state
 
 
-async def show_outcome(services: Services, state: DraftState, status_line: str) -> None:
-    """The approval request (and its parent) updated to show what happened."""
+async def show_outcome(
+    services: Services, state: DraftState, status_line: str, *, cancel_post: bool = False
+) -> None:
+    """The approval request (and its parent) updated to show what happened; `cancel_post` adds
+    the admins' Cancel posting button (a post that keeps failing, see `posting.py`)."""
     if not (state.approval_channel and state.approval_ts):
         return
     requester = await services.slack.user_name(state.record.user_id)
     approvers = view.describe_approvers(state.group, state.approvers)
     message = view.approval_request(
         view.card(state), requester=requester, approvers=approvers, step=state.step,
-        status_line=status_line,
+        status_line=status_line, cancel_post=cancel_post,
     )  # fmt: skip
     try:
         await services.slack.update(

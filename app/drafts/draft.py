@@ -4,7 +4,8 @@ policy → (thread read, redacted, datamarked) → model or offline template →
 audit → private draft with Edit / Regenerate / Discard / Post or Submit for approval / Why?.
 Writing the text is writer.py; what happens after Submit lives in submitting.py, approvals.py
 (deciding), deadlines.py and posting.py; this module owns the draft until then. Each job builds
-one `Drafts` and works from the states its transitions return.
+one `Drafts` and works from the states its transitions return. Showing the new draft is its own
+step (`app/slack/delivery.py`): a re-run after a failed delivery only shows it again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.drafts import context as thread_context
 from app.drafts import submitting
 from app.drafts import views as view
 from app.drafts.approvals import clean_human_text
-from app.drafts.posting import ensure_posted
+from app.drafts.posting import ensure_posted, retry_note
 from app.drafts.store import DraftRecord, Drafts, DraftState
 from app.drafts.trail import USE_CASE, audit
 from app.drafts.writer import Generation, generate
@@ -31,6 +32,7 @@ from app.governance.gate import Refusal
 from app.model.llm import ModelError
 from app.model.redact import redact
 from app.runtime.services import Services
+from app.slack import delivery
 from app.slack.messages import SourceMessage
 from app.slack.reply import AskedPrivately, ReplyTo
 
@@ -125,6 +127,8 @@ async def _record_generated(
 
 
 async def run_draft(services: Services, req: DraftRequest) -> None:
+    if await delivery.resume(services.redis, services.slack, req.interaction_id):
+        return  # a re-run after the draft was made: shown again if it never got out
     decision = await governance.decide(services, req.user_id, USE_CASE, req.channel_id)
     base = _base(req)
     # What is kept (audit, draft record) is redacted like what the model is sent.
@@ -183,7 +187,10 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
         needs_approval=decision.approval is not None,
         approvers=await _approvers_text(services, decision),
     )
-    await services.slack.tell(req.reply_to, message.text, message.blocks)
+    await delivery.deliver(
+        services.redis, services.slack, req.interaction_id, req.reply_to, message.text,
+        message.blocks,
+    )  # fmt: skip
     log.info(
         "draft delivered",
         extra={
@@ -394,7 +401,8 @@ async def _post(services: Services, drafts: Drafts, state: DraftState, req: Draf
         claim_post=True,
     )  # fmt: skip
     if not outcome.won:
-        await services.slack.tell(ReplyTo.of(req), _not_a_draft(outcome.status))
+        failing = retry_note(outcome.state) if outcome.state else None
+        await services.slack.tell(ReplyTo.of(req), failing or _not_a_draft(outcome.status))
         return
     fresh = outcome.state or state
     await ensure_posted(services, drafts, fresh, req.click_id, approver=None, claim=outcome.claim)

@@ -26,3 +26,14 @@ def approval_timers(interaction_id: str, steps: int) -> list[str]:
     return [escalation_timer(interaction_id, n) for n in range(1, steps)] + [
         expiry_timer(interaction_id)
     ]
+
+
+def post_retry_timer(interaction_id: str, failures: int) -> str:
+    """The timer that tries again to post a draft after its `failures`-th failed attempt. One id
+    per attempt: a timer's job id is its timer id, and the queue runs a job id only once."""
+    return f"{interaction_id}:post_retry:{failures}"
+
+
+def post_retry_timers(interaction_id: str, failures: int) -> list[str]:
+    """Every retry timer a draft with `failures` failed attempts may have scheduled."""
+    return [post_retry_timer(interaction_id, n) for n in range(1, failures + 1)]

@@ -35,15 +35,19 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 RESULTS: tuple[Result, ...] = get_args(Result)
 
 # claim(key, click): {'posted', ts} | {'claimed', attempt} | {'busy', holder} |
-# {'not_ready', status}. The post is claimable once the draft is approved (or posted directly).
+# {'not_ready', status}. The post is claimable once the draft is approved (or posted directly),
+# until an admin cancels a post that keeps failing (`post_cancelled`). A failed attempt gives the
+# claim back (`release_post` deletes `posting`; an empty holder, which Lua treats as true, is
+# free too), so the retry timer can claim it.
 _CLAIM = """
 local function claim(key, click)
   local ts = redis.call('HGET', key, 'posted_ts')
   if ts then return {'posted', ts} end
   local status = redis.call('HGET', key, 'status')
   if status ~= 'approved' and status ~= 'direct' then return {'not_ready', status or ''} end
+  if redis.call('HGET', key, 'post_cancelled') then return {'not_ready', 'cancelled'} end
   local holder = redis.call('HGET', key, 'posting')
-  if holder and holder ~= click then return {'busy', holder} end
+  if holder and holder ~= '' and holder ~= click then return {'busy', holder} end
   redis.call('HSET', key, 'posting', click)
   return {'claimed', tostring(redis.call('HINCRBY', key, 'post_attempts', 1))}
 end
@@ -91,6 +95,29 @@ return old
 
 _CLAIM_POST = _CLAIM + "return claim(KEYS[1], ARGV[1])\n"
 
+# Give the claim back after a failed attempt, only if `ARGV[1]` still holds it; set the retry
+# fields (ARGV[2..] pairs) in the same step.
+_RELEASE_POST = """
+if redis.call('HGET', KEYS[1], 'posting') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'posting')
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+# An admin cancels a post that keeps failing: {'posted', ts} | {'busy', holder} (an attempt is
+# running) | {'cancelled', by} (already, or now, by ARGV[1]) | {'not_failing', ''}.
+_CANCEL_POST = """
+local ts = redis.call('HGET', KEYS[1], 'posted_ts')
+if ts then return {'posted', ts} end
+local by = redis.call('HGET', KEYS[1], 'post_cancelled')
+if by then return {'cancelled', by} end
+if not redis.call('HGET', KEYS[1], 'post_error') then return {'not_failing', ''} end
+local holder = redis.call('HGET', KEYS[1], 'posting')
+if holder and holder ~= '' then return {'busy', holder} end
+redis.call('HSET', KEYS[1], 'post_cancelled', ARGV[1])
+return {'cancelled', ARGV[1]}
+"""
+
 
 class DraftRecord(BaseModel):
     """What a draft is about; fixed once generated."""
@@ -129,6 +156,10 @@ class DraftState(BaseModel):
     approvers: list[str] = Field(default_factory=list)  # of the current step
     group: str = ""
     steps: list[tuple[str, float]] = Field(default_factory=list)  # (group, after seconds)
+    post_attempts: int = 0  # post attempts claimed so far
+    post_error: str = ""  # Slack's error on the last failed post attempt ("" = none failed)
+    post_retry_at: float | None = None  # when the retry timer tries again
+    post_cancelled: str = ""  # the admin who cancelled a post that kept failing
 
 
 PostClaim = tuple[
@@ -182,6 +213,10 @@ def _state(raw: Mapping[str, str]) -> DraftState | None:
         approvers=json.loads(raw.get("approvers") or "[]"),
         group=raw.get("group", ""),
         steps=[(str(g), float(a)) for g, a in json.loads(raw.get("steps") or "[]")],
+        post_attempts=int(raw.get("post_attempts") or 0),
+        post_error=raw.get("post_error", ""),
+        post_retry_at=float(raw["post_retry_at"]) if raw.get("post_retry_at") else None,
+        post_cancelled=raw.get("post_cancelled", ""),
     )
 
 
@@ -193,6 +228,8 @@ class Drafts:
         self._transition = redis.register_script(_TRANSITION)
         self._set_text = redis.register_script(_SET_TEXT)
         self._claim_post = redis.register_script(_CLAIM_POST)
+        self._release_post = redis.register_script(_RELEASE_POST)
+        self._cancel_post = redis.register_script(_CANCEL_POST)
 
     async def create(self, record: DraftRecord, text: str) -> DraftState:
         key = keys.draft(record.interaction_id)
@@ -252,5 +289,21 @@ class Drafts:
 
     async def claim_post(self, interaction_id: str, click: str) -> PostClaim:
         result = await self._claim_post(keys=[keys.draft(interaction_id)], args=[click])
+        values = [str(v) for v in result]
+        return values[0], values[1] if len(values) > 1 else ""
+
+    async def release_post(
+        self, interaction_id: str, click: str, **fields: str | int | float
+    ) -> bool:
+        """After a failed attempt: give the claim back (if `click` still holds it) and set
+        `fields` (the error, when the retry is due), so the retry timer can claim it."""
+        args: list[Any] = [click]
+        for name, value in fields.items():
+            args += [name, value]
+        return bool(await self._release_post(keys=[keys.draft(interaction_id)], args=args))
+
+    async def cancel_post(self, interaction_id: str, admin: str) -> tuple[str, str]:
+        """('cancelled', by) | ('posted', ts) | ('busy', holder) | ('not_failing', '')."""
+        result = await self._cancel_post(keys=[keys.draft(interaction_id)], args=[admin])
         values = [str(v) for v in result]
         return values[0], values[1] if len(values) > 1 else ""

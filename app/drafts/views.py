@@ -160,8 +160,10 @@ def approval_request(
     approvers: str,
     step: int,
     status_line: str | None = None,
+    cancel_post: bool = False,
 ) -> bk.Message:
-    """The request approvers act on; with `status_line` it is the decided (button-less) form.
+    """The request approvers act on; with `status_line` it is the decided (button-less) form,
+    but for `cancel_post`: an approved draft whose post keeps failing, which an admin may stop.
 
     `requester` is the person's name as Slack holds it (escaped here)."""
     requester = escape(requester)
@@ -175,6 +177,13 @@ def approval_request(
     body.append(_facts(card))
     if status_line is not None:
         body.append(bk.section(status_line))
+        if cancel_post:
+            body.append(
+                bk.actions(
+                    bk.button("Cancel posting", "post_cancel", card.interaction_id, style="danger"),
+                    block_id=f"post_retry:{card.interaction_id}",
+                )
+            )
     else:
         body.append(
             bk.actions(

@@ -3,6 +3,20 @@
 Tests use this to make Slack misbehave the ways it does in production: 429 with
 ``Retry-After``, 5xx, slow answers, or a specific error. A fault is consumed when it fires so a
 test can say "the first call is rate limited, the retry succeeds".
+
+Two kinds make the call take effect and then lose its answer, as Slack can: the post is in the
+channel, yet the client sees an HTTP 500 (``applied_then_error``) or no answer before its timeout
+(``applied_then_hang``). Source: slackapi/slack-api-specs#10 ("the application using the slack
+API successfully sent a message, but ... the connection got interrupted during the request, thus
+resulting in the application considering the post as a failure even though the slack API
+received and processed the request successfully"); openclaw/openclaw#22780 (a chat.postMessage
+whose "original request succeeds but the response is lost/slow", re-sent by the SDK's retry,
+shows twice in the channel). A 429 is different: it means Slack did nothing
+(docs.slack.dev/apis/web-api/rate-limits), which is why the ``ratelimit`` kind never applies the
+call.
+
+The method name ``response_url`` arms a fault on the response URLs too (``ratelimit``,
+``server_error`` and ``error`` apply there).
 """
 
 from __future__ import annotations
@@ -12,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["ratelimit", "server_error", "delay", "error"]
+FaultKind = Literal[
+    "ratelimit", "server_error", "delay", "error", "applied_then_error", "applied_then_hang"
+]
 
 
 @dataclass
@@ -70,7 +86,10 @@ class Faults:
         ``ratelimit`` answers HTTP 429 + ``Retry-After: retry_after``; ``server_error`` answers
         HTTP ``status``; ``delay`` sleeps ``delay`` seconds before the call takes effect (if the
         client disconnects meanwhile the call never happens); ``error`` answers
-        ``{"ok": false, "error": error}``. ``when`` narrows it to calls whose args match.
+        ``{"ok": false, "error": error}``; ``applied_then_error`` lets the call take effect and
+        then answers HTTP ``status`` as ``server_error`` does; ``applied_then_hang`` lets it take
+        effect and holds the answer ``delay`` seconds (longer than the client waits, so the
+        client times out). ``when`` narrows it to calls whose args match.
         """
         fault = Fault(
             method=method,

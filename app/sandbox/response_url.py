@@ -2,7 +2,9 @@
 
 Semantics follow Slack: ephemeral to the user by default, ``response_type: in_channel`` posts
 a visible message, ``replace_original`` edits the message the interaction came from and
-``delete_original`` removes it. Every use is recorded as a call named ``response_url``.
+``delete_original`` removes it. Every use is recorded as a call named ``response_url``, and a fault
+armed for ``response_url`` (``faults.py``) fires before the URL is used, so a faulted attempt
+does not spend one of its uses.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from .blockkit import MAX_TEXT, blocks_too_long, message_block_errors
+from .faults import Fault, Faults
 from .interactions import Interactions, ResponseTarget
 from .recorder import Recorder
 from .workspace import Workspace
@@ -23,15 +26,25 @@ JsonDict = dict[str, Any]
 class ResponseUrls:
     """Handler for response URLs issued by :class:`~app.sandbox.interactions.Interactions`."""
 
-    def __init__(self, workspace: Workspace, interactions: Interactions, recorder: Recorder):
+    def __init__(
+        self,
+        workspace: Workspace,
+        interactions: Interactions,
+        recorder: Recorder,
+        faults: Faults | None = None,
+    ):
         self.workspace = workspace
         self.interactions = interactions
         self.recorder = recorder
+        self.faults = faults or Faults()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/response/{id}", self.handle)]
 
     async def handle(self, request: web.Request) -> web.Response:
+        fault = self.faults.take("response_url", {"id": request.match_info["id"]})
+        if fault is not None and fault.kind in ("ratelimit", "server_error", "error"):
+            return _faulted(self.recorder, fault)
         target, error = self.interactions.use_response(request.match_info["id"])
         if target is None:
             return _answer(self.recorder, {}, {"ok": False, "error": error}, 404)
@@ -119,6 +132,16 @@ def _problem(body: JsonDict) -> str | None:
     if not body.get("delete_original") and not body.get("text") and not body.get("blocks"):
         return "no_text"
     return None
+
+
+def _faulted(recorder: Recorder, fault: Fault) -> web.Response:
+    if fault.kind == "ratelimit":
+        body: JsonDict = {"ok": False, "error": "ratelimited"}
+        recorder.record("response_url", {}, body, 429)
+        return web.json_response(body, status=429, headers={"Retry-After": str(fault.retry_after)})
+    if fault.kind == "server_error":
+        return _answer(recorder, {}, {"ok": False, "error": "internal_error"}, fault.status)
+    return _answer(recorder, {}, {"ok": False, "error": fault.error}, 404)
 
 
 def _answer(recorder: Recorder, args: JsonDict, body: JsonDict, status: int) -> web.Response:

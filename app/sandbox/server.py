@@ -99,7 +99,9 @@ class Sandbox:
         app.add_routes(
             WebApi(ctx, self.faults, self.recorder, self.bot_token, self.app_token).routes()
         )
-        app.add_routes(ResponseUrls(self.workspace, self.interactions, self.recorder).routes())
+        app.add_routes(
+            ResponseUrls(self.workspace, self.interactions, self.recorder, self.faults).routes()
+        )
         app.add_routes(self.socket.routes())
         return app
 

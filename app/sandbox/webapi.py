@@ -77,12 +77,14 @@ class WebApi:
             return _json({"ok": False, "error": auth_error})
         headers = self._scope_headers(method)
         fault = self.faults.take(method, data)
-        if fault is not None:
+        if fault is not None and fault.kind not in AFTER_THE_CALL:
             faulted = await _apply_fault(fault, headers)
             if faulted is not None:
                 return faulted
         body = self._execute(method, data)
         self.recorder.record(method, data, body)
+        if fault is not None and fault.kind in AFTER_THE_CALL:
+            return await _lose_answer(fault, headers)
         return _json(body, headers=headers)
 
     def _scope_headers(self, method: str) -> dict[str, str]:
@@ -184,6 +186,17 @@ def _token(request: web.Request, data: JsonDict, bearer_only: bool) -> str | Non
     if bearer_only:
         return None
     return str(token) if token else None
+
+
+# Faults that let the call take effect, then lose its answer (see faults.py for the sources).
+AFTER_THE_CALL = frozenset({"applied_then_error", "applied_then_hang"})
+
+
+async def _lose_answer(fault: Fault, headers: dict[str, str]) -> web.Response:
+    """The call has taken effect; the client sees an error, or nothing before it gives up."""
+    if fault.kind == "applied_then_hang":
+        await asyncio.sleep(fault.delay)  # cancelled here when the client times out and leaves
+    return _json({"ok": False, "error": "internal_error"}, status=fault.status, headers=headers)
 
 
 async def _apply_fault(fault: Fault, headers: dict[str, str]) -> web.Response | None:

@@ -1,8 +1,17 @@
 """The one small port through which the core talks to Slack.
 
 The same code runs against Slack, the local sandbox or a test server: only `SLACK_API_URL`
-changes. Rate limits (429 + Retry-After), 5xx and dropped connections are retried by slack_sdk's
-retry handlers, so callers see either a result or a `SlackError`.
+changes. slack_sdk's retry handlers retry a 429 after its Retry-After for every method: a 429 means
+Slack did nothing (docs.slack.dev/apis/web-api/rate-limits). A 5xx or a dropped connection is
+retried only for calls that are safe to repeat. A method that creates something
+(`NOT_REPEATABLE`: chat.postMessage, chat.postEphemeral, …) is sent once: Slack can commit a post
+and still answer 500 or lose the answer (slackapi/slack-api-specs#10: "the slack API received and
+processed the request successfully" while the client saw a failure; openclaw/openclaw#22780: the
+SDK's retry after a lost answer made a second chat.postMessage), and slack_sdk's
+`AsyncServerErrorRetryHandler` / `AsyncConnectionErrorRetryHandler` would send it again
+(docs.slack.dev/tools/python-slack-sdk/reference/http_retry/builtin_async_handlers). The caller
+sees a `SlackError` and decides, e.g. by looking for its post first (`app/drafts/posting.py`).
+Callers see either a result or a `SlackError`.
 
 Every call goes through slack_sdk's typed method of the same name, which encodes it the way
 Slack's Web API spec says that method takes it: read methods (`conversations.history`,
@@ -21,13 +30,19 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -90,12 +105,57 @@ _JOIN_IMPOSSIBLE = {
 }
 
 
+# Methods that add something each time they run: never re-sent after a 5xx or a lost answer,
+# since the first call may have landed. (chat.update, views.*, conversations.* and every read are
+# safe to repeat; a views.open trigger_id is single-use, so a repeat cannot open a second modal.)
+NOT_REPEATABLE = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
+)
+
+
+def method_of(request: HttpRequest) -> str:
+    """`chat.postMessage` for `https://slack.com/api/chat.postMessage`."""
+    return urlparse(request.url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class _RepeatableOnly(AsyncRetryHandler):
+    """A retry handler that never re-sends a `NOT_REPEATABLE` method (mixed in first)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if method_of(request) in NOT_REPEATABLE:
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class ServerErrorRetryHandler(_RepeatableOnly, AsyncServerErrorRetryHandler):
+    """500 / 503 retried, except for calls that may have landed anyway."""
+
+
+class ConnectionErrorRetryHandler(_RepeatableOnly, AsyncConnectionErrorRetryHandler):
+    """A dropped connection retried, except for calls that may have landed anyway."""
+
+
 def retry_handlers() -> list[Any]:
     return [
         AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
     ]
+
+
+def webhook_retry_handlers() -> list[Any]:
+    """A response_url post shows a message each time it lands: only a 429 (nothing happened)
+    is retried."""
+    return [AsyncRateLimitErrorRetryHandler(max_retry_count=5)]
 
 
 def web_client(token: str, api_url: str) -> AsyncWebClient:
@@ -119,7 +179,7 @@ class SlackPort:
             response = await typed(**_drop_none(kwargs))
         except SlackApiError as exc:
             raise _api_error(method, exc) from None
-        except (SlackClientError, OSError, TimeoutError) as exc:
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SlackError(method, f"unreachable ({type(exc).__name__})") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -297,13 +357,16 @@ class SlackPort:
         self, response_url: str, text: str, blocks: Blocks | None = None, *, in_channel=False
     ) -> None:
         """Answer through a slash command's or action's response_url (works in any channel)."""
-        hook = AsyncWebhookClient(response_url, timeout=15, retry_handlers=retry_handlers())
+        hook = AsyncWebhookClient(response_url, timeout=15, retry_handlers=webhook_retry_handlers())
         for part in split_message(text, blocks):
-            response = await hook.send(
-                text=part.text,
-                blocks=list(part.blocks) if part.blocks else None,
-                response_type="in_channel" if in_channel else "ephemeral",
-            )
+            try:
+                response = await hook.send(
+                    text=part.text,
+                    blocks=list(part.blocks) if part.blocks else None,
+                    response_type="in_channel" if in_channel else "ephemeral",
+                )
+            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise SlackError("response_url", f"unreachable ({type(exc).__name__})") from None
             if response.status_code >= 300:
                 raise SlackError("response_url", f"http_{response.status_code}")
 
@@ -337,7 +400,7 @@ class SlackPort:
             )
         except SlackApiError as exc:
             raise _api_error("files.upload_v2", exc) from None
-        except (SlackClientError, OSError, TimeoutError) as exc:
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise SlackError("files.upload_v2", f"unreachable ({type(exc).__name__})") from None
         files = response.get("files") if isinstance(response.data, dict) else None
         return list(files or [])

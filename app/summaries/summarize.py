@@ -3,6 +3,10 @@
 policy → access check → fetch (paginated) → "Summarising N messages…" → map-reduce on the model
 (redacted, datamarked) → sanitise → ground & score → audit → private result. Every trigger
 (shortcut, mention, /summarize, DM with a link) ends here.
+
+Showing the result is its own step (`app/slack/delivery.py`): when it fails the job is retried,
+and the re-run only shows the stored result again, so the work and its budget are spent once.
+The "Summarising…" note is best effort: it never fails the job.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from app.governance.gate import Refusal
 from app.model.errors import ModelError
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
-from app.slack import reading
+from app.slack import delivery, reading
 from app.slack.messages import SourceMessage
+from app.slack.port import SlackError
 from app.slack.reply import AskedPrivately, ReplyTo
 from app.summaries import keys
 from app.summaries.grounding import Confidence, score
@@ -90,6 +95,8 @@ class Session:
 
 
 async def run_summarize(services: Services, req: SummarizeRequest) -> None:
+    if await delivery.resume(services.redis, services.slack, req.interaction_id):
+        return  # a re-run after the result was made: shown again if it never got out
     session = Session(services, req)
     decision = await governance.decide(services, req.user_id, USE_CASE, req.target.channel_id)
     await session.audit(
@@ -115,8 +122,10 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
         await services.slack.tell(req.reply_to, refusal.message)
         return
     progress = asyncio.ensure_future(
-        services.slack.tell(
-            req.reply_to, f":hourglass_flowing_sand: Summarising {len(messages)} messages…"
+        _progress_note(
+            services,
+            req.reply_to,
+            f":hourglass_flowing_sand: Summarising {len(messages)} messages…",
         )
     )
     try:
@@ -124,6 +133,14 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
     finally:
         if not progress.done():
             progress.cancel()
+
+
+async def _progress_note(services: Services, to: ReplyTo, text: str) -> None:
+    """A courtesy while the model works: if Slack does not take it, the result still comes."""
+    try:
+        await services.slack.tell(to, text)
+    except SlackError as exc:
+        log.info("progress note not shown", extra={"code": exc.code})
 
 
 def cap(session: Session, messages: list[SourceMessage]) -> list[SourceMessage]:
@@ -322,7 +339,14 @@ async def _deliver(
         span=span,
         redactions=sum(run.redactions.values()),
     )
-    await services.slack.tell(session.req.reply_to, message.text, message.blocks)
+    await delivery.deliver(
+        services.redis,
+        services.slack,
+        req.interaction_id,
+        session.req.reply_to,
+        message.text,
+        message.blocks,
+    )
     log.info(
         "summary delivered",
         extra={
