@@ -164,8 +164,9 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
 
 
 def refusal(answer: Answer) -> Response:
-    """A gate's answer. Too large: close the connection, so the rest of the body is never read."""
-    headers = {"connection": "close"} if answer.status == 413 else None
+    """A gate's answer. A refusal closes the connection: the rest of a body it did not read (a
+    flood's 200 MB) is never read, and a peer that sends such requests must connect again."""
+    headers = {"connection": "close"} if answer.status >= 400 else None
     if answer.text:
         body = {"response_type": "ephemeral", "text": answer.text}
         return JSONResponse(body, status_code=answer.status, headers=headers)
