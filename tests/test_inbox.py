@@ -3,7 +3,6 @@ through the same Bolt listeners by a worker. Real app, real Redis, the sandbox a
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -98,9 +97,11 @@ async def test_a_queued_request_its_listener_cannot_read_is_answered_once_not_re
         )
         assert told[0].source == "response_url"
         redis = stack.runtime.services.redis
-        await retrying(stack, lambda: True)
-        while (await redis.xpending(STREAM, GROUP))["pending"]:
-            await asyncio.sleep(0.02)  # the replay's job finishes (no retry is pending)
+
+        async def settled() -> bool:  # the replay's job finished, and no retry is pending
+            return not (await redis.xpending(STREAM, GROUP))["pending"]
+
+        await sandbox.wait_for(settled)
         assert await stack.runtime.queue.dead_letters() == []
         assert len([e for e in sandbox.ephemerals(user=EMPLOYEE) if "couldn't read" in e.text]) == 1
 
