@@ -11,6 +11,12 @@ Target on the 2-core machine: p99 under 50 ms at 200 concurrent requests.
     python bench/ack.py [--requests 2000] [--concurrency 200] [--ack-only | --in-process]
 
 BENCH_SERVE_PROCESSES=2 runs `serve --processes 2`.
+
+--versus-trivial (issue 12's acceptance): in one run, from a client in its own process that opens
+a new connection per request (as a peer that keeps none would), C concurrent signed commands
+against default `serve` (in-process workers, busy with the replies) and against a trivial ASGI
+app (a Starlette app answering 200, on the same uvicorn config); prints both p99s and the ratio
+(target: Steward at most 2x the trivial app).
 """
 
 from __future__ import annotations
@@ -305,6 +311,156 @@ async def main(total: int, concurrency: int, ack_only: bool, in_process: bool) -
     return 0 if failures == 0 else 1
 
 
+# ---------------------------------------------------------------- --versus-trivial
+
+
+def run_trivial(port: int) -> None:
+    """A Starlette app that answers every POST with 200, on serve's uvicorn config."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def events(request: Request) -> Response:
+        await request.body()
+        return Response()
+
+    app = Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        log_config=None,
+    )
+    uvicorn.Server(config).run()
+
+
+async def _one_fresh(port: int, request: bytes) -> tuple[float, int]:
+    """One request on a connection of its own: connect, send, read the whole answer, close."""
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    if length:
+        await reader.readexactly(length)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    status = int(status_line.split()[1]) if status_line else 0
+    return elapsed, status
+
+
+def fresh_client(conn: Connection, port: int, first: int, total: int, concurrency: int) -> None:
+    """The load generator, in its own process: `total` requests, `concurrency` at once, each on
+    a new connection. Sends back (latencies, non-200 count)."""
+
+    async def run() -> tuple[list[float], int]:
+        requests = [raw_request(port, n) for n in range(first, first + total)]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(request: bytes) -> tuple[float, int]:
+            async with gate:
+                return await _one_fresh(port, request)
+
+        gc.disable()
+        results = await asyncio.gather(*(one(r) for r in requests))
+        gc.enable()
+        return [r[0] for r in results], sum(1 for r in results if r[1] != 200)
+
+    conn.send(uvloop.run(run()))
+
+
+def measure_fresh(port: int, first: int, total: int, concurrency: int) -> tuple[list[float], int]:
+    context = mp.get_context("spawn")
+    parent, child = context.Pipe()
+    client = context.Process(target=fresh_client, args=(child, port, first, total, concurrency))
+    client.start()
+    latencies, failures = parent.recv()
+    client.join(timeout=30)
+    return latencies, failures
+
+
+async def versus_trivial(total: int, concurrency: int) -> int:
+    context = mp.get_context("spawn")
+    conn, child = context.Pipe()
+    sandbox = context.Process(target=run_sandbox, args=(child,))
+    sandbox.start()
+    api_url, bot_token = conn.recv()
+    port, trivial_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "STEWARD_DATA_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
+        "REDIS_URL": bench_redis_url() or "",
+        "STEWARD_LOG_LEVEL": "WARNING",
+    }
+    root = Path(__file__).resolve().parent.parent
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]  # default: in-process workers
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", *serve], env=env, cwd=root)
+    trivial = context.Process(target=run_trivial, args=(trivial_port,))
+    trivial.start()
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", proc)
+        await wait_port(trivial_port)
+        # Warm both (first requests pay for imports and caches), then measure each.
+        measure_fresh(port, 0, concurrency, concurrency)
+        await wait_replies(conn, concurrency)
+        measure_fresh(trivial_port, 0, concurrency, concurrency)
+        steward, failures = measure_fresh(port, concurrency, total, concurrency)
+        await wait_replies(conn, concurrency + total)  # the workers did the work meanwhile
+        rss = rss_mb(proc.pid)
+        baseline, trivial_failures = measure_fresh(trivial_port, 0, total, concurrency)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        trivial.terminate()
+        trivial.join(timeout=10)
+        conn.send("stop")
+        sandbox.join(timeout=10)
+    ours = [v * 1000 for v in steward]
+    theirs = [v * 1000 for v in baseline]
+    ratio = percentile(ours, 99) / percentile(theirs, 99)
+    print(
+        f"requests: {total} signed /steward help, {concurrency} concurrent, a new connection each"
+    )
+    print(
+        f"steward serve (in-process workers): p50 {statistics.median(ours):.1f} ms, "
+        f"p99 {percentile(ours, 99):.1f} ms (non-200: {failures}; RSS {rss:.0f} MB)"
+    )
+    print(
+        f"trivial Starlette app, same uvicorn config: p50 {statistics.median(theirs):.1f} ms, "
+        f"p99 {percentile(theirs, 99):.1f} ms (non-200: {trivial_failures})"
+    )
+    verdict = "met" if ratio <= 2 else "NOT met"
+    print(f"p99 ratio steward / trivial: {ratio:.2f}x (target <= 2x: {verdict})")
+    return 0 if failures == 0 else 1
+
+
+async def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port} after 30 s")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -328,6 +484,13 @@ if __name__ == "__main__":
     shape.add_argument(
         "--in-process", action="store_true", help="one serve process that also runs the jobs"
     )
+    shape.add_argument(
+        "--versus-trivial",
+        action="store_true",
+        help="default serve vs a trivial ASGI app, a new connection per request; p99 ratio",
+    )
     options = parser.parse_args()
+    if options.versus_trivial:
+        raise SystemExit(uvloop.run(versus_trivial(options.requests, options.concurrency)))
     run = main(options.requests, options.concurrency, options.ack_only, options.in_process)
     raise SystemExit(uvloop.run(run))

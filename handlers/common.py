@@ -64,7 +64,7 @@ async def submit_command(
 ) -> None:
     """Queue a slash command's job, then ack; if Redis is down, the ack itself says so."""
     try:
-        await submit(queue, job, notify=notify_of(body))
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body))
     except QueueUnavailable:
         await ack(text=UNAVAILABLE)
         return
@@ -76,7 +76,7 @@ async def submit_click(
 ) -> None:
     """Queue a click's or shortcut's job (already acked); if Redis is down, say so privately."""
     try:
-        await submit(queue, job, notify=notify_of(body))
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body))
     except QueueUnavailable:
         await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
 
@@ -87,7 +87,7 @@ async def submit_modal(
     """Queue a modal submission's job, then close the modal; if Redis is down, keep it open
     (with what was typed) and say so on `block_id`."""
     try:
-        await submit(queue, job, notify=notify_of(body))
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body))
     except QueueUnavailable:
         await ack(response_action="errors", errors={block_id: UNAVAILABLE[:150]})
         return
@@ -115,3 +115,21 @@ def shortcut_thread(body: dict[str, Any]) -> tuple[str, str, str | None]:
         message.get("thread_ts") or message["ts"],
         message.get("thread_ts"),
     )
+
+
+def replay_key(body: dict[str, Any]) -> str | None:
+    """What makes a replayed request (the same signed body sent again within Slack's 5-minute
+    window) the same interaction: Slack issues a fresh trigger_id for every command, click,
+    shortcut and submission; a click without one is known by its action_ts. The queue drops
+    a job whose key it has seen (JobQueue.enqueue)."""
+    trigger = body.get("trigger_id")
+    if "command" in body:
+        return f"command:{trigger}" if trigger else None
+    if trigger:
+        return f"{body.get('type') or 'interaction'}:{trigger}"
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        action_ts = actions[0].get("action_ts")
+        if action_ts:
+            return f"action:{user_of(body)}:{actions[0].get('action_id')}:{action_ts}"
+    return None

@@ -1,21 +1,25 @@
 """HTTP transport: the ASGI app `steward serve` runs under uvicorn.
 
-POST /slack/events takes events, slash commands and interactivity. Slash commands and events
-are verified and queued as they are, and answered at once (handlers/inbox.py); everything else,
-and anything the inbox does not take, goes through Bolt. Every signature is verified: bad or
-stale ones get 401 and are counted. GET /healthz answers 200 only while Redis does; GET /metrics
-is Prometheus text.
+POST /slack/events takes events, slash commands and interactivity. Every request passes the
+gate first (handlers/gate.py: size, signature, shape, workspace; refusals are 4xx, counted and
+logged once). Slash commands and events are then queued as they are, and answered at once
+(handlers/inbox.py); everything else, and anything the inbox does not take, goes through Bolt.
+No answer waits on a slow Redis longer than ACK_BUDGET_S. GET /healthz answers 200 only while
+Redis does, within HEALTH_TIMEOUT_S; GET /metrics is Prometheus text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,18 +29,94 @@ from app.runtime import metrics
 from app.runtime.process import Runtime
 from handlers import inbox
 from handlers.bolt import build_bolt
+from handlers.gate import Answer, Arrived, Gate, record
+
+log = logging.getLogger(__name__)
+
+
+# Slack gives up on an answer after 3 s: past this, answer without waiting for Redis.
+ACK_BUDGET_S = 2.0
+HEALTH_TIMEOUT_S = 1.0
+SLOW_TEXT = (
+    ":warning: Steward's database is slow to answer, so your request may not have been "
+    "taken. If nothing happens within a minute, please try again."
+)
+
+
+class InstalledTeam:
+    """The workspace this deployment serves: the bot token's team, from auth.test, asked once
+    (at start) and cached; after a failure, asked again at most every few seconds."""
+
+    RETRY_S = 5.0
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._team: str | None = None
+        self._next_try = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str | None:
+        if self._team is not None:
+            return self._team
+        async with self._lock:
+            if self._team is None and time.monotonic() >= self._next_try:
+                try:
+                    answer = await asyncio.wait_for(self._client.auth_test(), 5.0)
+                    self._team = str(answer["team_id"])
+                except Exception as exc:  # Slack unreachable or the token refused
+                    self._next_try = time.monotonic() + self.RETRY_S
+                    log.warning(
+                        "auth.test failed: requests are refused until it answers",
+                        extra={"error": type(exc).__name__},
+                    )
+        return self._team
 
 
 def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
-    bolt = AsyncSlackRequestHandler(build_bolt(runtime))
-    front_door = inbox.FrontDoor(runtime.queue, runtime.settings.secret("SLACK_SIGNING_SECRET"))
+    # The gate verifies every request's signature before Bolt sees it (handlers/gate.py).
+    bolt = build_bolt(runtime, verified_upstream=True)
+    front_door = inbox.FrontDoor(runtime.queue)
+    team = InstalledTeam(runtime.services.slack.client)
+    gate = Gate(
+        runtime.settings.secret("SLACK_SIGNING_SECRET"),
+        runtime.settings.steward_max_body_bytes,
+        team.get,
+    )
+    late: set[asyncio.Task[Response]] = set()  # answered already, still waiting on Redis
+
+    async def handle(arrived: Arrived, headers: Mapping[str, str]) -> Response:
+        if await front_door.accept(arrived, headers):
+            return Response()  # queued: a worker reads it (handlers/inbox.py)
+        request = AsyncBoltRequest(body=arrived.body, headers=dict(headers))
+        return to_starlette_response(await bolt.async_dispatch(request))
+
+    async def within_budget(arrived: Arrived, headers: Mapping[str, str]) -> Response:
+        """The answer, or — when Redis is too slow for Slack's 3 s — one that does not wait."""
+        task = asyncio.ensure_future(handle(arrived, headers))
+        done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET_S)
+        if task in done:
+            return task.result()
+        late.add(task)
+        task.add_done_callback(_settle_late)
+        task.add_done_callback(late.discard)
+        metrics.SLOW_ACKS.inc()
+        log.warning(
+            "answered before the work was queued: redis is slow", extra={"kind": arrived.kind}
+        )
+        if arrived.kind == "event":
+            return Response(status_code=503)  # Slack redelivers; the event_id drops a duplicate
+        if arrived.kind == "command":
+            return JSONResponse({"response_type": "ephemeral", "text": SLOW_TEXT})
+        return Response()  # a click: its listener says so privately if the job was not taken
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
-        if await front_door.accept(await request.body(), request.headers):
-            response = Response()  # queued: a worker reads it (handlers/inbox.py)
+        arrived = await gate.admit(request.headers, request.stream())
+        if isinstance(arrived, Answer):
+            record(arrived, request.headers)
+            response = refusal(arrived)
         else:
-            response = await bolt.handle(request)
+            response = await within_budget(arrived, request.headers)
         metrics.ACK_SECONDS.observe(time.perf_counter() - started)
         metrics.SLACK_REQUESTS.labels(status=str(response.status_code)).inc()
         if response.status_code == 401:
@@ -44,25 +124,33 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
         return response
 
     async def healthz(_: Request) -> Response:
-        if await runtime.ready():
+        try:
+            ready = await asyncio.wait_for(runtime.ready(), HEALTH_TIMEOUT_S)
+        except TimeoutError:
+            ready = False
+        if ready:
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "redis unavailable"}, status_code=503)
 
     async def metrics_endpoint(_: Request) -> Response:
         try:
-            metrics.QUEUE_DEPTH.set(await runtime.queue.depth())
+            depth = await asyncio.wait_for(runtime.queue.depth(), HEALTH_TIMEOUT_S)
+            metrics.QUEUE_DEPTH.set(depth)
         except Exception:
             metrics.QUEUE_DEPTH.set(float("nan"))
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await team.get()  # once, at start; a failure is retried on the next request
         if workers:
             inbox.install(runtime)
             runtime.start_workers(workers)
         try:
             yield
         finally:
+            for task in list(late):
+                task.cancel()
             await runtime.close()
 
     return Starlette(
@@ -73,6 +161,24 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def refusal(answer: Answer) -> Response:
+    """A gate's answer. A refusal closes the connection: the rest of a body it did not read (a
+    flood's 200 MB) is never read, and a peer that sends such requests must connect again."""
+    headers = {"connection": "close"} if answer.status >= 400 else None
+    if answer.text:
+        body = {"response_type": "ephemeral", "text": answer.text}
+        return JSONResponse(body, status_code=answer.status, headers=headers)
+    return Response(status_code=answer.status, headers=headers)
+
+
+def _settle_late(task: asyncio.Task[Response]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning(
+            "a late request failed after it was answered",
+            extra={"error": type(task.exception()).__name__},
+        )
 
 
 class LoopbackServer:

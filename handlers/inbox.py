@@ -1,10 +1,10 @@
 """The HTTP inbox (see app/runtime/inbox.py): acknowledge a slash command or event first, read
 it later.
 
-`FrontDoor` is serve's side: verify the signature, queue the raw request, answer 200 — no
-parsing, no Bolt. Anything it does not take (interactivity, url_verification, a bad signature,
-Redis down) goes through Bolt synchronously, exactly as before, so every refusal and error
-answer is still Bolt's. `Replayer` is the worker's side: the same listeners, run by Bolt on the
+`FrontDoor` is serve's side: once the gate (handlers/gate.py) has verified and parsed a request,
+queue it raw and answer 200 — no Bolt. Anything it does not take (interactivity,
+url_verification, Redis down) goes through Bolt synchronously, so every listener's answer is
+still Bolt's. `Replayer` is the worker's side: the same listeners, run by Bolt on the
 queued request, with the acknowledgement's text (if any) sent to the command's response_url.
 """
 
@@ -18,7 +18,6 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 
 from app.runtime.inbox import KIND, SlackRequest
 from app.runtime.process import Runtime
@@ -26,6 +25,7 @@ from app.runtime.queue import Job, JobQueue, QueueUnavailable
 from app.slack.reply import ReplyTo
 from handlers.bolt import build_bolt
 from handlers.common import notify_of
+from handlers.gate import Arrived
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +47,20 @@ def deferrable(body: str, content_type: str) -> bool:
 
 
 class FrontDoor:
-    def __init__(self, queue: JobQueue, signing_secret: str) -> None:
-        self._queue = queue
-        self._verifier = SignatureVerifier(signing_secret)
+    """Queue a request the gate admitted (handlers/gate.py: signed, well-formed, from the
+    installed workspace), if it is one that may be answered before it is read."""
 
-    async def accept(self, raw: bytes, headers: Mapping[str, str]) -> bool:
-        """True when the request was verified and queued: answer 200 with an empty body.
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    async def accept(self, arrived: Arrived, headers: Mapping[str, str]) -> bool:
+        """True when the request was queued: answer 200 with an empty body.
         False: Bolt must handle it now."""
-        try:
-            body = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        content_type = headers.get("content-type", "")
-        if not deferrable(body, content_type) or not self._verified(body, headers):
+        if arrived.kind not in ("command", "event"):
             return False
         request = SlackRequest(
-            body=body,
-            content_type=content_type,
+            body=arrived.body,
+            content_type=arrived.content_type,
             retry_num=headers.get("x-slack-retry-num"),
             retry_reason=headers.get("x-slack-retry-reason"),
             received_at=time.time(),
@@ -73,16 +70,6 @@ class FrontDoor:
         except QueueUnavailable:
             return False
         return True
-
-    def _verified(self, body: str, headers: Mapping[str, str]) -> bool:
-        try:
-            return self._verifier.is_valid(
-                body,
-                headers.get("x-slack-request-timestamp"),
-                headers.get("x-slack-signature"),
-            )
-        except ValueError:  # a timestamp that is not a number
-            return False
 
 
 class Replayer:

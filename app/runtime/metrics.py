@@ -17,6 +17,18 @@ BAD_SIGNATURES = Counter(
     "Requests refused with 401: missing, wrong or stale Slack signature.",
     registry=REGISTRY,
 )
+REJECTED_REQUESTS = Counter(
+    "steward_rejected_requests_total",
+    "Requests refused at the gate before any work, by reason (too_large, timestamp, stale, "
+    "signature, encoding, json, depth, shape, foreign_workspace...).",
+    ["reason"],
+    registry=REGISTRY,
+)
+SLOW_ACKS = Counter(
+    "steward_slow_acks_total",
+    "Requests answered before their work was queued, because Redis was too slow to wait for.",
+    registry=REGISTRY,
+)
 ACK_SECONDS = Histogram(
     "steward_ack_seconds",
     "Time from receiving a Slack request to answering it.",

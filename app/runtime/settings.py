@@ -41,6 +41,8 @@ FIXES: dict[str, str] = {
     "embedded Valkey server",
     "STEWARD_POLICY": "set it to the path of a readable policy YAML file",
     "STEWARD_DATA_DIR": "set it to a writable directory",
+    "STEWARD_MAX_BODY_BYTES": "set it to a whole number of bytes such as 1048576 (1 MiB), "
+    "or unset it",
 }
 
 
@@ -90,6 +92,16 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     steward_policy: Path | None = None
     steward_data_dir: Path = Path(".steward")
+    # The largest request body serve reads (Slack's own payloads stay far below 1 MiB): a bigger
+    # one is refused with 413 before it is read, signed or not.
+    steward_max_body_bytes: int = 1024 * 1024
+
+    @field_validator("steward_max_body_bytes")
+    @classmethod
+    def _max_body(cls, value: int) -> int:
+        if value < 1024:
+            raise ValueError("below 1024 bytes")
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -136,11 +136,17 @@ def _describe(url: str, valkey_dir: Path, *, shared: bool) -> str:
     return f"embedded Valkey at {url} ({how}; data in {valkey_dir})"
 
 
+SOCKET_TIMEOUT_S = 3.0
+
+
 def async_client(url: str) -> aioredis.Redis:
     """The asyncio client every component uses; strings in, strings out.
 
     Retries are few and short: Slack wants an answer within 3 s, and a person is better served
-    by a quick "storage unavailable" than by a request that hangs.
+    by a quick "storage unavailable" than by a request that hangs. Every command has a socket
+    timeout, so a Redis that stops answering (or answers in 5 s) fails the command instead of
+    holding it forever; it must exceed the workers' XREADGROUP block (QueueConfig.block_ms,
+    1 s). A timed-out command is not retried: Redis may have run it (an XADD twice is two jobs).
     """
     # A blocking pool: under a burst, a command waits (briefly) for a free connection instead
     # of failing with "Too many connections" — a burst is not an outage.
@@ -150,7 +156,12 @@ def async_client(url: str) -> aioredis.Redis:
         timeout=2.0,
         decode_responses=True,
         socket_connect_timeout=1.0,
+        socket_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        retry=Retry(
+            ExponentialBackoff(cap=0.2, base=0.02),
+            retries=2,
+            supported_errors=(redis.ConnectionError,),
+        ),
     )
     return aioredis.Redis.from_pool(pool)
