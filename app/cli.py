@@ -184,24 +184,20 @@ def _serve(
 
     runtime = Runtime(settings, redis_url, _queue_config(args))
     asgi = build_asgi(runtime, workers=0 if args.no_workers else 1)
-    _freeze_startup_objects(warm_tokenizer=not args.no_workers)
+    _freeze_startup_objects()
     config = uvicorn.Config(
         asgi, log_level="warning", access_log=False, lifespan="on", log_config=None
     )
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _freeze_startup_objects(*, warm_tokenizer: bool = True) -> None:
+def _freeze_startup_objects() -> None:
     """Everything loaded at start (Bolt, slack_sdk, pydantic models...) lives as long as the
     process: keep it out of the garbage collector's full passes, which otherwise stop every
     request in flight for tens of milliseconds (and cost a third of serve's CPU under load).
 
-    A process that runs jobs loads the tokenizer's vocabulary first (about 0.5 s), so the first
-    summary does not pay for it; an ack-only `serve --no-workers` never counts tokens."""
-    if warm_tokenizer:
-        from app.model import tokens
-
-        tokens.warm_up()
+    The tokenizer's vocabulary is not loaded here: it costs about 125 MB of RSS, so a process
+    pays for it only when it first counts tokens (a `serve --no-workers` never does)."""
     gc.freeze()
 
 
