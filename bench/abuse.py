@@ -1,12 +1,12 @@
 """`steward serve` under a body flood (issue 12 #1's acceptance).
 
 Starts the local Slack sandbox in its own process and default `steward serve` (in-process
-workers; Redis: REDIS_URL if set, else the embedded Valkey). Then, from processes of their own:
-10 clients post 200 MB unsigned bodies over and over (half announce it in Content-Length, half
-stream it chunked, without one), while a probe sends signed `/steward help` commands one after
-another, each on a new connection. serve's RSS is sampled throughout. Prints the largest RSS
-(target under 150 MB), the probe's ack p50/p99 (target p99 under 100 ms), and what the flood
-got back. Loopback only; bounded (it stops after --probes commands or --seconds).
+workers; Redis: STEWARD_BENCH_REDIS_URL if set, else an embedded Valkey). Then, from processes
+of their own: 10 clients post 200 MB unsigned bodies over and over (half announce it in Content-
+Length, half stream it chunked, without one), while a probe sends signed `/steward help`
+commands one after another, each on a new connection. serve's RSS is sampled throughout. Prints
+the largest RSS (target under 150 MB), the probe's ack p50/p99 (target p99 under 100 ms), and
+what the flood got back. Loopback only; bounded (it stops after --probes commands or --seconds).
 
     python bench/abuse.py [--clients 10] [--megabytes 200] [--probes 300] [--seconds 60]
                           [--no-workers]

@@ -1,12 +1,12 @@
 """Ack latency of `steward serve` under concurrent signed Slack requests.
 
-Starts the local Slack sandbox in its own process, `steward serve --no-workers` and one
-`steward worker` (the Procfile's shape; Redis: REDIS_URL if set, else the embedded Valkey). It
-opens C keep-alive connections, then fires N pre-signed `/steward help` slash commands through
-them, C in flight at once, and prints ack latency p50/p99, requests/s, serve's CPU per request
-and RSS. Unless --ack-only, it then waits until every request's reply reached the sandbox, so
-the numbers are for work that really happened while the worker drained the queue beside serve.
-Target on the 2-core machine: p99 under 50 ms at 200 concurrent requests.
+Starts the local Slack sandbox in its own process, `steward serve --no-workers` and one `steward
+worker` (the Procfile's shape; Redis: STEWARD_BENCH_REDIS_URL if set, else an embedded Valkey).
+It opens C keep-alive connections, then fires N pre-signed `/steward help` slash commands
+through them, C in flight at once, and prints ack latency p50/p99, requests/s, serve's CPU per
+request and RSS. Unless --ack-only, it then waits until every request's reply reached the
+sandbox, so the numbers are for work that really happened while the worker drained the queue
+beside serve. Target on the 2-core machine: p99 under 50 ms at 200 concurrent requests.
 
     python bench/ack.py [--requests 2000] [--concurrency 200] [--ack-only | --in-process]
 
@@ -206,15 +206,22 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def bench_redis_url() -> str | None:
-    """A database of its own on REDIS_URL's server (flushed), else None: embedded Valkey."""
-    configured = os.environ.get("REDIS_URL")
+    """STEWARD_BENCH_REDIS_URL's database, if it is empty (the bench flushes it between runs),
+    else None: an embedded Valkey of the bench's own. A person's REDIS_URL is never touched."""
+    configured = os.environ.get("STEWARD_BENCH_REDIS_URL")
     if not configured:
         return None
     import redis
 
-    url = configured.rsplit("/", 1)[0] + "/13" if configured.count("/") > 2 else configured + "/13"
-    redis.Redis.from_url(url).flushdb()
-    return url
+    client = redis.Redis.from_url(configured)
+    if client.dbsize() and not client.exists("steward:bench:owned"):
+        raise SystemExit(
+            "STEWARD_BENCH_REDIS_URL names a database holding keys the bench did not write; "
+            "point it at an empty database (e.g. another /N) or unset it."
+        )
+    client.flushdb()
+    client.set("steward:bench:owned", "1")
+    return configured
 
 
 def run_sandbox(conn: Connection) -> None:
