@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.runtime.inbox import KIND, SlackRequest
-from app.runtime.keys import STREAM
+from app.runtime.keys import STREAMS
 from app.runtime.queue import Job, QueueConfig
 from app.slack.reply import ReplyTo
 from handlers import inbox
@@ -45,7 +45,9 @@ def test_only_commands_and_event_callbacks_are_deferred(
 async def queued_jobs(redis_url: str) -> list[Job]:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        entries: Any = await client.xrange(STREAM)
+        entries: Any = []
+        for stream in STREAMS.values():  # both lanes (/steward is interactive work)
+            entries += await client.xrange(stream)
     finally:
         await client.aclose()
     return [Job.model_validate_json(fields["job"]) for _, fields in entries]

@@ -41,6 +41,7 @@ FIXES: dict[str, str] = {
     "embedded Valkey server",
     "STEWARD_POLICY": "set it to the path of a readable policy YAML file",
     "STEWARD_DATA_DIR": "set it to a writable directory",
+    "STEWARD_USER_JOBS_IN_FLIGHT": "set it to a whole number of jobs (0 for no cap)",
 }
 
 
@@ -90,6 +91,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     steward_policy: Path | None = None
     steward_data_dir: Path = Path(".steward")
+    # A person's requests running at once; the next is refused at once (0: no cap).
+    steward_user_jobs_in_flight: int = 3
 
     @field_validator("slack_api_url")
     @classmethod

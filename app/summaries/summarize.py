@@ -1,8 +1,9 @@
 """Summarise a thread or a channel for the person who asked.
 
-policy → access check → fetch (paginated) → "Summarising N messages…" → map-reduce on the model
-(redacted, datamarked) → sanitise → ground & score → audit → private result. Every trigger
-(shortcut, mention, /summarize, DM with a link) ends here.
+policy → limits (jobs in flight, rate, budget left) → access check → fetch (paginated) →
+"Summarising N messages…" → map-reduce on the model (redacted, datamarked) → sanitise → ground
+& score → audit → private result. Every trigger (shortcut, mention, /summarize, DM with a link)
+ends here.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ class Session:
 
 
 async def run_summarize(services: Services, req: SummarizeRequest) -> None:
+    async with governance.in_flight(services, req.team_id, req.user_id, req.interaction_id) as slot:
+        await _run(services, req, slot)
+
+
+async def _run(services: Services, req: SummarizeRequest, slot: bool) -> None:
     session = Session(services, req)
     decision = await governance.decide(services, req.user_id, USE_CASE, req.target.channel_id)
     await session.audit(
@@ -102,6 +108,10 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
         await governance.check(services, decision)
         if services.llm is not None:
             model_choice.model_for(services, decision)  # Refusal: never call a forbidden model
+        # The limits before any Slack or model work: a flood is refused without a fetch.
+        await governance.admit(
+            services, req.team_id, req.user_id, decision, slot=slot, use_case=USE_CASE
+        )
         # Reading starts alongside the access check; nothing read is used unless it passes.
         fetching = asyncio.ensure_future(_fetch(services, req))
         try:
