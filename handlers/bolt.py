@@ -5,9 +5,25 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from app.runtime.process import Runtime
 from handlers import register
+
+
+class _TokenNoticeFilter(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then
+    warns at every start that the token "will be unused". We give it our client on purpose (the
+    one Slack port every call goes through), so that notice is noise."""
+
+    NOTICE = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.NOTICE
+
+
+_BOLT_LOGGER = logging.getLogger("slack_bolt")
+_BOLT_LOGGER.addFilter(_TokenNoticeFilter())
 
 
 def build_bolt(
@@ -25,7 +41,7 @@ def build_bolt(
         # Listeners only enqueue, so they finish within milliseconds: answering after them lets
         # a listener choose the HTTP answer (e.g. a 500 that makes Slack redeliver an event).
         process_before_response=True,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_BOLT_LOGGER,
     )
     register(app, runtime.queue)
     return app
