@@ -139,7 +139,10 @@ def test_duplicate_key_is_reported_at_the_second_occurrence() -> None:
         ("use_cases: {draft: {channels: [C1AA], deny_channels: [C1AA]}}\n", "also listed"),
         ("- a\n- b\n", "line 1: expected a mapping of keys to values"),
         ("use_cases:\n  draft: {channels: '*'}\n", "expected a list, got '*' (write [\"*\"])"),
-        ("use_cases:\n  draft: {approval: {chain: [{after: 1h}]}}\n", "to: required key is missing"),  # noqa: E501
+        (
+            "use_cases:\n  draft: {approval: {chain: [{after: 1h}]}}\n",
+            "to: required key is missing",
+        ),  # noqa: E501
     ],
 )
 def test_single_mistakes(text: str, expected: str) -> None:
