@@ -52,16 +52,41 @@ def _queue_config(args: argparse.Namespace) -> QueueConfig:
     )
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535 (argparse shows the message on one line and exits 2)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return int(text)
+
+
+def _health_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--health-port",
+        type=_port,
+        metavar="P",
+        help="serve GET /healthz and GET /metrics on this port (default: none)",
+    )
+    parser.add_argument("--health-host", default="0.0.0.0", metavar="H", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="steward", description="Steward: a governed AI assistant for Slack."
     )
-    parser.add_argument("--log-level", default=os.environ.get("STEWARD_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("STEWARD_LOG_LEVEL", "INFO"),
+        metavar="LEVEL",
+        help=f"one of {', '.join(LOG_LEVELS)} (default: $STEWARD_LOG_LEVEL, else INFO)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="HTTP mode: Slack requests at POST /slack/events")
     serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    serve.add_argument("--port", type=_port, default=None, help="default: $PORT, else 3000")
     serve.add_argument("--no-workers", action="store_true", help="do not run jobs here")
     serve.add_argument(
         "--processes",
@@ -74,10 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     socket_ = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
     _queue_options(socket_)
+    _health_option(socket_)
 
     worker = sub.add_parser("worker", help="run job workers only")
     worker.add_argument("--workers", type=int, default=1, help="consumers in this process")
     _queue_options(worker)
+    _health_option(worker)
     _audit_parsers(sub)
 
     demo = sub.add_parser("demo", help="the whole product against a local Slack sandbox")
@@ -99,7 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level.upper())
+    level = str(args.log_level).upper()
+    if level not in LOG_LEVELS:
+        print(
+            f"steward: --log-level (or STEWARD_LOG_LEVEL) must be one of {', '.join(LOG_LEVELS)}.",
+            file=sys.stderr,
+        )
+        return 2
+    logs.configure(level)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "serve": cmd_serve,
         "socket": cmd_socket,
@@ -117,6 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `steward audit export | head`: the reader has all it wanted
+        _silence_stdout()
+        return 141  # as if killed by SIGPIPE, like any other command in a pipeline
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _announce(target: RedisTarget) -> None:
@@ -131,18 +175,45 @@ def _prepare(*required: str) -> tuple[Settings, RedisTarget]:
     return settings, target
 
 
+def _serve_port(args: argparse.Namespace) -> int:
+    if args.port is not None:
+        return int(args.port)
+    value = os.environ.get("PORT", "").strip() or "3000"
+    try:
+        return _port(value)
+    except argparse.ArgumentTypeError:
+        raise ConfigError(
+            "PORT is malformed (not a port number): set it to a whole number from 1 to 65535, "
+            "or pass --port."
+        ) from None
+
+
+def _startup_checks(settings: Settings) -> None:
+    """What must hold before a process says it is running: the policy loads and Slack accepts
+    the bot token (`auth.test`). Each failure is a ConfigError (one line, exit 2)."""
+    from app.runtime.process import load_startup_policy
+    from app.slack.token_check import check_bot_token
+
+    load_startup_policy(settings)
+    warning = check_bot_token(settings)
+    if warning:
+        print(f"steward: warning: {warning}", file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    port = _serve_port(args)
     settings, target = _prepare("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    print(
-        f"steward: serving Slack requests on http://{args.host}:{args.port}/slack/events"
-        + (f" ({args.processes} processes)" if args.processes > 1 else ""),
-        file=sys.stderr,
-    )
     # uvicorn re-raises the signal that stopped it; make SIGTERM end us through `finally`
     # (stop the other serve processes, the embedded Valkey) with status 0, as a deploy expects.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        listener = _listen(args.host, args.port)
+        _startup_checks(settings)
+        listener = _listen(args.host, port)
+        print(  # only once every check passed and the port is ours
+            f"steward: serving Slack requests on http://{args.host}:{port}/slack/events"
+            + (f" ({args.processes} processes)" if args.processes > 1 else ""),
+            file=sys.stderr,
+        )
         children = [
             _fork(lambda: _serve(args, settings, target.url, listener))
             for _ in range(args.processes - 1)
@@ -238,10 +309,17 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
     settings, target = _prepare("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     try:
+        _startup_checks(settings)
         runtime = Runtime(settings, target.url, _queue_config(args))
         _freeze_startup_objects()
-        print("steward: connecting to Slack in Socket Mode", file=sys.stderr)
-        _run_until_signalled(lambda stop: run_socket(runtime, stop))
+
+        async def run(stop: asyncio.Event) -> None:
+            if args.health_port:
+                await runtime.serve_health(args.health_host, args.health_port)
+            print("steward: connecting to Slack in Socket Mode", file=sys.stderr)
+            await run_socket(runtime, stop)
+
+        _run_until_signalled(run)
     finally:
         target.close()
     return 0
@@ -257,12 +335,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         runtime = Runtime(settings, target.url, _queue_config(args))
         inbox.install(runtime)
         _freeze_startup_objects()
+        if args.health_port:
+            await runtime.serve_health(args.health_host, args.health_port)
         runtime.start_workers(args.workers)
         print(f"steward: worker running ({args.workers} consumer(s))", file=sys.stderr)
         await stop.wait()
         await runtime.close()
 
     try:
+        _startup_checks(settings)
         _run_until_signalled(work)
     finally:
         target.close()
@@ -372,7 +453,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
     """`steward policy check [FILE]`: every problem with its line; exit 1 if any, else 0."""
     from app.governance.policy import check_source
 
-    result = check_source(args.file or os.environ.get("STEWARD_POLICY") or None)
+    # STEWARD_POLICY as every other command reads it: the environment, else `.env`.
+    configured = load_settings().steward_policy
+    result = check_source(args.file or (str(configured) if configured else None))
     if result.note:
         print(f"steward: {result.note}", file=sys.stderr)
     for problem in result.problems:

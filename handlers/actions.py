@@ -17,23 +17,35 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.action("summary_share")
     async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await submit_click(queue, body, ShareRequest(**click_fields(body)), respond)
+        await submit_click(
+            queue, body, ShareRequest(**click_fields(body)), respond, lane="interactive"
+        )
 
     @app.action("why")
     async def why(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await submit_click(queue, body, WhyRequest(**click_fields(body)), respond)
+        await submit_click(
+            queue, body, WhyRequest(**click_fields(body)), respond, lane="interactive"
+        )
 
     @app.action("feedback_up")
     async def thumbs_up(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         await submit_click(
-            queue, body, FeedbackRequest(verdict="up", **click_fields(body)), respond
+            queue,
+            body,
+            FeedbackRequest(verdict="up", **click_fields(body)),
+            respond,
+            lane="interactive",
         )
 
     @app.action("feedback_down")
     async def thumbs_down(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         await submit_click(
-            queue, body, FeedbackRequest(verdict="down", **click_fields(body)), respond
+            queue,
+            body,
+            FeedbackRequest(verdict="down", **click_fields(body)),
+            respond,
+            lane="interactive",
         )

@@ -22,4 +22,4 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             channel_id=channel_of(body),
             response_url=body.get("response_url"),
         )
-        await submit_click(queue, body, job, respond)
+        await submit_click(queue, body, job, respond, lane="interactive")

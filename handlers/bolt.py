@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.response import BoltResponse
 
 from app.runtime import metrics
@@ -16,6 +17,21 @@ from handlers import register
 from handlers.gate import UNREADABLE_TEXT
 
 log = logging.getLogger(__name__)
+
+
+class _TokenNoticeFilter(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then
+    warns at every start that the token "will be unused". We give it our client on purpose (the
+    one Slack port every call goes through), so that notice is noise."""
+
+    NOTICE = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.NOTICE
+
+
+_BOLT_LOGGER = logging.getLogger("slack_bolt")
+_BOLT_LOGGER.addFilter(_TokenNoticeFilter())
 
 
 def build_bolt(
@@ -33,7 +49,7 @@ def build_bolt(
         # Listeners only enqueue, so they finish within milliseconds: answering after them lets
         # a listener choose the HTTP answer (e.g. a 500 that makes Slack redeliver an event).
         process_before_response=True,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_BOLT_LOGGER,
     )
     register(app, runtime.queue)
     app.error(listener_failed)

@@ -33,7 +33,7 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             response_url=body.get("response_url"),
             trigger_id=body.get("trigger_id"),
         )
-        await submit_command(queue, ack, body, job)
+        await submit_command(queue, ack, body, job, lane="interactive")  # no model work
 
     @app.command("/summarize")
     async def summarize(ack: AsyncAck, body: dict[str, Any]) -> None:

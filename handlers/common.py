@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from app.jobs import kind_of
+from app.runtime.keys import Lane
 from app.runtime.queue import JobQueue, QueueUnavailable
 from app.slack.reply import ReplyTo
 
@@ -23,9 +24,14 @@ async def submit(
     *,
     notify: ReplyTo | None = None,
     dedupe_key: str | None = None,
+    lane: Lane = "normal",
 ) -> str | None:
-    """Queue the job for `payload`. Raises QueueUnavailable when Redis does not take it."""
-    return await queue.enqueue(kind_of(payload), payload, dedupe_key=dedupe_key, notify=notify)
+    """Queue the job for `payload` on `lane`: "interactive" for a click, a modal or a decision
+    that calls no model (it must not wait behind model jobs: a trigger_id lasts 3 s), else
+    "normal". Raises QueueUnavailable when Redis does not take it."""
+    return await queue.enqueue(
+        kind_of(payload), payload, dedupe_key=dedupe_key, notify=notify, lane=lane
+    )
 
 
 def team_of(body: dict[str, Any]) -> str:
@@ -60,11 +66,11 @@ def notify_of(body: dict[str, Any]) -> ReplyTo:
 
 
 async def submit_command(
-    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel
+    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel, *, lane: Lane = "normal"
 ) -> None:
     """Queue a slash command's job, then ack; if Redis is down, the ack itself says so."""
     try:
-        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body))
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane)
     except QueueUnavailable:
         await ack(text=UNAVAILABLE)
         return
@@ -72,22 +78,33 @@ async def submit_command(
 
 
 async def submit_click(
-    queue: JobQueue, body: dict[str, Any], job: BaseModel, respond: AsyncRespond
+    queue: JobQueue,
+    body: dict[str, Any],
+    job: BaseModel,
+    respond: AsyncRespond,
+    *,
+    lane: Lane = "normal",
 ) -> None:
     """Queue a click's or shortcut's job (already acked); if Redis is down, say so privately."""
     try:
-        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body))
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane)
     except QueueUnavailable:
         await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
 
 
 async def submit_modal(
-    queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel, block_id: str
+    queue: JobQueue,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    job: BaseModel,
+    block_id: str,
+    *,
+    lane: Lane = "interactive",
 ) -> None:
     """Queue a modal submission's job, then close the modal; if Redis is down, keep it open
-    (with what was typed) and say so on `block_id`."""
+    (with what was typed) and say so on `block_id`. Modals are interactive work."""
     try:
-        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body))
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane)
     except QueueUnavailable:
         await ack(response_action="errors", errors={block_id: UNAVAILABLE[:150]})
         return

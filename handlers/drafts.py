@@ -12,6 +12,7 @@ from app.drafts import views as view
 from app.drafts.approvals import ApprovalAction
 from app.drafts.draft import DraftAction, DraftEdit, DraftRequest
 from app.drafts.posting import PostCancel
+from app.runtime.keys import Lane
 from app.runtime.queue import JobQueue
 from handlers.common import (
     click_fields,
@@ -99,10 +100,14 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
         await submit_click(queue, body, job, respond)
 
     # Bolt passes listener arguments by name, so the button's meaning is bound by a closure.
+    # Every button but Regenerate (a model call) is interactive: modals, decisions, posts.
     def clicked(model: type[DraftAction] | type[ApprovalAction], name: Any) -> Any:
+        lane: Lane = "normal" if name == "regenerate" else "interactive"
+
         async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
             await ack()
-            await submit_click(queue, body, model(action=name, **click_fields(body)), respond)
+            job = model(action=name, **click_fields(body))
+            await submit_click(queue, body, job, respond, lane=lane)
 
         return listener
 

@@ -38,17 +38,17 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         job = UseCaseDecision(request_id=_value(body), verdict="approved", **_who(body))
-        await submit_click(queue, body, job, respond)
+        await submit_click(queue, body, job, respond, lane="interactive")
 
     @app.action(REJECT_ACTION)
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         job = UseCaseDecision(request_id=_value(body), verdict="rejected", **_who(body))
-        await submit_click(queue, body, job, respond)
+        await submit_click(queue, body, job, respond, lane="interactive")
 
     @app.action(REVOKE_ACTION)
     async def revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         use_case, _, channel = _value(body).partition(":")
         job = GrantRevoke(use_case=use_case, grant_channel_id=channel, **_who(body))
-        await submit_click(queue, body, job, respond)
+        await submit_click(queue, body, job, respond, lane="interactive")

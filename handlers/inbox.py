@@ -20,6 +20,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from app.runtime.inbox import KIND, SlackRequest
+from app.runtime.keys import Lane
 from app.runtime.process import Runtime
 from app.runtime.queue import Job, JobQueue, QueueUnavailable
 from app.slack.reply import ReplyTo
@@ -46,6 +47,13 @@ def deferrable(body: str, content_type: str) -> bool:
     return body.startswith("command=") or "&command=" in body
 
 
+def lane_of(body: str) -> Lane:
+    """`/steward` (help, audit, policy, pause…) calls no model and someone waits on it: the
+    interactive lane, so it is answered whatever the backlog of summaries and drafts. Every
+    other deferred request (/summarize, /draft, events) goes in the normal lane."""
+    return "interactive" if "command=%2Fsteward" in body.split("&") else "normal"
+
+
 class FrontDoor:
     """Queue a request the gate admitted (handlers/gate.py: signed, well-formed, from the
     installed workspace), if it is one that may be answered before it is read."""
@@ -66,7 +74,7 @@ class FrontDoor:
             received_at=time.time(),
         )
         try:
-            await self._queue.enqueue(KIND, request)
+            await self._queue.enqueue(KIND, request, lane=lane_of(arrived.body))
         except QueueUnavailable:
             return False
         return True

@@ -19,7 +19,17 @@ async def run_socket(runtime: Runtime, stop: asyncio.Event, *, workers: int = 1)
         inbox.install(runtime)  # an HTTP `serve` on the same Redis may queue Slack requests
         runtime.start_workers(workers)
     try:
-        await handler.connect_async()
+        # Connecting may take long (Slack unreachable: the client keeps retrying); a SIGTERM or
+        # SIGINT meanwhile must still stop the process.
+        connecting = asyncio.ensure_future(handler.connect_async())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not connecting.done():
+                connecting.cancel()
+        if connecting.done() and not connecting.cancelled():
+            connecting.result()  # a failure to connect ends the process, as before
         await stop.wait()
     finally:
         await handler.close_async()

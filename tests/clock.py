@@ -17,7 +17,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from app.runtime.keys import GROUP, STREAM
+from app.runtime.keys import GROUP, STREAMS
 
 # Every pending entry's idle time grows by ARGV[2] ms; owner and delivery count stay as they were.
 _AGE = """
@@ -61,7 +61,8 @@ class ManualClock:
     async def advance(self, seconds: float) -> None:
         """Move time on by `seconds`: for Redis's pending jobs first, then for every sleeper."""
         if self.redis is not None:
-            await self.redis.eval(_AGE, 1, STREAM, GROUP, int(seconds * 1000))
+            for stream in STREAMS.values():  # both lanes' pending jobs
+                await self.redis.eval(_AGE, 1, stream, GROUP, int(seconds * 1000))
         self.skew += seconds
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()

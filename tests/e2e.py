@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.runtime.keys import GROUP, STREAM
+from app.runtime.keys import GROUP, STREAMS
 from app.runtime.process import Runtime
 from app.runtime.queue import QueueConfig
 from app.runtime.settings import Settings, load_settings
@@ -101,6 +101,15 @@ async def running_stack(
             yield Stack(sandbox, runtime, server)
 
 
+async def pending(redis: Any) -> int:
+    """Jobs delivered to a worker and not yet acknowledged, in both lanes."""
+    total = 0
+    for stream in STREAMS.values():
+        if await redis.exists(stream):
+            total += int((await redis.xpending(stream, GROUP))["pending"])
+    return total
+
+
 async def retrying(stack: Stack, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
     """Wait for `condition()` to be truthy (and return it) while failed jobs are retried.
 
@@ -113,7 +122,7 @@ async def retrying(stack: Stack, condition: Callable[[], Any], timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout} s of retries: {condition}")
         idle = not any(worker._running for worker in stack.runtime._workers)
-        if idle and (await redis.xpending(STREAM, GROUP))["pending"]:
+        if idle and await pending(redis):
             await stack.clock.advance(VISIBILITY)
         await asyncio.sleep(0.02)  # poll, like Sandbox.wait_for
     return found

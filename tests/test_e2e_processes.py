@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.runtime.keys import GROUP, STREAM
+from app.runtime.keys import GROUP, STREAMS
 from app.sandbox import Sandbox, seed_demo_workspace
 from tests.e2e import EMPLOYEE, GENERAL, SECRET
 
@@ -128,7 +128,11 @@ async def test_job_of_a_killed_worker_is_completed_by_another_exactly_once(
         await sandbox.wait_for(lambda: sandbox.calls("chat.postEphemeral"), timeout=30)
 
         def drained() -> bool:
-            return redis_sync.xpending(STREAM, GROUP)["pending"] == 0  # type: ignore[index]
+            return all(
+                redis_sync.xpending(stream, GROUP)["pending"] == 0  # type: ignore[index]
+                for stream in STREAMS.values()
+                if redis_sync.exists(stream)
+            )
 
         await sandbox.wait_for(drained, timeout=15)
         replies = [e for e in sandbox.ephemerals(user=EMPLOYEE) if "Steward help" in e.text]

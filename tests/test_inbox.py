@@ -11,12 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.runtime.inbox import KIND, SlackRequest
-from app.runtime.keys import GROUP, STREAM
+from app.runtime.keys import STREAMS
 from app.runtime.queue import Job, QueueConfig
 from app.slack.reply import ReplyTo
 from handlers import inbox
 from handlers.inbox import deferrable
-from tests.e2e import EMPLOYEE, GENERAL, VISIBILITY, retrying, running_stack
+from tests.e2e import EMPLOYEE, GENERAL, VISIBILITY, pending, retrying, running_stack
 
 COMMAND = "command=%2Fsteward&text=help&user_id=U0EMP&channel_id=C0GENERAL&team_id=T0STEWARD"
 FORM = "application/x-www-form-urlencoded"
@@ -45,7 +45,9 @@ def test_only_commands_and_event_callbacks_are_deferred(
 async def queued_jobs(redis_url: str) -> list[Job]:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        entries: Any = await client.xrange(STREAM)
+        entries: Any = []
+        for stream in STREAMS.values():  # both lanes (/steward is interactive work)
+            entries += await client.xrange(stream)
     finally:
         await client.aclose()
     return [Job.model_validate_json(fields["job"]) for _, fields in entries]
@@ -99,7 +101,7 @@ async def test_a_queued_request_its_listener_cannot_read_is_answered_once_not_re
         redis = stack.runtime.services.redis
 
         async def settled() -> bool:  # the replay's job finished, and no retry is pending
-            return not (await redis.xpending(STREAM, GROUP))["pending"]
+            return await pending(redis) == 0
 
         await sandbox.wait_for(settled)
         assert await stack.runtime.queue.dead_letters() == []

@@ -138,8 +138,11 @@ def test_duplicate_key_is_reported_at_the_second_occurrence() -> None:
         ("use_cases: {draft: {}}\nchannels: {C1AA: {drafts: {}}}\n", "did you mean 'draft'?"),
         ("use_cases: {draft: {channels: [C1AA], deny_channels: [C1AA]}}\n", "also listed"),
         ("- a\n- b\n", "line 1: expected a mapping of keys to values"),
-        ("use_cases:\n  x: {channels: '*'}\n", "expected a list, got '*' (write [\"*\"])"),
-        ("use_cases:\n  x: {approval: {chain: [{after: 1h}]}}\n", "to: required key is missing"),
+        ("use_cases:\n  draft: {channels: '*'}\n", "expected a list, got '*' (write [\"*\"])"),
+        (
+            "use_cases:\n  draft: {approval: {chain: [{after: 1h}]}}\n",
+            "to: required key is missing",
+        ),
     ],
 )
 def test_single_mistakes(text: str, expected: str) -> None:
@@ -177,6 +180,14 @@ def test_approval_mistakes() -> None:
     ]
 
 
+def test_unknown_use_case_names_are_errors_with_a_suggestion() -> None:
+    found = issues_of("use_cases:\n  summarise: {channels: ['*']}\n  draft: {}\n")
+    assert found == [
+        "line 2: use_cases.summarise: unknown use case 'summarise' (did you mean 'summarize'?); "
+        "Steward's use cases are summarize, draft"
+    ]
+
+
 def test_model_allowlist() -> None:
     found = issues_of(
         """\
@@ -186,10 +197,6 @@ def test_model_allowlist() -> None:
         use_cases:
           summarize: {model: o1}
           draft: {allowed_models: [gpt-4o, gpt-5]}
-          other: {allowed_models: [gpt-4o], model: gpt-4o}
-        channels:
-          C1AA:
-            other: {model: gpt-4o-mini}
         """
     )
     assert found == [
@@ -199,8 +206,22 @@ def test_model_allowlist() -> None:
         "allowed here; set a model",
         "line 6: use_cases.draft.allowed_models[1]: model 'gpt-5' is not in "
         "defaults.allowed_models",
-        "line 10: channels.C1AA.other.model: model 'gpt-4o-mini' is not in the allowed models "
-        "(gpt-4o)",
+    ]
+    in_channel = issues_of(
+        """\
+        defaults:
+          model: gpt-4o-mini
+          allowed_models: [gpt-4o-mini, gpt-4o]
+        use_cases:
+          summarize: {allowed_models: [gpt-4o], model: gpt-4o}
+        channels:
+          C1AA:
+            summarize: {model: gpt-4o-mini}
+        """
+    )
+    assert in_channel == [
+        "line 8: channels.C1AA.summarize.model: model 'gpt-4o-mini' is not in the allowed "
+        "models (gpt-4o)",
     ]
 
 
@@ -269,14 +290,14 @@ def test_anchors_and_merge_keys() -> None:
               draft: &base
                 channels: [C1AA]
                 approval: {approvers: m}
-              other:
+              summarize:
                 <<: *base
                 channels: [C2AA]
             """
         )
     )
-    assert policy.use_cases["other"].channels == ["C2AA"]
-    assert policy.use_cases["other"].approval == policy.use_cases["draft"].approval
+    assert policy.use_cases["summarize"].channels == ["C2AA"]
+    assert policy.use_cases["summarize"].approval == policy.use_cases["draft"].approval
 
 
 def test_recursive_alias_is_an_error_not_a_hang() -> None:
@@ -511,9 +532,7 @@ def test_diff_ignores_comments_and_layout_but_sees_equivalent_forms(example: Pol
 
 
 def test_diff_added_and_removed(example: Policy) -> None:
-    fewer = load_policy_text(
-        PRODUCT_EXAMPLE.replace('  summarize:\n    channels: ["*"]', "  translate: {}")
-    )
+    fewer = load_policy_text(PRODUCT_EXAMPLE.replace('  summarize:\n    channels: ["*"]', ""))
     lines = diff(example, fewer)
     assert "use_cases.summarize.channels: removed (was *)" in lines
-    assert "use_cases.translate.channels: added (*)" in lines
+    assert "use_cases.summarize.channels: added (*)" in diff(fewer, example)

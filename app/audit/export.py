@@ -108,6 +108,13 @@ def cli_verify(redis_url: str) -> int:
         result = asyncio.run(_verify(redis_url))
     except redis.RedisError as exc:
         return _redis_failure(exc)
+    if result.ok and result.empty:  # a fresh store, or the wrong REDIS_URL / STEWARD_DATA_DIR
+        print(
+            "no audit log: this store holds no audit events. Check that REDIS_URL (or "
+            "STEWARD_DATA_DIR) points at the deployment's storage.",
+            file=sys.stderr,
+        )
+        return 1
     if result.ok:
         print(f"audit chain intact: {result.checked} events")
         return 0

@@ -23,6 +23,7 @@ class VerifyResult:
     first_bad: str | None = None  # the id of the first event that was edited/removed/reordered
     problem: str | None = None  # "<kind>: <sentence for a person>"
     kind: ProblemKind | None = None
+    empty: bool = False  # no audit log at all: nothing written, nothing archived
 
 
 async def verify_chain(stream: AuditStream) -> VerifyResult:
@@ -57,7 +58,8 @@ async def _verify_from(stream: AuditStream, anchor: Mapping[str, str]) -> Verify
             f"event {walk.expected_seq} is missing: the log ends before event {end_seq}, "
             "the last one written",
         )
-    return VerifyResult(ok=True, checked=walk.checked)
+    empty = walk.checked == 0 and end_seq == 0 and not anchor
+    return VerifyResult(ok=True, checked=walk.checked, empty=empty)
 
 
 async def _classify_jump(stream: AuditStream, walk: ChainWalk, sid: str) -> VerifyResult:

@@ -5,6 +5,12 @@ the current step's group. The decision is one atomic transition of the draft (`s
 first decision wins across processes, a decision for a step that escalated meanwhile is re-checked,
 and a job re-run after its worker died re-enters as the winner and finishes the work. An approval
 claims the post in that same call; posting is `posting.py`.
+
+Refused clicks are throttled per person, draft, button and reason: the first within
+`REFUSAL_WINDOW_S` is audited (`refused`) and answered; repeats in that window (a non-approver
+clicking Approve 500 times) are counted (`steward_refusals_throttled_total`, and in the throttle
+key) but neither audited nor answered again, so a click storm cannot flood the audit log or the
+person's screen.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.drafts import deadlines
+from app.drafts import deadlines, keys
 from app.drafts import views as view
 from app.drafts.approval_message import show_outcome
 from app.drafts.posting import ensure_posted
@@ -23,6 +29,7 @@ from app.drafts.store import Drafts, DraftState, Outcome
 from app.drafts.trail import audit
 from app.governance.approvers import members_of
 from app.model.sanitize import links_in, sanitize_output
+from app.runtime import metrics
 from app.runtime.services import Services
 from app.slack.mrkdwn import escape
 from app.slack.reply import ReplyTo
@@ -55,9 +62,25 @@ def _already(status: str, by: str) -> str:
     return f"This draft is no longer awaiting approval ({status})."
 
 
+REFUSAL_WINDOW_S = 60  # repeats of a refused click within this window are only counted
+
+
+async def _first_refusal(services: Services, req: ApprovalAction, why: str) -> bool:
+    """True for the first refusal of this person's click (Approve, Reject...) on this draft
+    for `why` in the window; a repeat is counted and False."""
+    key = keys.refusal_throttle(req.interaction_id, req.user_id, f"{req.action}:{why}")
+    if await services.redis.set(key, 0, nx=True, ex=REFUSAL_WINDOW_S):
+        return True
+    await services.redis.incr(key)  # keeps the window's TTL
+    metrics.REFUSALS_THROTTLED.labels(kind="approval").inc()
+    return False
+
+
 async def _refuse(
     services: Services, state: DraftState, req: ApprovalAction, why: str, message: str
 ) -> None:
+    if not await _first_refusal(services, req, why):
+        return
     await audit(
         services,
         state,

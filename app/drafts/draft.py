@@ -129,6 +129,11 @@ async def _record_generated(
 async def run_draft(services: Services, req: DraftRequest) -> None:
     if await delivery.resume(services.redis, services.slack, req.interaction_id):
         return  # a re-run after the draft was made: shown again if it never got out
+    async with governance.in_flight(services, req.team_id, req.user_id, req.interaction_id) as slot:
+        await _run_draft(services, req, slot)
+
+
+async def _run_draft(services: Services, req: DraftRequest, slot: bool) -> None:
     decision = await governance.decide(services, req.user_id, USE_CASE, req.channel_id)
     base = _base(req)
     # What is kept (audit, draft record) is redacted like what the model is sent.
@@ -147,6 +152,10 @@ async def run_draft(services: Services, req: DraftRequest) -> None:
     )
     try:
         await governance.check(services, decision)
+        # The limits before any Slack or model work: a flood is refused without a fetch.
+        await governance.admit(
+            services, req.team_id, req.user_id, decision, slot=slot, use_case=USE_CASE
+        )
         thread = await _read(services, req)
         gen = await generate(services, decision, req.what, req.team_id, req.user_id, thread)
     except Refusal as refusal:
@@ -324,8 +333,14 @@ async def _regenerate(
     )  # fmt: skip
     try:
         await governance.check(services, decision)
-        thread = await _read(services, again)
-        gen = await generate(services, decision, again.what, again.team_id, again.user_id, thread)
+        async with governance.in_flight(services, r.team_id, r.user_id, req.click_id) as slot:
+            await governance.admit(
+                services, r.team_id, r.user_id, decision, slot=slot, use_case=USE_CASE
+            )
+            thread = await _read(services, again)
+            gen = await generate(
+                services, decision, again.what, again.team_id, again.user_id, thread
+            )
     except Refusal as refusal:
         await _refused(services, state, req, refusal, refusal.code)
         return

@@ -12,6 +12,12 @@ def draft(interaction_id: str) -> str:
     return f"steward:draft:{interaction_id}"
 
 
+def refusal_throttle(interaction_id: str, user_id: str, why: str) -> str:
+    """Set by the first refused click of `user_id` on this draft for `why`; holds the repeats
+    within the window (approvals.py)."""
+    return f"steward:draft:{interaction_id}:refused:{user_id}:{why}"
+
+
 def escalation_timer(interaction_id: str, step: int) -> str:
     """The timer that hands a pending draft to approval step `step` (1-based past the first)."""
     return f"{interaction_id}:escalate:{step}"

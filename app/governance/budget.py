@@ -9,10 +9,17 @@ Three limits, from the policy's `budget` block:
   60 s). A fixed per-minute counter would let a user make twice the limit across a minute
   boundary; the set holds at most `limit` entries per user, so it stays cheap.
 
-A call reserves its *estimated* tokens before the model is called (`reserve`) and corrects the
-counters with the real usage afterwards (`settle`). One Lua script checks all three limits and
-reserves all three at once, so concurrent reservations from any number of processes can never
-overshoot, and a refused request consumes nothing.
+A use case is *admitted* first (`admit`), before any Slack or model work: one Lua script counts
+the request against the per-minute window and refuses it when that window is full or a daily
+budget is already spent, so a flood of requests is refused before anything is fetched. A call
+then reserves its *estimated* tokens before the model is called (`reserve`, with
+`count_request=False` when `admit` counted it) and corrects the counters with the real usage
+afterwards (`settle`). Each script checks and reserves at once, so concurrent requests from any
+number of processes can never overshoot, and a refused request consumes nothing.
+
+Beside the budgets, a per-user cap on jobs in flight (`enter` / `leave`, the setting
+`STEWARD_USER_JOBS_IN_FLIGHT`): a user's next request while that many of theirs are running is
+refused at once. A slot lapses after `IN_FLIGHT_LAPSE` if its job died without leaving.
 
 Redis keys (the `{team}` hash tag keeps one team's keys in one cluster slot, which a multi-key
 Lua script needs on Redis Cluster):
@@ -21,6 +28,7 @@ Lua script needs on Redis Cluster):
 - `steward:budget:{T}:user:U:tokens:YYYY-MM-DD` (string counter, TTL end of day + 1 h)
 - `steward:budget:{T}:user:U:requests` (sorted set: reservation id → epoch ms, TTL 60 s)
 - `steward:budget:{T}:settled:RID` (marker making `settle` idempotent, TTL 2 days)
+- `steward:budget:{T}:user:U:in-flight` (sorted set: interaction id → lapse time ms)
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ LimitName = Literal["user_daily_tokens", "team_daily_tokens", "user_requests_per
 WINDOW = timedelta(minutes=1)
 SETTLE_GRACE = timedelta(hours=1)  # day keys outlive their day by this much
 SETTLED_MARKER_TTL = timedelta(days=2)
+IN_FLIGHT_LAPSE = timedelta(minutes=15)  # a slot whose job died without leaving frees itself
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,8 @@ end
 if user_used + tokens > tonumber(ARGV[2]) then
   return {'user_daily_tokens', user_used, 0}
 end
-if requests >= tonumber(ARGV[4]) then
+local count_request = ARGV[9] == '1'
+if count_request and requests >= tonumber(ARGV[4]) then
   local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   return {'user_requests_per_minute', requests, oldest[2] or now}
 end
@@ -120,9 +130,47 @@ redis.call('INCRBY', KEYS[1], tokens)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('INCRBY', KEYS[2], tokens)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
-redis.call('ZADD', KEYS[3], now, ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ARGV[8])
+if count_request then
+  redis.call('ZADD', KEYS[3], now, ARGV[7])
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+end
 return {'ok'}
+"""
+
+# Admission, before any work: a daily budget already spent, or a full per-minute window, refuses
+# the request; else it is counted in the window. Keys and the reply as in _RESERVE; ARGV: user
+# limit, team limit, per-minute limit, now ms, request id, window ms.
+_ADMIT = """
+local now = tonumber(ARGV[4])
+local user_used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local team_used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if team_used >= tonumber(ARGV[2]) then
+  return {'team_daily_tokens', team_used, 0}
+end
+if user_used >= tonumber(ARGV[1]) then
+  return {'user_daily_tokens', user_used, 0}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]))
+local requests = redis.call('ZCARD', KEYS[3])
+if requests >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  return {'user_requests_per_minute', requests, oldest[2] or now}
+end
+redis.call('ZADD', KEYS[3], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+return {'ok'}
+"""
+
+# A slot among the user's jobs in flight. KEYS[1]: the in-flight set; ARGV: now ms, job's
+# interaction id, lapse ms, cap. 1 when the job holds a slot (a re-run keeps its own).
+_ENTER = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local mine = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not mine and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 # Adjusts both day counters by (actual - estimate), once per reservation, never below zero, and
@@ -164,6 +212,52 @@ class Budgets:
         self.redis = redis
         self._reserve = redis.register_script(_RESERVE)
         self._settle = redis.register_script(_SETTLE)
+        self._admit = redis.register_script(_ADMIT)
+        self._enter = redis.register_script(_ENTER)
+
+    async def admit(
+        self, team_id: str, user_id: str, budget: Budget, now: datetime | None = None
+    ) -> BudgetExceeded | None:
+        """Count one request, or say which limit refuses it: the per-minute window is full, or
+        a daily budget is already spent. Called before any work, so a refused request costs a
+        single Redis call."""
+        moment = _utc(now)
+        day = moment.date()
+        result: list[Any] = await self._admit(
+            keys=[
+                keys.user_tokens(team_id, user_id, day),
+                keys.team_tokens(team_id, day),
+                keys.user_requests(team_id, user_id),
+            ],
+            args=[
+                budget.user_daily_tokens,
+                budget.team_daily_tokens,
+                budget.user_requests_per_minute,
+                _ms(moment),
+                uuid.uuid4().hex,
+                int(WINDOW.total_seconds() * 1000),
+            ],
+        )
+        if result[0] == "ok":
+            return None
+        return _exceeded(result, budget, day, 0)
+
+    async def enter(self, team_id: str, user_id: str, job_id: str, cap: int) -> bool:
+        """Take one of the user's `cap` slots for jobs in flight; False when all are taken.
+        The same job entering again (a retry) keeps its slot."""
+        taken = await self._enter(
+            keys=[keys.user_in_flight(team_id, user_id)],
+            args=[
+                _ms(_utc(None)),
+                job_id,
+                int(IN_FLIGHT_LAPSE.total_seconds() * 1000),
+                cap,
+            ],
+        )
+        return bool(taken)
+
+    async def leave(self, team_id: str, user_id: str, job_id: str) -> None:
+        await self.redis.zrem(keys.user_in_flight(team_id, user_id), job_id)
 
     async def reserve(
         self,
@@ -172,8 +266,11 @@ class Budgets:
         estimated_tokens: int,
         budget: Budget,
         now: datetime | None = None,
+        *,
+        count_request: bool = True,
     ) -> Reservation | BudgetExceeded:
-        """Reserve `estimated_tokens` and one request, or explain which limit stops it."""
+        """Reserve `estimated_tokens` and (unless `admit` counted it) one request, or explain
+        which limit stops it."""
         if estimated_tokens < 0:
             raise ValueError("estimated_tokens must not be negative")
         moment = _utc(now)
@@ -195,6 +292,7 @@ class Budgets:
                 max(1, int(day_ttl.total_seconds())),
                 reservation_id,
                 int(WINDOW.total_seconds() * 1000),
+                "1" if count_request else "0",
             ],
         )
         if result[0] == "ok":

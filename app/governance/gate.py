@@ -1,17 +1,28 @@
 """The policy gate every AI use case passes: is it allowed here, is AI paused, is there budget.
 
-`decide` is the one question ("may U use X in C, and under which rule?"); `reserve` holds
-tokens before a model call. Both raise `Refusal` with a message for the person and a code for
-the audit trail.
+`decide` is the one question ("may U use X in C, and under which rule?"); `admit` applies the
+limits before any Slack or model work (the user's jobs in flight, the per-minute rate, a daily
+budget already spent); `reserve` holds tokens before a model call. They raise `Refusal` with a
+message for the person and a code for the audit trail.
+
+The order in a use case: decide → audit `requested` → `check` → `admit` → only then read Slack,
+say "working on it" and call the model. A flood of requests from one person is refused at the
+cost of a few Redis calls each, never a fetch of the conversation.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from app.governance import resolution
 from app.governance.budget import BudgetExceeded, Reservation
 from app.governance.grants import GrantStore
+from app.runtime import metrics
 from app.runtime.services import Services
 from app.slack.mrkdwn import escape
+
+IN_FLIGHT = "in_flight"  # the refusal code when the user has too many jobs running
 
 
 class Refusal(Exception):
@@ -50,11 +61,61 @@ async def check(services: Services, decision: resolution.Decision) -> None:
         raise Refusal(f":double_vertical_bar: AI paused by admins{reason}.", "paused")
 
 
+@contextlib.asynccontextmanager
+async def in_flight(
+    services: Services, team_id: str, user_id: str, job_id: str
+) -> AsyncIterator[bool]:
+    """One of the user's slots for jobs in flight, held for the block: True when taken (pass it
+    to `admit`, which refuses the request when it was not). `STEWARD_USER_JOBS_IN_FLIGHT`."""
+    cap = services.settings.steward_user_jobs_in_flight
+    if cap <= 0:  # no cap
+        yield True
+        return
+    taken = await services.budgets.enter(team_id, user_id, job_id, cap)
+    try:
+        yield taken
+    finally:
+        if taken:
+            await services.budgets.leave(team_id, user_id, job_id)
+
+
+async def admit(
+    services: Services,
+    team_id: str,
+    user_id: str,
+    decision: resolution.Decision,
+    *,
+    slot: bool,
+    use_case: str,
+) -> None:
+    """The limits, before any Slack or model work: Refusal when the user already has their cap
+    of jobs in flight (`slot` False), or, when a model will be called, when their per-minute
+    rate is used up or a daily budget is already spent. An admitted request counts against the
+    per-minute rate (its tokens are reserved later, with `reserve`). Refusals are counted."""
+    if not slot:
+        cap = services.settings.steward_user_jobs_in_flight
+        metrics.LIMITED.labels(use_case=use_case, limit=IN_FLIGHT).inc()
+        raise Refusal(
+            f":hourglass: You already have {cap} requests running. Wait for one to finish, "
+            "then ask again.",
+            IN_FLIGHT,
+        )
+    if services.llm is None:  # the offline engine spends no budget (as `reserve` never runs)
+        return
+    refused = await services.budgets.admit(team_id, user_id, decision.budget)
+    if refused is not None:
+        metrics.LIMITED.labels(use_case=use_case, limit=refused.which).inc()
+        raise Refusal(f":no_entry: {refused.message()}", refused.which)
+
+
 async def reserve(
     services: Services, team_id: str, user_id: str, tokens: int, decision: resolution.Decision
 ) -> Reservation:
-    """Hold `tokens` of the user's and team's budgets; settle with the real usage after."""
-    held = await services.budgets.reserve(team_id, user_id, tokens, decision.budget)
+    """Hold `tokens` of the user's and team's budgets; settle with the real usage after. The
+    request itself was counted by `admit`, at the start of the use case."""
+    held = await services.budgets.reserve(
+        team_id, user_id, tokens, decision.budget, count_request=False
+    )
     if isinstance(held, BudgetExceeded):
         raise Refusal(f":no_entry: {held.message()}", held.which)
     return held

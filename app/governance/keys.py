@@ -44,6 +44,10 @@ def settled(team_id: str, reservation_id: str) -> str:
     return f"steward:budget:{{{team_id}}}:settled:{reservation_id}"
 
 
+def user_in_flight(team_id: str, user_id: str) -> str:
+    return f"steward:budget:{{{team_id}}}:user:{user_id}:in-flight"
+
+
 # Use-case requests (requests.py).
 
 

@@ -186,12 +186,23 @@ def _parse_groups(data: Any, issues: Issues) -> dict[str, list[str]]:
     return groups
 
 
+# The use cases Steward has (app/summaries, app/drafts); a policy may name no other.
+USE_CASES = ("summarize", "draft")
+
+
 def _parse_use_cases(data: Any, issues: Issues) -> tuple[dict[str, UseCase], set[str]]:
     """Valid use cases, plus every declared name (so a broken one is not also 'unknown')."""
     valid: dict[str, UseCase] = {}
     declared: set[str] = set()
     for name, body in _as_mapping(data, ("use_cases",), issues).items():
         if _checked(schema.name, name, ("use_cases", name), issues) is None:
+            continue
+        if name not in USE_CASES:  # `summarise:` would otherwise silently turn summaries off
+            issues.add(
+                ("use_cases", name),
+                f"unknown use case '{name}'{suggest(name, USE_CASES)}; Steward's use cases are "
+                + ", ".join(USE_CASES),
+            )
             continue
         declared.add(name)
         use_case = _validate(UseCase, body, ("use_cases", name), issues)

@@ -62,6 +62,20 @@ JOBS_RECLAIMED = Counter(
 JOBS_DEAD = Counter(
     "steward_jobs_dead_total", "Jobs moved to the dead-letter stream.", registry=REGISTRY
 )
+LIMITED = Counter(
+    "steward_limited_total",
+    "Requests refused by a limit before any work, by use case and limit "
+    "(in_flight, user_requests_per_minute, user_daily_tokens, team_daily_tokens).",
+    ["use_case", "limit"],
+    registry=REGISTRY,
+)
+REFUSALS_THROTTLED = Counter(
+    "steward_refusals_throttled_total",
+    "Repeated refused clicks (same user, same interaction, within the window) that were "
+    "counted but neither audited nor answered again.",
+    ["kind"],
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "steward_queue_depth", "Jobs waiting or running, read at scrape time.", registry=REGISTRY
 )

@@ -17,7 +17,7 @@ from app.governance.policy_issues import PolicyError
 from app.governance.policy_schema import Policy
 from app.governance.watch import PolicyWatcher, load_policy_in_force, watched_path
 from app.model.llm import build_llm
-from app.runtime import timers
+from app.runtime import metrics, timers
 from app.runtime.clock import SYSTEM, Clock
 from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
 from app.runtime.services import Services
@@ -51,6 +51,7 @@ class Runtime:
     _workers: list[Worker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _policy_watcher: PolicyWatcher | None = None
+    _health: Any = None  # the health/metrics server of `serve_health` (an aiohttp AppRunner)
 
     def __post_init__(self) -> None:
         redis = async_client(self.redis_url)
@@ -105,7 +106,42 @@ class Runtime:
         except Exception:
             return False
 
+    async def serve_health(self, host: str, port: int) -> None:
+        """`GET /healthz` (200 while Redis answers, else 503) and `GET /metrics` (Prometheus
+        text) on `host:port`, for a process without the HTTP app (`worker`, `socket`). Stopped
+        by `close`. ConfigError when the port cannot be used."""
+        from aiohttp import web
+
+        async def healthz(_: web.Request) -> web.Response:
+            if await self.ready():
+                return web.json_response({"status": "ok"})
+            return web.json_response({"status": "redis unavailable"}, status=503)
+
+        async def metrics_endpoint(_: web.Request) -> web.Response:
+            try:
+                metrics.QUEUE_DEPTH.set(await self.queue.depth())
+            except Exception:
+                metrics.QUEUE_DEPTH.set(float("nan"))
+            return web.Response(
+                body=metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+            )
+
+        app = web.Application()
+        app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics_endpoint)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"--health-port {port} on {host} cannot be used ({exc.strerror})."
+            ) from None
+        self._health = runner
+
     async def close(self) -> None:
+        if self._health is not None:
+            await self._health.cleanup()
         for worker in self._workers:
             worker.stop()
         if self._policy_watcher is not None:

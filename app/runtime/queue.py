@@ -5,8 +5,9 @@ The whole model:
 
 - `enqueue` is one XADD. A job with a dedupe key (e.g. Slack's `event_id` on a retry) is one Lua
   call instead, which drops the duplicate and XADDs otherwise, atomically. Plain XADDs that are
-  queued at the same moment share one pipelined round trip (`_Batch`): under a burst of
-  requests, one write to Redis carries many jobs, which keeps the acknowledgement path cheap.
+  queued at the same moment share one pipelined round trip (app/runtime/batch.py): under a
+  burst of requests, one write to Redis carries many jobs, which keeps the acknowledgement path
+  cheap.
 - A worker reads with XREADGROUP, and keeps each job it holds "fresh" by re-claiming it for itself
   (a heartbeat). A job whose holder died goes idle and is taken over by another worker with
   XAUTOCLAIM after `visibility_timeout`.
@@ -14,6 +15,12 @@ The whole model:
 - After `max_attempts` starts the job goes to the dead-letter stream and the user is told.
 - A finished job is marked done before it is XACKed, so a worker that dies between the two does
   not make another worker run it again.
+- Two lanes (app/runtime/keys.py), one stream each: `normal` for model work and queued Slack
+  requests, `interactive` for clicks, modals and approval decisions. Every worker reads both,
+  each lane with its own slots (`concurrency` and `interactive_concurrency`), so a click's job
+  starts at once however long the model backlog is: a flood of summaries can fill the normal
+  slots, never the interactive ones. Reclaim, attempts and dead letters are per lane (the dead
+  letter names its lane); dedupe keys and done markers are shared (job ids are unique).
 - Inside `collecting()`, jobs are handed back to the caller instead of streamed: the HTTP inbox
   runs the job a replayed request's listener queued in the same worker, one hop as in Socket
   Mode. A dedupe key is still claimed, by the job being run, so a Slack retry is still dropped
@@ -44,8 +51,18 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.runtime import metrics
+from app.runtime.batch import XaddBatch
 from app.runtime.clock import SYSTEM, Clock, sleep_unless
-from app.runtime.keys import ATTEMPTS, DEAD, GROUP, STREAM, dedupe, job_done
+from app.runtime.keys import (
+    DEAD,
+    GROUP,
+    LANE_ATTEMPTS,
+    LANES,
+    STREAMS,
+    Lane,
+    dedupe,
+    job_done,
+)
 from app.slack.reply import ReplyTo  # who to tell if a job cannot be completed
 
 log = logging.getLogger(__name__)
@@ -68,6 +85,7 @@ class Job(BaseModel):
     notify: ReplyTo | None = None
     enqueued_at: float
     prior_attempts: int = 0  # runs before it was streamed (a replayed request's inline run)
+    lane: Lane = "normal"
 
 
 class QueueUnavailable(Exception):
@@ -82,57 +100,9 @@ DeadLetterHook = Callable[[Job, str], Awaitable[None]]
 class QueueConfig:
     visibility_timeout: float = 30.0  # seconds a job may go without a heartbeat
     max_attempts: int = 5
-    concurrency: int = 8  # jobs one worker runs at once
+    concurrency: int = 8  # normal-lane jobs one worker runs at once
+    interactive_concurrency: int = 4  # interactive-lane jobs, on slots of their own
     block_ms: int = 1000  # how long one XREADGROUP waits for work
-
-
-class _Batch:
-    """XADDs issued by concurrent callers, sent together in one pipeline.
-
-    The first caller starts a flush task; everyone who arrives before it runs (or while its round
-    trip is in flight) rides in the same or the next pipeline. Each caller gets its own entry id,
-    or the Redis error that stopped the pipeline.
-    """
-
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis = redis
-        self._waiting: list[tuple[str, asyncio.Future[str]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def xadd(self, job_json: str) -> str:
-        added: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiting.append((job_json, added))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await added
-
-    async def _flush(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                await self._send(batch)
-        finally:  # cancelled (the process is stopping): nobody may be left waiting forever
-            for _, added in self._waiting:
-                added.cancel()
-
-    async def _send(self, batch: list[tuple[str, asyncio.Future[str]]]) -> None:
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            for job_json, _ in batch:
-                pipe.xadd(STREAM, {"job": job_json})
-            ids = await pipe.execute()
-        except Exception as exc:
-            for _, added in batch:
-                if not added.done():
-                    added.set_exception(exc)
-            return
-        except BaseException:
-            for _, added in batch:
-                added.cancel()
-            raise
-        for (_, added), entry_id in zip(batch, ids, strict=True):
-            if not added.done():  # its caller may have given up (client disconnected)
-                added.set_result(entry_id)
 
 
 # KEYS[1] dedupe key; ARGV: owner (the job being run), ttl. 1 when the owner holds the claim.
@@ -163,7 +133,7 @@ class JobQueue:
         self.config = config or QueueConfig()
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
-        self._batch = _Batch(redis)
+        self._batch = XaddBatch(redis)
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[list[Job]]:
@@ -182,16 +152,18 @@ class JobQueue:
         that run counts as its first attempt."""
         retry = job.model_copy(update={"prior_attempts": job.prior_attempts + 1})
         try:
-            await self._batch.xadd(retry.model_dump_json())
+            await self._batch.xadd(STREAMS[retry.lane], retry.model_dump_json())
         except RedisError as exc:
             raise QueueUnavailable(str(type(exc).__name__)) from exc
 
-    async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def ensure_group(self, lane: Lane | None = None) -> None:
+        """The consumer group on `lane`'s stream (on both when None)."""
+        for each in (lane,) if lane else LANES:
+            try:
+                await self.redis.xgroup_create(STREAMS[each], GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     async def enqueue(
         self,
@@ -200,14 +172,18 @@ class JobQueue:
         *,
         dedupe_key: str | None = None,
         notify: ReplyTo | None = None,
+        lane: Lane = "normal",
     ) -> str | None:
-        """Queue a job; None when `dedupe_key` was already queued. Raises QueueUnavailable."""
+        """Queue a job on `lane` (interactive: clicks, modals, approval decisions — anything a
+        person waits on that calls no model); None when `dedupe_key` was already queued.
+        Raises QueueUnavailable."""
         job = Job(
             id=uuid.uuid4().hex,
             kind=kind,
             payload=payload.model_dump(mode="json"),
             notify=notify,
             enqueued_at=time.time(),
+            lane=lane,
         )
         collector = _COLLECTING.get()
         if collector is not None and collector.open:
@@ -215,11 +191,11 @@ class JobQueue:
         try:
             if dedupe_key:
                 added = await self._enqueue(
-                    keys=[STREAM, dedupe(dedupe_key)],
+                    keys=[STREAMS[lane], dedupe(dedupe_key)],
                     args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
                 )
             else:
-                added = await self._batch.xadd(job.model_dump_json())
+                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json())
         except RedisError as exc:
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="unavailable").inc()
             raise QueueUnavailable(str(type(exc).__name__)) from exc
@@ -245,17 +221,19 @@ class JobQueue:
         metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="inline").inc()
         return job.id
 
-    async def depth(self) -> int:
-        """Jobs waiting or running: stream entries not yet acknowledged by the group."""
-        try:
-            groups = await self.redis.xinfo_groups(STREAM)
-        except ResponseError:
-            return 0
-        for group in groups:
-            if group["name"] == GROUP:
-                lag = group.get("lag") or 0
-                return int(group.get("pending", 0)) + int(lag)
-        return 0
+    async def depth(self, lane: Lane | None = None) -> int:
+        """Jobs waiting or running (in `lane`, or in both): entries the group has not acked."""
+        total = 0
+        for each in (lane,) if lane else LANES:
+            try:
+                groups = await self.redis.xinfo_groups(STREAMS[each])
+            except ResponseError:
+                continue
+            for group in groups:
+                if group["name"] == GROUP:
+                    lag = group.get("lag") or 0
+                    total += int(group.get("pending", 0)) + int(lag)
+        return total
 
     async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         entries: Any = await self.redis.xrange(DEAD, count=count)
@@ -264,14 +242,15 @@ class JobQueue:
 
 @dataclass
 class Worker:
-    """One consumer of the group. Runs `concurrency` jobs at once, as asyncio tasks."""
+    """One consumer of the group on each lane. Runs up to `concurrency` normal jobs and
+    `interactive_concurrency` interactive ones at once, as asyncio tasks."""
 
     queue: JobQueue
     handler: Handler
     on_dead: DeadLetterHook | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     clock: Clock = SYSTEM
-    _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _running: dict[tuple[Lane, str], asyncio.Task[None]] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -286,80 +265,111 @@ class Worker:
         self._stop.set()
 
     async def run(self) -> None:
-        """Consume until stopped. Survives Redis outages: it waits and picks up where it was."""
+        """Consume both lanes until stopped. Survives Redis outages: it waits and picks up
+        where it was."""
+        lanes = [asyncio.create_task(self._run_lane(lane)) for lane in LANES]
+        try:
+            await asyncio.gather(*lanes)
+        finally:  # one lane failing (or being cancelled) stops the other too
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            await self._drain()
+
+    async def _run_lane(self, lane: Lane) -> None:
         backoff = 0.2
         last_reclaim: float | None = None
         while not self._stop.is_set():
             try:
-                await self.queue.ensure_group()
+                await self.queue.ensure_group(lane)
                 now = self.clock.monotonic()
                 if last_reclaim is None or now - last_reclaim >= self.config.visibility_timeout / 2:
                     last_reclaim = now
-                    await self._reclaim()
-                await self._read()
+                    await self._reclaim(lane)
+                await self._read(lane)
                 backoff = 0.2
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning(
                     "worker cannot reach redis; retrying",
-                    extra={"worker": self.name, "error": type(exc).__name__, "wait_s": backoff},
+                    extra={
+                        "worker": self.name,
+                        "lane": lane,
+                        "error": type(exc).__name__,
+                        "wait_s": backoff,
+                    },
                 )
                 await sleep_unless(self.clock, self._stop, backoff)
                 backoff = min(backoff * 2, 5.0)
-        await self._drain()
 
-    async def _free_slots(self) -> int:
-        while len(self._running) >= self.config.concurrency and not self._stop.is_set():
-            await asyncio.wait(list(self._running.values()), return_when=asyncio.FIRST_COMPLETED)
-        return self.config.concurrency - len(self._running)
+    def _capacity(self, lane: Lane) -> int:
+        if lane == "interactive":
+            return max(1, self.config.interactive_concurrency)
+        return self.config.concurrency
 
-    async def _read(self) -> None:
-        slots = await self._free_slots()
+    def _lane_tasks(self, lane: Lane) -> list[asyncio.Task[None]]:
+        return [task for (each, _), task in self._running.items() if each == lane]
+
+    async def _free_slots(self, lane: Lane) -> int:
+        capacity = self._capacity(lane)
+        while len(tasks := self._lane_tasks(lane)) >= capacity and not self._stop.is_set():
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return capacity - len(self._lane_tasks(lane))
+
+    async def _read(self, lane: Lane) -> None:
+        slots = await self._free_slots(lane)
         if slots <= 0:
             return
         response: Any = await self.redis.xreadgroup(
-            GROUP, self.name, {STREAM: ">"}, count=slots, block=self.config.block_ms
+            GROUP, self.name, {STREAMS[lane]: ">"}, count=slots, block=self.config.block_ms
         )
         for _stream, entries in response or []:
             for message_id, fields in entries:
-                self._start(message_id, fields)
+                self._start(lane, message_id, fields)
 
-    async def _reclaim(self) -> None:
+    async def _reclaim(self, lane: Lane) -> None:
         """Take over jobs whose holder stopped sending heartbeats (dead or hung)."""
-        slots = self.config.concurrency - len(self._running)
+        slots = self._capacity(lane) - len(self._lane_tasks(lane))
         if slots <= 0:
             return
         idle_ms = int(self.config.visibility_timeout * 1000)
         result: Any = await self.redis.xautoclaim(
-            STREAM, GROUP, self.name, min_idle_time=idle_ms, start_id="0-0", count=slots
+            STREAMS[lane], GROUP, self.name, min_idle_time=idle_ms, start_id="0-0", count=slots
         )
         for message_id, fields in result[1]:
-            if message_id in self._running or not fields:
+            if (lane, message_id) in self._running or not fields:
                 continue
-            log.info("reclaimed job", extra={"message_id": message_id, "worker": self.name})
+            log.info(
+                "reclaimed job",
+                extra={"message_id": message_id, "lane": lane, "worker": self.name},
+            )
             metrics.JOBS_RECLAIMED.inc()
-            self._start(message_id, fields)
+            self._start(lane, message_id, fields)
 
-    def _start(self, message_id: str, fields: dict[str, str]) -> None:
-        task = asyncio.create_task(self._process(message_id, fields))
-        self._running[message_id] = task
-        task.add_done_callback(lambda _t: self._running.pop(message_id, None))
+    def _start(self, lane: Lane, message_id: str, fields: dict[str, str]) -> None:
+        task = asyncio.create_task(self._process(lane, message_id, fields))
+        self._running[(lane, message_id)] = task
+        task.add_done_callback(lambda _t: self._running.pop((lane, message_id), None))
 
-    async def _process(self, message_id: str, fields: dict[str, str]) -> None:
+    async def _process(self, lane: Lane, message_id: str, fields: dict[str, str]) -> None:
         try:
             job = Job.model_validate_json(fields["job"])
         except (KeyError, ValueError):
-            log.error("malformed job dropped to dead letters", extra={"message_id": message_id})
-            await self._dead_letter(message_id, fields.get("job", ""), "malformed job", None)
+            log.error(
+                "malformed job dropped to dead letters",
+                extra={"message_id": message_id, "lane": lane},
+            )
+            await self._dead_letter(lane, message_id, fields.get("job", ""), "malformed job", None)
             return
         done_key = job_done(job.id)
         if await self.redis.exists(done_key):
-            await self.redis.xack(STREAM, GROUP, message_id)
+            await self.redis.xack(STREAMS[lane], GROUP, message_id)
             return
-        attempt = job.prior_attempts + int(await self.redis.hincrby(ATTEMPTS, message_id, 1))
+        attempts = LANE_ATTEMPTS[lane]
+        attempt = job.prior_attempts + int(await self.redis.hincrby(attempts, message_id, 1))
         if attempt > self.config.max_attempts:
-            await self._dead_letter(message_id, fields["job"], "too many attempts", job)
+            await self._dead_letter(lane, message_id, fields["job"], "too many attempts", job)
             return
-        heartbeat = asyncio.create_task(self._heartbeat(message_id))
+        heartbeat = asyncio.create_task(self._heartbeat(lane, message_id))
         started = time.perf_counter()
         CURRENT_JOB.set(job)  # this task's own context: one job per task
         try:
@@ -368,12 +378,12 @@ class Worker:
             outcome = self._failed(job, message_id, attempt, exc)
             metrics.JOBS_DONE.labels(kind=job.kind, outcome=outcome).inc()
             if outcome == "dead":
-                await self._dead_letter(message_id, fields["job"], type(exc).__name__, job)
+                await self._dead_letter(lane, message_id, fields["job"], type(exc).__name__, job)
             return
         finally:
             heartbeat.cancel()
             metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
-        await self._complete(message_id, done_key)
+        await self._complete(lane, message_id, done_key)
         metrics.JOBS_DONE.labels(kind=job.kind, outcome="ok").inc()
 
     def _failed(self, job: Job, message_id: str, attempt: int, exc: Exception) -> str:
@@ -384,6 +394,7 @@ class Worker:
             extra={
                 "job_id": job.id,
                 "kind": job.kind,
+                "lane": job.lane,
                 "attempt": attempt,
                 "max_attempts": self.config.max_attempts,
                 "final": final,
@@ -392,31 +403,43 @@ class Worker:
         # A non-final failure stays pending; _reclaim retries it after the visibility timeout.
         return "dead" if final else "retry"
 
-    async def _complete(self, message_id: str, done_key: str) -> None:
+    async def _complete(self, lane: Lane, message_id: str, done_key: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(done_key, "1", ex=DONE_TTL_S)
-        pipe.xack(STREAM, GROUP, message_id)
-        pipe.hdel(ATTEMPTS, message_id)
+        pipe.xack(STREAMS[lane], GROUP, message_id)
+        pipe.hdel(LANE_ATTEMPTS[lane], message_id)
         await pipe.execute()
 
-    async def _heartbeat(self, message_id: str) -> None:
+    async def _heartbeat(self, lane: Lane, message_id: str) -> None:
         """Reset the job's idle time so nobody reclaims it while we are still working."""
         interval = max(self.config.visibility_timeout / 3, 0.05)
         while True:
             await self.clock.sleep(interval)
             with contextlib.suppress(RedisError):
                 await self.redis.xclaim(
-                    STREAM, GROUP, self.name, min_idle_time=0, message_ids=[message_id], justid=True
+                    STREAMS[lane],
+                    GROUP,
+                    self.name,
+                    min_idle_time=0,
+                    message_ids=[message_id],
+                    justid=True,
                 )
 
-    async def _dead_letter(self, message_id: str, raw: str, error: str, job: Job | None) -> None:
+    async def _dead_letter(
+        self, lane: Lane, message_id: str, raw: str, error: str, job: Job | None
+    ) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(DEAD, {"job": raw, "error": error, "message_id": message_id, "at": time.time()})
-        pipe.xack(STREAM, GROUP, message_id)
-        pipe.hdel(ATTEMPTS, message_id)
+        pipe.xadd(
+            DEAD,
+            {"job": raw, "error": error, "message_id": message_id, "lane": lane, "at": time.time()},
+        )
+        pipe.xack(STREAMS[lane], GROUP, message_id)
+        pipe.hdel(LANE_ATTEMPTS[lane], message_id)
         await pipe.execute()
         metrics.JOBS_DEAD.inc()
-        log.error("job dead-lettered", extra={"message_id": message_id, "error": error})
+        log.error(
+            "job dead-lettered", extra={"message_id": message_id, "lane": lane, "error": error}
+        )
         if job is not None and self.on_dead is not None:
             try:
                 await self.on_dead(job, error)

@@ -43,6 +43,7 @@ FIXES: dict[str, str] = {
     "STEWARD_DATA_DIR": "set it to a writable directory",
     "STEWARD_MAX_BODY_BYTES": "set it to a whole number of bytes such as 1048576 (1 MiB), "
     "or unset it",
+    "STEWARD_USER_JOBS_IN_FLIGHT": "set it to a whole number of jobs (0 for no cap)",
 }
 
 
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
         if value < 1024:
             raise ValueError("below 1024 bytes")
         return value
+
+    # A person's requests running at once; the next is refused at once (0: no cap).
+    steward_user_jobs_in_flight: int = 3
 
     @field_validator("slack_api_url")
     @classmethod

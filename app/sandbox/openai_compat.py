@@ -77,6 +77,9 @@ class ModelServer:
     context_window: int | None = None  # prompt tokens; past it: 400 context_length_exceeded
     answer: AnswerMode = "normal"
     latency: float = 0.0  # seconds each call takes
+    # While set to an Event that is not set, every accepted call waits for it: a test holds the
+    # model's answers (a backlog of model jobs) and releases them when it chooses.
+    hold: asyncio.Event | None = None
     # Appended to every gist: plays a model that was talked into obeying an injection.
     compromised_gist_suffix: str = ""
     requests: list[ModelRequest] = field(default_factory=list)
@@ -153,6 +156,8 @@ class ModelServer:
             return web.json_response(refused.body, status=refused.status, headers=headers)
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.answer == "html":
             # What a reverse proxy in front of a model server sends when the upstream fails:
             # a 200 (or 502) HTML page, not the API's JSON.

@@ -1,8 +1,9 @@
 """Summarise a thread or a channel for the person who asked.
 
-policy → access check → fetch (paginated) → "Summarising N messages…" → map-reduce on the model
-(redacted, datamarked) → sanitise → ground & score → audit → private result. Every trigger
-(shortcut, mention, /summarize, DM with a link) ends here.
+policy → limits (jobs in flight, rate, budget left) → access check → fetch (paginated) →
+"Summarising N messages…" → map-reduce on the model (redacted, datamarked) → sanitise → ground
+& score → audit → private result. Every trigger (shortcut, mention, /summarize, DM with a link)
+ends here.
 
 Showing the result is its own step (`app/slack/delivery.py`): when it fails the job is retried,
 and the re-run only shows the stored result again, so the work and its budget are spent once.
@@ -97,6 +98,11 @@ class Session:
 async def run_summarize(services: Services, req: SummarizeRequest) -> None:
     if await delivery.resume(services.redis, services.slack, req.interaction_id):
         return  # a re-run after the result was made: shown again if it never got out
+    async with governance.in_flight(services, req.team_id, req.user_id, req.interaction_id) as slot:
+        await _run(services, req, slot)
+
+
+async def _run(services: Services, req: SummarizeRequest, slot: bool) -> None:
     session = Session(services, req)
     decision = await governance.decide(services, req.user_id, USE_CASE, req.target.channel_id)
     await session.audit(
@@ -109,6 +115,10 @@ async def run_summarize(services: Services, req: SummarizeRequest) -> None:
         await governance.check(services, decision)
         if services.llm is not None:
             model_choice.model_for(services, decision)  # Refusal: never call a forbidden model
+        # The limits before any Slack or model work: a flood is refused without a fetch.
+        await governance.admit(
+            services, req.team_id, req.user_id, decision, slot=slot, use_case=USE_CASE
+        )
         # Reading starts alongside the access check; nothing read is used unless it passes.
         fetching = asyncio.ensure_future(_fetch(services, req))
         try:
