@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from app.audit.trace import may_see
+from app.audit.trace import visible_events
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo
 
@@ -25,20 +25,10 @@ class FeedbackRequest(BaseModel):
 
 
 async def run_feedback(services: Services, req: FeedbackRequest) -> None:
-    events = await services.audit.events_for(req.interaction_id)
-    if not events or not may_see(events, req.user_id, services.policy):
-        await services.audit.record(
-            event="refused",
-            interaction_id=req.interaction_id,
-            actor_id=req.user_id,
-            team_id=req.team_id,
-            channel_id=events[0].channel_id if events else req.channel_id,
-            use_case=events[0].use_case if events else None,
-            reason="feedback: not allowed" if events else "feedback: unknown interaction",
-        )
-        await services.slack.tell(
-            ReplyTo.of(req), ":lock: You can only rate an answer you were given."
-        )
+    events = await visible_events(
+        services, req, "feedback", ":lock: You can only rate an answer you were given."
+    )
+    if events is None:
         return
     first = events[0]
     await services.audit.record(

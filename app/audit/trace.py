@@ -20,6 +20,7 @@ The trace itself (read back from the audit events) and its modal are in `app.aud
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -78,19 +79,45 @@ def _approvers(event: AuditEvent) -> list[str]:
     return [str(a) for a in named] if isinstance(named, list) else []
 
 
+class _Click(Protocol):
+    """A click on an AI output (Why?, 👍/👎): who clicked, on what, where."""
+
+    @property
+    def interaction_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def team_id(self) -> str: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def response_url(self) -> str | None: ...
+
+
+async def visible_events(
+    services: Services, click: _Click, what: str, refusal: str
+) -> list[AuditEvent] | None:
+    """The interaction's events when the clicker may see it; else one `refused` event (reason
+    `"<what>: not allowed"`), the clicker told `refusal`, and None."""
+    events = await services.audit.events_for(click.interaction_id)
+    if events and may_see(events, click.user_id, services.policy):
+        return list(events)
+    await services.audit.record(
+        event="refused",
+        interaction_id=click.interaction_id,
+        actor_id=click.user_id,
+        team_id=click.team_id,
+        channel_id=events[0].channel_id if events else click.channel_id,
+        use_case=events[0].use_case if events else None,
+        reason=f"{what}: not allowed" if events else f"{what}: unknown interaction",
+    )
+    await services.slack.tell(ReplyTo.of(click), refusal)
+    return None
+
+
 async def run_why(services: Services, req: WhyRequest) -> None:
-    events = await services.audit.events_for(req.interaction_id)
-    if not events or not may_see(events, req.user_id, services.policy):
-        await services.audit.record(
-            event="refused",
-            interaction_id=req.interaction_id,
-            actor_id=req.user_id,
-            team_id=req.team_id,
-            channel_id=req.channel_id,
-            reason="why: not allowed" if events else "why: unknown interaction",
-        )
-        await services.slack.tell(
-            ReplyTo.of(req), ":lock: You can't see the trace of that interaction."
-        )
-        return
-    await services.slack.open_view(req.trigger_id, why_modal(build_trace(events)))
+    events = await visible_events(
+        services, req, "why", ":lock: You can't see the trace of that interaction."
+    )
+    if events is not None:
+        await services.slack.open_view(req.trigger_id, why_modal(build_trace(events)))
