@@ -52,28 +52,32 @@ async def test_an_approval_and_a_why_complete_while_model_jobs_wait(
             await sb.user(EMPLOYEE).post(GENERAL, text)
 
         model.hold.clear()  # from now on every model call waits
-        held = len(model.requests)
-        for _ in range(FLOOD):
-            await sb.user(EMPLOYEE).command("/summarize", "6h", channel=GENERAL)
-        # Every normal slot is taken by a summary waiting on the model; the rest wait in line.
-        await sb.wait_for(lambda: len(model.requests) - held == NORMAL_SLOTS)
-        assert await stack.runtime.queue.depth("normal") == FLOOD
+        try:
+            held = len(model.requests)
+            for _ in range(FLOOD):
+                await sb.user(EMPLOYEE).command("/summarize", "6h", channel=GENERAL)
+            # Every normal slot is taken by a summary waiting on the model; the rest wait in line.
+            await sb.wait_for(lambda: len(model.requests) - held == NORMAL_SLOTS)
+            assert await stack.runtime.queue.depth("normal") == FLOOD
 
-        await sb.user(MANAGER).click("Why?", in_=request)
-        trace = await sb.wait_for(lambda: sb.user(MANAGER).modal)
-        assert "Policy rule" in json.dumps(trace.blocks)
-        await sb.user(MANAGER).click("Approve", in_=request)
-        post = (await sb.wait_for(lambda: posts(sb, LAUNCH)))[0]
-        assert "beta launch moves to May 12" in post.text
-        await sb.user(MANAGER).command("/steward", "help", channel=GENERAL)
-        await sb.wait_for(lambda: any("Steward help" in e.text for e in sb.ephemerals(MANAGER)))
+            await sb.user(MANAGER).click("Why?", in_=request)
+            trace = await sb.wait_for(lambda: sb.user(MANAGER).modal)
+            assert "Policy rule" in json.dumps(trace.blocks)
+            await sb.user(MANAGER).click("Approve", in_=request)
+            post = (await sb.wait_for(lambda: posts(sb, LAUNCH)))[0]
+            assert "beta launch moves to May 12" in post.text
+            await sb.user(MANAGER).command("/steward", "help", channel=GENERAL)
+            await sb.wait_for(lambda: any("Steward help" in e.text for e in sb.ephemerals(MANAGER)))
 
-        # All of it while the model backlog was still waiting, untouched.
-        assert len(model.requests) - held == NORMAL_SLOTS
-        assert await stack.runtime.queue.depth("normal") == FLOOD
-        assert not any("Share in thread" in json.dumps(e.blocks) for e in sb.ephemerals(EMPLOYEE))
+            # All of it while the model backlog was still waiting, untouched.
+            assert len(model.requests) - held == NORMAL_SLOTS
+            assert await stack.runtime.queue.depth("normal") == FLOOD
+            assert not any(
+                "Share in thread" in json.dumps(e.blocks) for e in sb.ephemerals(EMPLOYEE)
+            )
 
-        model.hold.set()
+        finally:  # a failed assertion must not leave the workers waiting on the model
+            model.hold.set()
 
         def summaries() -> int:
             return sum("Share in thread" in json.dumps(e.blocks) for e in sb.ephemerals(EMPLOYEE))
@@ -98,10 +102,12 @@ async def test_a_worker_runs_interactive_jobs_while_its_normal_slots_are_busy(
     release = asyncio.Event()
     order: list[tuple[str, int]] = []
     interactive_done = asyncio.Event()
+    normal_started = asyncio.Event()
 
     async def handler(job: Job) -> None:
         order.append((job.lane, job.payload["n"]))
         if job.lane == "normal":
+            normal_started.set()
             await release.wait()
         else:
             interactive_done.set()
@@ -112,7 +118,9 @@ async def test_a_worker_runs_interactive_jobs_while_its_normal_slots_are_busy(
     worker = Worker(queue, handler)
     task = asyncio.create_task(worker.run())
     try:
-        await asyncio.wait_for(interactive_done.wait(), 10)
+        # Which lane's first job starts first is the worker's business; both must run while
+        # the normal lane's one slot stays busy.
+        await asyncio.wait_for(asyncio.gather(interactive_done.wait(), normal_started.wait()), 10)
         assert ("interactive", 99) in order
         assert [n for lane, n in order if lane == "normal"] == [0]  # the rest still wait
         assert await queue.depth("normal") == 3 and await queue.depth("interactive") == 0
@@ -120,6 +128,7 @@ async def test_a_worker_runs_interactive_jobs_while_its_normal_slots_are_busy(
         while len(order) < 4:
             await asyncio.sleep(0.01)
     finally:
+        release.set()  # a failed assertion must not leave the worker waiting forever
         worker.stop()
         await task
     assert [n for lane, n in order if lane == "normal"] == [0, 1, 2]

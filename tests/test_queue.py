@@ -179,6 +179,7 @@ async def test_heartbeat_keeps_a_slow_job_from_being_taken_over(r: aioredis.Redi
         release.set()
         await asyncio.wait_for(finished.wait(), 5)
     finally:
+        release.set()  # a failed step must not leave the first worker holding its job forever
         first.stop()
         second.stop()
         await asyncio.gather(*tasks)

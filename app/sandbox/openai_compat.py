@@ -109,6 +109,8 @@ class ModelServer:
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        if self.hold is not None:
+            self.hold.set()  # a held call must not outlive the server (nor hang a test's teardown)
         if self._runner is not None:
             await self._runner.cleanup()
 
