@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.runtime import metrics
+from app.runtime.acks_first import AcksFirst
 from app.runtime.process import Runtime
 from handlers import inbox
 from handlers.bolt import build_bolt
@@ -109,14 +110,22 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> Starlette:
             return JSONResponse({"response_type": "ephemeral", "text": SLOW_TEXT})
         return Response()  # a click: its listener says so privately if the job was not taken
 
+    acks = runtime.acks_first = AcksFirst() if workers else None
+
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
-        arrived = await gate.admit(request.headers, request.stream())
-        if isinstance(arrived, Answer):
-            record(arrived, request.headers)
-            response = refusal(arrived)
-        else:
-            response = await within_budget(arrived, request.headers)
+        if acks is not None:
+            acks.enter()
+        try:
+            arrived = await gate.admit(request.headers, request.stream())
+            if isinstance(arrived, Answer):
+                record(arrived, request.headers)
+                response = refusal(arrived)
+            else:
+                response = await within_budget(arrived, request.headers)
+        finally:
+            if acks is not None:
+                acks.leave()
         metrics.ACK_SECONDS.observe(time.perf_counter() - started)
         metrics.SLACK_REQUESTS.labels(status=str(response.status_code)).inc()
         if response.status_code == 401:

@@ -18,6 +18,7 @@ from app.governance.policy_schema import Policy
 from app.governance.watch import PolicyWatcher, load_policy_in_force, watched_path
 from app.model.llm import build_llm
 from app.runtime import metrics, timers
+from app.runtime.acks_first import AcksFirst
 from app.runtime.clock import SYSTEM, Clock
 from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
 from app.runtime.services import Services
@@ -47,6 +48,8 @@ class Runtime:
     redis_url: str
     queue_config: QueueConfig = field(default_factory=QueueConfig)
     clock: Clock = SYSTEM  # what the workers and the timer poller wait on; a test's moves by hand
+    # Set by a transport that answers Slack in this process (serve): its workers let acks first.
+    acks_first: AcksFirst | None = None
     services: Services = field(init=False)
     _workers: list[Worker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -82,7 +85,13 @@ class Runtime:
         """Start `count` consumers in this event loop (each runs several jobs at once)."""
         self.start_background()
         for index in range(count):
-            worker = Worker(self.queue, self.handle, self.on_dead, clock=self.clock)
+            worker = Worker(
+                self.queue,
+                self.handle,
+                self.on_dead,
+                clock=self.clock,
+                before_read=self.acks_first.wait if self.acks_first else None,
+            )
             if count > 1:
                 worker.name = f"{worker.name}-{index}"
             self._workers.append(worker)

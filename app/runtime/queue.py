@@ -250,6 +250,7 @@ class Worker:
     on_dead: DeadLetterHook | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     clock: Clock = SYSTEM
+    before_read: Callable[[], Awaitable[None]] | None = None  # e.g. AcksFirst.wait in serve
     _running: dict[tuple[Lane, str], asyncio.Task[None]] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -319,6 +320,8 @@ class Worker:
         slots = await self._free_slots(lane)
         if slots <= 0:
             return
+        if self.before_read is not None:
+            await self.before_read()
         response: Any = await self.redis.xreadgroup(
             GROUP, self.name, {STREAMS[lane]: ">"}, count=slots, block=self.config.block_ms
         )
