@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from app.runtime.keys import STREAM
+from app.runtime.keys import STREAM, STREAMS
 from tests.e2e import EMPLOYEE, GENERAL, SECRET, Stack, running_stack
 
 FORM = "application/x-www-form-urlencoded"
@@ -270,6 +270,11 @@ async def test_a_signed_command_its_listener_cannot_read_is_answered_not_failed(
 async def test_a_foreign_workspace_is_refused_before_any_work(stack: Stack) -> None:
     sandbox = stack.sandbox
     redis = stack.runtime.services.redis
+
+    async def workers_ready() -> bool:  # their streams are made at start, not by a request
+        return bool(await redis.exists(*STREAMS.values()) == len(STREAMS))
+
+    await sandbox.wait_for(workers_ready)
     before = set(await redis.keys("*"))
     counted = await Counted(
         stack, "steward_rejected_requests_total", reason="foreign_workspace"
