@@ -122,6 +122,10 @@ class LLM:
             return model
         return self.azure.deployments.get(model, model)
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the SDK client (a process's runtime does at exit)."""
+        await self._client.close()
+
     async def capabilities(self, model: str | None = None) -> Capabilities:
         chosen = model or self.model
         return await self.memory.get(self.endpoint, self.deployment(chosen))

@@ -157,4 +157,6 @@ class Runtime:
             self._policy_watcher.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.services.llm is not None:
+            await self.services.llm.aclose()  # else its connections are closed by the GC, late
         await self.services.redis.aclose()
