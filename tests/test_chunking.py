@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -96,11 +95,9 @@ def test_chunks_fill_up_to_the_budget() -> None:
     assert all(c.tokens > 450 for c in chunks[:-1])
 
 
-def test_5000_messages_chunk_quickly() -> None:
+def test_5000_messages_are_chunked_whole_and_within_budget() -> None:
+    # How long it takes is measured by bench/micro.py, not asserted here.
     thread = make([f"we should ship the billing change by Friday, ticket {i}" for i in range(5000)])
-    count_tokens("warm up")
-    start = time.perf_counter()
     chunks = chunk_messages(thread, 4000, render)
-    elapsed = time.perf_counter() - start
     assert sum(len(c.messages) for c in chunks) == 5000
-    assert elapsed < 0.5, f"{elapsed:.3f}s"
+    assert all(c.tokens <= 4000 for c in chunks)

@@ -249,18 +249,14 @@ def test_text_without_pii_is_unchanged(words: list[str], sep: str) -> None:
     assert redact(text).text == text
 
 
-def test_is_fast_enough_for_a_long_thread() -> None:
-    import time
-
+def test_a_long_thread_is_redacted_message_by_message() -> None:
+    # How long it takes is measured by bench/micro.py, not asserted here.
     rng = random.Random(7)
     words = [*SAFE_TEXT_TOKENS, "ana@example.com", "4111 1111 1111 1111", "+44 20 7946 0958"]
     texts = [" ".join(rng.choices(words, k=20)) for _ in range(2000)]
     redactor = Redactor()
-    start = time.perf_counter()
-    for text in texts:
-        redactor.redact(text)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"{elapsed:.2f}s for 2000 messages"
+    cleaned = [redactor.redact(text) for text in texts]
+    assert not any("ana@example.com" in t or "4111 1111 1111 1111" in t for t in cleaned)
 
 
 def test_unicode_digits_are_detected_and_share_placeholders() -> None:

@@ -139,15 +139,12 @@ async def test_replies_paginate_over_a_thousand_replies(
     assert pages == 7
 
 
-async def test_replies_on_ten_thousand_reply_thread_page_quickly(
+async def test_replies_on_ten_thousand_reply_thread_page_completely(
     sandbox: Sandbox, client: AsyncWebClient
 ) -> None:
     parent = big_thread(sandbox, 10_000)
-    started = time.perf_counter()
     messages, pages = await all_replies(client, parent.ts, limit=200)
-    elapsed = time.perf_counter() - started
     assert len(messages) == 10_001 and pages == 51
-    assert elapsed < 5.0, f"paging a 10k thread took {elapsed:.2f}s"
 
 
 async def test_history_paginates_newest_first_with_oldest_latest_inclusive(
@@ -454,13 +451,10 @@ async def test_expired_trigger(sandbox: Sandbox, client: AsyncWebClient) -> None
     )
 
 
-async def test_simple_call_is_fast(client: AsyncWebClient) -> None:
-    await client.auth_test()
-    started = time.perf_counter()
-    for _ in range(100):
-        await client.auth_test()
-    per_call = (time.perf_counter() - started) / 100
-    assert per_call < 0.02, f"{per_call * 1000:.1f} ms per call"
+async def test_repeated_calls_all_succeed(client: AsyncWebClient) -> None:
+    # How long a call takes is measured by bench/micro.py, not asserted here.
+    answers = [await client.auth_test() for _ in range(100)]
+    assert all(a["ok"] and a["team_id"] == "T0STEWARD" for a in answers)
 
 
 # ---------------------------------------------------------------------------- response_url

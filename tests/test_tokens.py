@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,14 +60,12 @@ def test_truncate_drops_a_split_multibyte_character() -> None:
     assert "\ufffd" not in "".join(cuts)
 
 
-def test_counting_5000_messages_takes_milliseconds() -> None:
+def test_counting_5000_messages_counts_each() -> None:
+    # How long it takes is measured by bench/micro.py, not asserted here.
     warm_up()
     messages = [
         f"Ana: we decided to go with Postgres for billing; can you check the plan by Friday? #{i}"
         for i in range(5000)
     ]
-    start = time.perf_counter()
     total = sum(count_tokens(m) for m in messages)
-    elapsed = time.perf_counter() - start
     assert total > 5000 * 10
-    assert elapsed < 0.25, f"{elapsed * 1000:.1f} ms for 5000 messages"
