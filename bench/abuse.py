@@ -20,26 +20,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import os
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import uvloop
 from ack import (
-    SECRET,
     _one_fresh,
-    bench_redis_url,
     free_port,
     percentile,
     raw_request,
     rss_mb,
-    run_sandbox,
+    start_sandbox,
+    steward_env,
     wait_healthy,
 )
 
@@ -103,20 +100,10 @@ def probe(conn: Connection, port: int, count: int, stop_at: float) -> None:
 
 async def main(clients: int, megabytes: int, probes: int, seconds: float, no_workers: bool) -> int:
     context = mp.get_context("spawn")
-    conn, child = context.Pipe()
-    sandbox = context.Process(target=run_sandbox, args=(child,))
-    sandbox.start()
-    api_url, bot_token = conn.recv()
+    sandbox, conn, api_url, bot_token = start_sandbox(context)
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": bot_token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": api_url,
-        "STEWARD_DATA_DIR": tempfile.mkdtemp(prefix="steward-abuse-"),
-        "REDIS_URL": bench_redis_url() or "",
-        "STEWARD_LOG_LEVEL": "ERROR",  # every refusal is logged: keep the terminal readable
-    }
+    # ERROR: every refusal is logged; keep the terminal readable.
+    env = steward_env(api_url, bot_token, "steward-abuse-", "ERROR")
     root = Path(__file__).resolve().parent.parent
     serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]
     serve += ["--no-workers"] if no_workers else []

@@ -224,6 +224,28 @@ def bench_redis_url() -> str | None:
     return configured
 
 
+def start_sandbox(context: Any) -> tuple[Any, Connection, str, str]:
+    """The sandbox in its own process: (process, pipe, api_url, bot_token)."""
+    conn, child = context.Pipe()
+    sandbox = context.Process(target=run_sandbox, args=(child,))
+    sandbox.start()
+    api_url, bot_token = conn.recv()
+    return sandbox, conn, api_url, bot_token
+
+
+def steward_env(api_url: str, bot_token: str, prefix: str, log_level: str) -> dict[str, str]:
+    """What a bench's `steward` processes run with: the sandbox, the bench's own Redis."""
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "STEWARD_DATA_DIR": tempfile.mkdtemp(prefix=prefix),
+        "REDIS_URL": bench_redis_url() or "",
+        "STEWARD_LOG_LEVEL": log_level,
+    }
+
+
 def run_sandbox(conn: Connection) -> None:
     """The local Slack, in its own process so the load generator does not slow it down."""
 
@@ -251,20 +273,9 @@ async def wait_replies(conn: Connection, count: int, timeout: float = 120) -> fl
 
 async def main(total: int, concurrency: int, ack_only: bool, in_process: bool) -> int:
     context = mp.get_context("spawn")
-    conn, child = context.Pipe()
-    sandbox = context.Process(target=run_sandbox, args=(child,))
-    sandbox.start()
-    api_url, bot_token = conn.recv()
+    sandbox, conn, api_url, bot_token = start_sandbox(context)
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": bot_token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": api_url,
-        "STEWARD_DATA_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
-        "REDIS_URL": bench_redis_url() or "",
-        "STEWARD_LOG_LEVEL": "WARNING",
-    }
+    env = steward_env(api_url, bot_token, "steward-bench-", "WARNING")
     root = Path(__file__).resolve().parent.parent
     # By default the deployment shape the Procfile describes: `serve` only acknowledges, a
     # `worker` process does the work. --in-process: one `serve` doing both, as on a laptop.
@@ -397,20 +408,9 @@ def measure_fresh(port: int, first: int, total: int, concurrency: int) -> tuple[
 
 async def versus_trivial(total: int, concurrency: int) -> int:
     context = mp.get_context("spawn")
-    conn, child = context.Pipe()
-    sandbox = context.Process(target=run_sandbox, args=(child,))
-    sandbox.start()
-    api_url, bot_token = conn.recv()
+    sandbox, conn, api_url, bot_token = start_sandbox(context)
     port, trivial_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": bot_token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": api_url,
-        "STEWARD_DATA_DIR": tempfile.mkdtemp(prefix="steward-bench-"),
-        "REDIS_URL": bench_redis_url() or "",
-        "STEWARD_LOG_LEVEL": "WARNING",
-    }
+    env = steward_env(api_url, bot_token, "steward-bench-", "WARNING")
     root = Path(__file__).resolve().parent.parent
     serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]  # default: in-process workers
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", *serve], env=env, cwd=root)
