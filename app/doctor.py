@@ -54,8 +54,11 @@ async def run(
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     if token.startswith("xoxb-"):
         port = SlackPort(web_client(token, settings.slack_api_url))
-        if await _slack(port, policy, checks):
-            checks += await _channels(port, policy)
+        try:
+            if await _slack(port, policy, checks):
+                checks += await _channels(port, policy)
+        finally:
+            await port.close()
     checks += await _model(settings, policy)
     checks += await _redis(redis_url, redis_problem)
     return checks

@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 from app.runtime import metrics
 
@@ -159,10 +159,7 @@ def parse(body: str, content_type: str) -> Arrived | Answer:
         return Arrived(body, content_type, kind, loaded)
     if media != FORM:
         return Answer(415, "content_type")
-    try:
-        form = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
-    except ValueError:
-        return Answer(400, "form")
+    form = parse_form(body)
     if "payload" in form:
         loaded = load_object(form["payload"])
         if isinstance(loaded, Answer):
@@ -176,6 +173,23 @@ def parse(body: str, content_type: str) -> Arrived | Answer:
     if "ssl_check" in form:
         return Arrived(body, content_type, "other", form)
     return Answer(400, "shape")
+
+
+def parse_form(body: str) -> dict[str, str]:
+    """A URL-encoded form's fields (the last value of a repeated name, blanks kept), as
+    `urllib.parse.parse_qs` reads them but several times faster: only a part holding an escape
+    (`%` or `+`) is decoded. It runs on every request before the answer, so it counts."""
+    form: dict[str, str] = {}
+    for pair in body.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        form[name] = value
+    return form
 
 
 def interaction_problem(payload: dict[str, Any]) -> str | None:

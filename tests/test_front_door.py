@@ -381,3 +381,41 @@ async def test_a_stalled_redis_fails_healthz_and_does_not_hold_the_ack(
                 proxy.flowing.set()
             async with session.get(stack.server.url + "/healthz") as response:
                 assert response.status == 200
+
+
+# ---------------------------------------------------------------- the bare ASGI path
+
+
+async def test_only_a_post_reaches_the_events_endpoint(stack: Stack) -> None:
+    async with aiohttp.ClientSession() as session, session.get(stack.events_url) as response:
+        assert response.status == 405
+        assert response.headers["allow"] == "POST"
+    assert await queued(stack) == 0
+
+
+async def test_a_peer_gone_before_its_body_arrived_is_counted_and_nothing_is_queued(
+    stack: Stack,
+) -> None:
+    body = urlencode(command_form(command="/steward", text="help")).encode()
+    timestamp = str(int(time.time()))
+    host, port = stack.server.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /slack/events HTTP/1.1\r\nHost: {host}\r\nContent-Type: {FORM}\r\n"
+        f"Content-Length: {len(body)}\r\nX-Slack-Request-Timestamp: {timestamp}\r\n"
+        f"X-Slack-Signature: {signed(body, timestamp)}\r\n\r\n"
+    ).encode()
+    gone = await Counted(
+        stack, "steward_rejected_requests_total", reason="disconnected"
+    ).__aenter__()
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head + body[: len(body) // 2])  # half the body, then hang up
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(500):  # until the app has seen the hang-up (bounded: 10 s)
+        if await gone.grew():
+            break
+        await asyncio.sleep(0.02)
+    assert await gone.grew() == 1
+    assert await queued(stack) == 0
+    await help_still_answered(stack)

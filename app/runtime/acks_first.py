@@ -1,9 +1,15 @@
 """Acknowledgements before new work, in a process that both answers Slack and runs jobs.
 
 Slack gives an app 3 seconds, and `serve` with in-process workers shares one event loop between
-the requests it is answering and the jobs it is running. While any request is being answered,
-the in-process workers start no new job (jobs already running go on), for at most `max_wait`
-at a time so that a steady stream of requests can never starve the work.
+the requests it is answering and the jobs it is running. While requests are being answered, the
+in-process workers start no new job (jobs already running go on). "Being answered" lasts until
+the front door has been quiet for `quiet` seconds: under a burst, requests overlap only now and
+then, and a worker woken by every momentary lull would start a handful of jobs each time.
+
+A worker waits at most `max_wait` at a time, so a steady stream of requests can never starve
+the work; one that stops waiting while requests are still coming takes one job, not a handful:
+under a burst the jobs trickle on (one per lane per `max_wait`) and the loop stays free for the
+answers.
 """
 
 from __future__ import annotations
@@ -13,25 +19,44 @@ import contextlib
 
 
 class AcksFirst:
-    def __init__(self, max_wait: float = 0.05) -> None:
+    def __init__(self, max_wait: float = 0.05, quiet: float = 0.01) -> None:
         self.max_wait = max_wait
+        self.quiet = quiet
         self._answering = 0
+        self._last_leave = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._timer: asyncio.TimerHandle | None = None
 
     def enter(self) -> None:
         self._answering += 1
         self._idle.clear()
 
     def leave(self) -> None:
-        self._answering -= 1
-        if self._answering <= 0:
-            self._answering = 0
-            self._idle.set()
+        self._answering = max(0, self._answering - 1)
+        if self._answering == 0:
+            loop = asyncio.get_running_loop()
+            self._last_leave = loop.time()
+            if self._timer is None:  # one timer at a time, however many requests come and go
+                self._timer = loop.call_later(self.quiet, self._settle)
 
-    async def wait(self) -> None:
-        """Until no request is being answered, or `max_wait` has passed."""
-        if self._idle.is_set():
+    def _settle(self) -> None:
+        """Idle once nothing has been answered for `quiet` seconds."""
+        self._timer = None
+        if self._answering:
+            return  # the request being answered re-arms the timer when it is done
+        loop = asyncio.get_running_loop()
+        remaining = self._last_leave + self.quiet - loop.time()
+        if remaining > 0:
+            self._timer = loop.call_later(remaining, self._settle)
             return
+        self._idle.set()
+
+    async def wait(self) -> int | None:
+        """Until the front door is quiet (None: take as many jobs as there are slots), or
+        `max_wait` has passed with requests still coming (1: take one job)."""
+        if self._idle.is_set():
+            return None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.max_wait)
+        return None if self._idle.is_set() else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import redis.asyncio as aioredis
 
@@ -13,12 +14,19 @@ class XaddBatch:
     The first caller starts a flush task; everyone who arrives before it runs (or while its round
     trip is in flight) rides in the same or the next pipeline. Each caller gets its own entry id,
     or the Redis error that stopped the pipeline.
+
+    Under a burst, a pipeline leaves at most every `window` seconds (like Nagle's algorithm):
+    each round trip costs serve a socket write and a read, and Redis a wake-up, whether it
+    carries one job or fifty, and those costs land on every request waiting for its answer. A
+    lone request (nothing sent within the window) goes at once.
     """
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, window: float = 0.002) -> None:
         self.redis = redis
+        self.window = window
         self._waiting: list[tuple[str, str, asyncio.Future[str]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._last_sent = 0.0
 
     async def xadd(self, stream: str, job_json: str) -> str:
         added: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -30,7 +38,11 @@ class XaddBatch:
     async def _flush(self) -> None:
         try:
             while self._waiting:
+                wait = self._last_sent + self.window - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 batch, self._waiting = self._waiting, []
+                self._last_sent = time.monotonic()
                 await self._send(batch)
         finally:  # cancelled (the process is stopping): nobody may be left waiting forever
             for _, _, added in self._waiting:

@@ -24,6 +24,20 @@ REJECTED_REQUESTS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+_ANSWERED: dict[int, object] = {}  # SLACK_REQUESTS' child per status, looked up once
+
+
+def slack_request_answered(status: int) -> None:
+    """Count one answered Slack request (and a 401 as a bad signature). On every request's
+    path, so each status's labelled child is resolved once, not per request."""
+    child = _ANSWERED.get(status)
+    if child is None:
+        child = _ANSWERED[status] = SLACK_REQUESTS.labels(status=str(status))
+    child.inc()  # type: ignore[attr-defined]
+    if status == 401:
+        BAD_SIGNATURES.inc()
+
+
 SLOW_ACKS = Counter(
     "steward_slow_acks_total",
     "Requests answered before their work was queued, because Redis was too slow to wait for.",

@@ -159,4 +159,5 @@ class Runtime:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.services.llm is not None:
             await self.services.llm.aclose()  # else its connections are closed by the GC, late
+        await self.services.slack.close()
         await self.services.redis.aclose()

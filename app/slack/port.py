@@ -26,6 +26,7 @@ Messages longer than Slack accepts in one go are split (`app/slack/message_split
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -52,6 +53,7 @@ from app.slack.reply import ReplyTo
 log = logging.getLogger(__name__)
 
 Blocks = Sequence[dict[str, Any]]
+HTTP_TIMEOUT_S = 15
 
 
 class SlackError(Exception):
@@ -160,7 +162,7 @@ def webhook_retry_handlers() -> list[Any]:
 
 def web_client(token: str, api_url: str) -> AsyncWebClient:
     """A Web API client that honours SLACK_API_URL and retries what Slack asks us to retry."""
-    client = AsyncWebClient(token=token, base_url=api_url, timeout=15)
+    client = AsyncWebClient(token=token, base_url=api_url, timeout=HTTP_TIMEOUT_S)
     client.retry_handlers.extend(retry_handlers())
     return client
 
@@ -170,10 +172,41 @@ class SlackPort:
         self.client = client
         self._user_cache: dict[str, dict[str, Any]] = {}
         self._workspace_url: str | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._http_key: tuple[asyncio.AbstractEventLoop, float] | None = None
+        self._retired: list[aiohttp.ClientSession] = []
+
+    def _session(self) -> aiohttp.ClientSession:
+        """One HTTP session (one pool of kept-alive connections) per process and event loop,
+        shared by every Web API and response_url call. Without it slack_sdk opens a session, a
+        TCP connection and, against Slack, a TLS handshake for every call.
+
+        slack_sdk applies `client.timeout` only to the sessions it makes itself, so the shared
+        one carries it, and is replaced (the old one closed at exit) if the timeout changes."""
+        loop = asyncio.get_running_loop()
+        current = self._http
+        timeout = self.client.timeout
+        if current is None or current.closed or self._http_key != (loop, timeout):
+            if current is not None:
+                self._retired.append(current)  # requests may still be in flight on it
+            current = self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout)
+            )
+            self._http_key = (loop, timeout)
+        self.client.session = current
+        return current
+
+    async def close(self) -> None:
+        """Close the shared connections (at process exit)."""
+        for session in [*self._retired, self._http]:
+            if session is not None and not session.closed:
+                await session.close()
+        self._http, self._retired = None, []
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """`method` through slack_sdk's typed method (`conversations.replies` →
         `conversations_replies`), so each call is encoded as Slack's spec says it is read."""
+        self._session()
         typed = getattr(self.client, method.replace(".", "_"))
         try:
             response = await typed(**_drop_none(kwargs))
@@ -357,7 +390,12 @@ class SlackPort:
         self, response_url: str, text: str, blocks: Blocks | None = None, *, in_channel=False
     ) -> None:
         """Answer through a slash command's or action's response_url (works in any channel)."""
-        hook = AsyncWebhookClient(response_url, timeout=15, retry_handlers=webhook_retry_handlers())
+        hook = AsyncWebhookClient(
+            response_url,
+            timeout=HTTP_TIMEOUT_S,
+            session=self._session(),
+            retry_handlers=webhook_retry_handlers(),
+        )
         for part in split_message(text, blocks):
             try:
                 response = await hook.send(
@@ -392,6 +430,7 @@ class SlackPort:
         """Upload files into `channel` in one message (files upload v2)."""
         uploads = [{"file": str(path), "filename": path.name, "title": path.name} for path in paths]
         try:
+            self._session()
             response = await self.client.files_upload_v2(
                 channel=channel,
                 file_uploads=uploads,
