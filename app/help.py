@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from app.slack import blocks as bk
 
 COMMANDS = [
@@ -27,6 +29,19 @@ def _usage_lines() -> str:
 
 def help_message(engine: str, note: str | None = None) -> bk.Message:
     """The ephemeral answer to `/steward help` (and to commands Steward does not know)."""
+    if note:
+        return _render(engine, note)
+    # The same for everyone (per engine): rendered once, not on every /steward help.
+    cached = _plain_help(engine)
+    return bk.Message(cached.text, list(cached.blocks))
+
+
+@cache
+def _plain_help(engine: str) -> bk.Message:
+    return _render(engine, None)
+
+
+def _render(engine: str, note: str | None) -> bk.Message:
     intro = (
         "*Steward* is this workspace's governed AI assistant: it summarises conversations and "
         "drafts messages, with citations, a confidence score and an audit trail."

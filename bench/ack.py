@@ -301,11 +301,13 @@ async def main(total: int, concurrency: int, ack_only: bool, in_process: bool) -
         if not ack_only:
             await wait_replies(conn, warm)
         cpu_before = cpu_seconds(proc.pid)
+        worker_before = cpu_seconds(worker.pid) if separate else 0.0
         latencies, elapsed, failures = await fire(connections, port, warm, total)
         for connection in connections:
             connection.close()
         serve_cpu = cpu_seconds(proc.pid) - cpu_before
         drain = float("nan") if ack_only else await wait_replies(conn, warm + total)
+        worker_cpu = cpu_seconds(worker.pid) - worker_before if separate else 0.0
         rss = rss_mb(proc.pid)
     finally:
         for running in (proc, worker):
@@ -328,6 +330,11 @@ async def main(total: int, concurrency: int, ack_only: bool, in_process: bool) -
         f"serve CPU per request: {serve_cpu / total * 1000:.2f} ms "
         f"({serve_cpu / elapsed:.0%} of one core while firing)"
     )
+    if separate:
+        print(
+            f"worker CPU per command (its whole job: replay, reply, bookkeeping): "
+            f"{worker_cpu / total * 1000:.2f} ms, {total / worker_cpu:.0f} commands per CPU-second"
+        )
     print(f"serve process RSS after the run: {rss:.0f} MB (limit 150 MB)")
     p99_ok = percentile(ms, 99) < 50
     print(f"target p99 < 50 ms at 200 concurrent: {'met' if p99_ok else 'NOT met'}")

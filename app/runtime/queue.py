@@ -366,11 +366,18 @@ class Worker:
             await self._dead_letter(lane, message_id, fields.get("job", ""), "malformed job", None)
             return
         done_key = job_done(job.id)
-        if await self.redis.exists(done_key):
-            await self.redis.xack(STREAMS[lane], GROUP, message_id)
-            return
         attempts = LANE_ATTEMPTS[lane]
-        attempt = job.prior_attempts + int(await self.redis.hincrby(attempts, message_id, 1))
+        pipe = self.redis.pipeline(transaction=False)  # one round trip for both questions
+        pipe.exists(done_key)
+        pipe.hincrby(attempts, message_id, 1)
+        done, tries = await pipe.execute()
+        if done:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xack(STREAMS[lane], GROUP, message_id)
+            pipe.hdel(attempts, message_id)
+            await pipe.execute()
+            return
+        attempt = job.prior_attempts + int(tries)
         if attempt > self.config.max_attempts:
             await self._dead_letter(lane, message_id, fields["job"], "too many attempts", job)
             return
