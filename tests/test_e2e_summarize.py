@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -345,3 +346,23 @@ async def test_hard_cap_says_which_span_the_summary_covers(
     result = (await sandbox.wait_for(lambda: results(sandbox)))[0]
     assert "this summary covers the latest 30" in json.dumps(result.blocks)
     assert len(model.requests[0].message_ids) == 30
+
+
+async def test_authors_are_looked_up_once_each(stack: Stack, model: ModelServer) -> None:
+    """Slack has no bulk users.info: each distinct author is one users.info (made concurrently),
+    never one per message, and no users.list paging through the whole workspace."""
+    sandbox = stack.sandbox
+    parent = seed_long_thread(sandbox, 300)
+    authors = {m.user for m in sandbox.thread(GENERAL, parent.ts)}
+    assert len(authors) == 6
+    answers = asyncio.Event()
+    sandbox.faults.add("users.info", "delay", times=None, until=answers)
+    await sandbox.user(EMPLOYEE).message_shortcut("summarize_thread", parent)
+    # One at a time, a second lookup could not start while the first is held.
+    await sandbox.wait_for(lambda: sandbox.in_flight("users.info") == len(authors))
+    answers.set()
+    await sandbox.wait_for(lambda: results(sandbox), timeout=60)
+    looked_up = [c.args.get("user") for c in sandbox.calls("users.info")]
+    assert sorted(looked_up) == sorted(authors)
+    assert sandbox.calls("users.list") == []
+    assert model.requests[0].user.count("Marcus Chen:") > 0  # the names reached the model
