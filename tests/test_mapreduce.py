@@ -17,8 +17,7 @@ from app.model.redact import Redactor
 from app.sandbox.model_answers import ModelRequest
 from app.sandbox.openai_compat import ModelServer
 from app.slack.messages import SourceMessage
-from app.summaries import reduce_tree
-from app.summaries.chunking import chunk_messages
+from app.summaries.chunking import Chunk, chunk_messages
 from app.summaries.mapreduce import FOLD_TOKENS, EngineConfig, MapReduce, MapReduceRun
 
 TOPICS = ["pricing", "launch date", "migration", "support rota", "docs", "QA", "legal review"]
@@ -38,13 +37,18 @@ def thread(count: int, start: int = 1, salt: str = "") -> list[SourceMessage]:
     ]
 
 
-def planned_chunks(messages: list[SourceMessage], config: EngineConfig) -> int:
-    """How many chunks the thread makes, worked out with the chunker's public contract; the
-    last is too big to be folded into its merge, so every chunk is mapped."""
+def chunk_list(messages: list[SourceMessage], config: EngineConfig) -> list[Chunk]:
+    """The thread's chunks, worked out with the chunker's public contract."""
     clean = Redactor().redact_messages(messages)
     ids = assign_ids(clean)
     render = lambda m: boundary_line(m, ids[m.ts])  # noqa: E731
-    chunks = chunk_messages(clean, config.chunk_tokens, render, config.model)
+    return chunk_messages(clean, config.chunk_tokens, render, config.model)
+
+
+def planned_chunks(messages: list[SourceMessage], config: EngineConfig) -> int:
+    """How many chunks the thread makes; the last is too big to be folded into its merge, so
+    every chunk is mapped."""
+    chunks = chunk_list(messages, config)
     assert chunks[-1].tokens > FOLD_TOKENS
     return len(chunks)
 
@@ -117,18 +121,19 @@ async def test_twenty_thousand_messages_take_three_model_rounds(
     assert parts[-1] == full + (rest > 0)  # the root merges the first level's merges
 
 
-async def test_incremental_resummary_sends_the_new_replies_and_the_right_edge(
+async def test_incremental_resummary_merges_the_last_root_with_the_new_replies(
     model: ModelServer, r: aioredis.Redis, llm: LLM
 ) -> None:
-    """20 new replies: one merge per level of the tree's right edge, the lowest reading the new
-    replies themselves; the cost stays under 2% of the first run and does not grow with the
-    thread (5,000 and 20,000 messages)."""
+    """20 new replies: one merge, of the previous run's root and the new replies themselves; the
+    cost stays under 2% of the first run and does not grow with the thread (5,000 and 20,000
+    messages)."""
     costs: dict[int, tuple[int, int]] = {}
     for size in (5000, 20_000):
         mapreduce = engine(r, llm)
         conversation = f"conv-{size}"
         messages = thread(size, salt=f"[{size}] ")
         first = await mapreduce.run(conversation, messages)
+        assert first.chunks > (mapreduce.fan_in if size == 20_000 else 1)
         before = len(model.requests)
         grown = messages + thread(20, start=size + 1, salt=f"[{size}] late ")
         again = await mapreduce.run(conversation, grown)
@@ -136,20 +141,43 @@ async def test_incremental_resummary_sends_the_new_replies_and_the_right_edge(
         assert [mid for q in second for mid in q.message_ids] == [
             f"M{n}" for n in range(size + 1, size + 21)
         ]  # only the new replies went to the model again ...
-        assert all(q.is_reduce for q in second)  # ... read by the merge above them
-        tree = reduce_tree.build([str(i) for i in range(again.chunks)], mapreduce.fan_in)
-        assert tree is not None
-        nodes = [n for n in reduce_tree.walk(tree) if not n.is_leaf]
-        edge = [n for n in nodes if str(again.chunks - 1) in {x.name for x in reduce_tree.walk(n)}]
-        assert len(second) == len(edge) <= 2  # only the new leaf's ancestors, merged again
+        assert len(second) == 1 and second[0].is_reduce  # ... read by one merge
+        assert merges(second) == [1]  # whose only part is the previous root
         assert again.cached_chunks == first.chunks and again.chunks == first.chunks + 1
-        assert again.rounds == len(edge)
-        assert again.cached_nodes == len(nodes) - len(edge)  # the other merges: from the cache
-        assert again.tokens_in == sum(q.prompt_tokens for q in second)
+        assert again.cached_nodes == 1 and again.rounds == 1
+        assert again.tokens_in == second[0].prompt_tokens
         costs[size] = (first.tokens_in + first.tokens_out, again.tokens_in + again.tokens_out)
+
+        more = grown + thread(20, start=size + 21, salt=f"[{size}] later ")
+        before = len(model.requests)
+        third = await mapreduce.run(conversation, more)
+        assert merges(model.requests[before:]) == [1] and third.model_calls == 1  # a chain
     for first_cost, again_cost in costs.values():
         assert again_cost < 0.02 * first_cost
-    assert costs[20_000][1] < 2 * costs[5000][1]  # bounded by the tree's depth, not the length
+    assert costs[20_000][1] < 1.2 * costs[5000][1]  # flat: one merge at any length
+
+
+async def test_a_lost_root_falls_back_to_the_balanced_tree(
+    model: ModelServer, r: aioredis.Redis, llm: LLM
+) -> None:
+    mapreduce = engine(r, llm, chunk_tokens=2000)
+    messages = thread(800)
+    first = await mapreduce.run("conv", messages)
+    grown = messages + thread(20, start=801)
+    await mapreduce.run("conv", grown)
+    for key in await r.keys("steward:summ:node:*"):  # every merge expired, chunk summaries kept
+        await r.delete(key)
+    before = len(model.requests)
+    rebuilt = await mapreduce.run("conv", grown)
+    again = model.requests[before:]
+    assert rebuilt.chunks == first.chunks + 1 and rebuilt.cached_nodes == 0
+    # Chunk summaries came from the cache; only the small last chunks, which earlier merges
+    # had read directly (folded), went to the model again, in a whole tree of merges.
+    last = chunk_list(messages, mapreduce.config)[-1]
+    sent = {mid for q in again for mid in q.message_ids}
+    assert sent == {f"M{n}" for n in range(801 - len(last.messages), 821)}
+    assert len(merges(again)) >= 2 and rebuilt.rounds >= 2
+    assert rebuilt.summary.covered == (messages[0].ts, grown[-1].ts)
 
 
 async def test_an_unchanged_thread_is_answered_from_the_cache(

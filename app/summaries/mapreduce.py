@@ -46,6 +46,8 @@ PART_TOKENS = 500  # what one partial summary costs in a merge's input, at most 
 # A last chunk this small (new replies, or a thread's short remainder) is read by its parent's
 # merge directly instead of being summarised first: one model call and one round less.
 FOLD_TOKENS = 4000
+# New chunks that extend the previous run's root (one merge) rather than a balanced tree.
+MAX_EXTENSION_CHUNKS = 3
 
 
 @dataclass
@@ -96,6 +98,11 @@ class _Prepared:
     ids: dict[str, str]
     chunks: list[Chunk]
     redactions: dict[str, int]
+    previous_root: tuple[str, int] | None  # the last run's root and how many chunks it covered
+
+
+class _Stale(Exception):
+    """An earlier root named by the plan is no longer cached."""
 
 
 class MapReduce:
@@ -130,26 +137,27 @@ class MapReduce:
     ) -> MapReduceRun:
         """Summarise `messages`. `before_model(estimated_tokens)` runs once, before the first
         model call, with an estimate of the tokens the uncached work will use (for budgets)."""
-        stored = await self.redis.get(self._key("plan", conversation))
+        plan_key = self._key("plan", conversation)
+        stored = await self.redis.get(plan_key)
         prepared = await asyncio.to_thread(self._prepare, messages, stored)
         chunks = prepared.chunks
-        plan = [
-            {"first_ts": c.first_ts, "last_ts": c.last_ts, "count": len(c.messages), "hash": h}
-            for c in chunks
-            if (h := c.content_hash)
-        ]
-        await self.redis.set(self._key("plan", conversation), json.dumps(plan), ex=CACHE_TTL_S)
         run = MapReduceRun(
             summary=Summary(gist="", engine=self.config.engine, model=self.config.model),
             chunks=len(chunks),
             cached_chunks=0,
             truncated=sum(1 for c in chunks if c.truncated),
         )
-        root = reduce_tree.build([c.content_hash for c in chunks], self.fan_in)
+        root = self._tree(chunks, prepared.previous_root)
         if root is None:
             run.redactions = prepared.redactions
             return run
-        known, to_map, to_merge = await self._needed(root)
+        try:
+            known, to_map, to_merge = await self._needed(root)
+        except _Stale:
+            root = reduce_tree.build([c.content_hash for c in chunks], self.fan_in)
+            assert root is not None
+            known, to_map, to_merge = await self._needed(root)
+        await self._save_plan(plan_key, chunks, root.name)
         folded = self._fold(chunks, to_map, to_merge)
         run.cached_chunks = len(chunks) - len(to_map) - len(folded)  # not sent to the model
         run.cached_nodes = sum(
@@ -163,9 +171,30 @@ class MapReduce:
         run.redactions = prepared.redactions
         return run
 
+    def _tree(self, chunks: Sequence[Chunk], previous: tuple[str, int] | None) -> Node | None:
+        """An extension of the previous root when only a few chunks were added after the ones
+        it covered (all kept as they were), else a balanced tree."""
+        names = [c.content_hash for c in chunks]
+        if previous is not None:
+            name, covered = previous
+            if covered == len(names):
+                return Node(name=name, children=()) if covered > 1 else Node(names[0], leaf=0)
+            if covered > 1 and len(names) - covered <= MAX_EXTENSION_CHUNKS:
+                return reduce_tree.extend(name, names[covered:], covered)
+        return reduce_tree.build(names, self.fan_in)
+
+    async def _save_plan(self, key: str, chunks: Sequence[Chunk], root: str) -> None:
+        entries = [
+            {"first_ts": c.first_ts, "last_ts": c.last_ts, "count": len(c.messages), "hash": h}
+            for c in chunks
+            if (h := c.content_hash)
+        ]
+        plan = {"chunks": entries, "root": root}
+        await self.redis.set(key, json.dumps(plan), ex=CACHE_TTL_S)
+
     # ---- the CPU step (a worker thread) -----------------------------------------------------
 
-    def _prepare(self, messages: Sequence[SourceMessage], stored: bytes | str | None) -> _Prepared:
+    def _prepare(self, messages: Sequence[SourceMessage], stored: str | bytes | None) -> _Prepared:
         if self._cpu_step is not None:
             self._cpu_step()
         # Redact once, in thread order, before anything is rendered: placeholder numbering is
@@ -178,20 +207,25 @@ class MapReduce:
         def render(message: SourceMessage) -> str:
             return boundary_line(message, ids[message.ts])
 
-        chunks = self._plan(clean, render, stored)
-        return _Prepared(ids, chunks, dict(redactor.counts) if redactor is not None else {})
+        plan = json.loads(stored) if stored else {"chunks": [], "root": None}
+        chunks, kept = self._plan(clean, render, [_PlanEntry(**e) for e in plan["chunks"]])
+        # The last root stands for the stored chunks only if every one of them was kept.
+        previous = (plan["root"], kept) if plan["root"] and kept == len(plan["chunks"]) else None
+        counts = dict(redactor.counts) if redactor is not None else {}
+        return _Prepared(ids, chunks, counts, previous)
 
     def _plan(
         self,
         messages: Sequence[SourceMessage],
         render: Callable[[SourceMessage], str],
-        stored: bytes | str | None,
-    ) -> list[Chunk]:
-        """Keep the stored plan's unchanged chunks; chunk only what comes after them."""
+        stored: list[_PlanEntry],
+    ) -> tuple[list[Chunk], int]:
+        """Keep the stored plan's unchanged chunks; chunk only what comes after them. Returns
+        the chunks and how many of them were kept."""
         budget, model = self.config.chunk_tokens, self.config.model
         kept: list[Chunk] = []
         pos = 0
-        for entry in [_PlanEntry(**e) for e in json.loads(stored)] if stored else []:
+        for entry in stored:
             segment = messages[pos : pos + entry.count]
             if len(segment) < entry.count or segment[0].ts != entry.first_ts:
                 break
@@ -200,7 +234,7 @@ class MapReduce:
                 break
             kept.append(again[0])
             pos += entry.count
-        return kept + chunk_messages(messages[pos:], budget, render, model)
+        return kept + chunk_messages(messages[pos:], budget, render, model), len(kept)
 
     # ---- what the cache already holds -------------------------------------------------------
 
@@ -220,6 +254,8 @@ class MapReduce:
                     known[node.name] = Summary.model_validate_json(hit)
                 elif node.is_leaf:
                     to_map.append(node)
+                elif not node.children:
+                    raise _Stale(node.name)
                 else:
                     to_merge.append(node)
                     below.extend(node.children)

@@ -9,6 +9,11 @@ reused, and an incremental re-summary merges one node per level — its cost doe
 the thread's length, only with the tree's depth (log_fan_in of the chunk count).
 
 A node with a single child is that child (no merge): the last group of a level is often short.
+
+An extension (`extend`) builds on an earlier run's root instead: a node whose children are that
+root (its summary cached, its subtree not needed) and the chunks added since. A thread that
+keeps growing then costs one merge per re-summary, whatever its length; a growth of more than a
+few chunks gets a balanced tree again.
 """
 
 from __future__ import annotations
@@ -47,9 +52,17 @@ def build(leaf_names: Sequence[str], fan_in: int) -> Node | None:
     return level[0] if level else None
 
 
+def extend(previous: str, leaf_names: Sequence[str], first_leaf: int) -> Node:
+    """A merge of the earlier root named `previous` (a node whose summary is cached: its
+    children are not listed) and the new leaves, which are chunks `first_leaf`, … ."""
+    leaves = [Node(name=name, leaf=first_leaf + i) for i, name in enumerate(leaf_names)]
+    children = (Node(name=previous), *leaves)
+    return Node(name=_merge_name(children), children=children)
+
+
 def depth(node: Node) -> int:
     """Merge levels below and including `node` (0 for a leaf)."""
-    return 0 if node.is_leaf else 1 + max(depth(child) for child in node.children)
+    return 0 if node.is_leaf else 1 + max((depth(child) for child in node.children), default=0)
 
 
 def walk(node: Node) -> Iterator[Node]:
