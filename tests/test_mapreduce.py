@@ -80,7 +80,8 @@ async def held_run(
     arrived = 0
     for size in waves:
         arrived += size
-        await model.arrivals(arrived)
+        # A guard against a hang if fewer calls come, not a timing: the rounds are counted.
+        await asyncio.wait_for(model.arrivals(arrived), timeout=120)
         assert len(model.requests) == arrived  # nothing of the next round came early
         released, model.hold = model.hold, asyncio.Event()
         released.set()
