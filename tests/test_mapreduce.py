@@ -219,3 +219,17 @@ async def test_the_cpu_step_leaves_the_event_loop_to_other_jobs(
     release.set()
     run = await task
     assert released == [True] and run.model_calls > 1
+
+
+async def test_chunks_and_merges_fit_a_small_context_window(r: aioredis.Redis) -> None:
+    """The loopback model refuses prompts over its window (400 context_length_exceeded)."""
+    async with ModelServer(context_window=8000) as small:
+        client = LLM("sk-unit-test-key-not-real", "test-model", small.url, max_retries=0, redis=r)
+        try:
+            config = EngineConfig(engine="openai", model="test-model", context_window=8000)
+            run = await MapReduce(r, client, config).run("conv", thread(1500))
+        finally:
+            await client.aclose()
+    assert run.chunks > 1 and run.summary.gist
+    assert small.requests and all(q.status == 200 for q in small.requests)
+    assert max(q.prompt_tokens for q in small.requests) <= 8000

@@ -2,16 +2,17 @@
 a reduce tree whose nodes are cached too.
 
 Rounds: every chunk is in flight at once (up to `concurrency`), then the reduce tree merges
-`fan_in` parts per call, level by level (app/summaries/reduce_tree.py). With 48k-token chunks a
-5,000-message thread is a handful of chunks: one map round and one merge, two model rounds;
+`fan_in` parts per call, level by level (app/summaries/reduce_tree.py). With 64k-token chunks a
+5,000-message thread is 2–4 chunks: one map round and one merge, two model rounds;
 20,000 messages need one more merge level, three rounds.
 
-Incremental by construction: the chunk plan of a conversation (which messages each chunk held
-and its content hash) is stored in Redis. When the same conversation is summarised again, the
-planned chunks are kept as they were and only the messages after them are chunked; chunk
-summaries are cached by content hash and tree nodes by the hash of their children (with the
-prompt version and model in every key). So 20 new replies cost one small chunk plus one merge
-per tree level, whatever the thread's length.
+Incremental by construction: the chunk plan of a conversation (which messages each chunk held,
+its content hash, and the root the conversation was last summarised with) is stored in Redis.
+When the same conversation is summarised again, the planned chunks are kept as they were and
+only the messages after them are chunked; chunk summaries are cached by content hash and merges
+by the hash of their inputs (with the prompt version and model in every key). A few new chunks
+extend the last root — one merge of its summary and the new replies — so 20 new replies cost
+about the same at 5,000 messages as at 20,000.
 
 The CPU-heavy part — redaction, rendering, token counting and chunking — runs in a worker
 thread, so the event loop keeps serving the worker's other jobs meanwhile.
@@ -54,8 +55,8 @@ MAX_EXTENSION_CHUNKS = 3
 class EngineConfig:
     engine: str  # "openai" | "offline"
     model: str  # the model the policy resolved for this use case and channel: every call uses it
-    # Few, large chunks, all in flight at once: a 5,000-message thread is ~4 chunks, 20,000
-    # messages ~14, so the map is one round of model calls.
+    # Few, large chunks, all in flight at once: a 5,000-message thread is ~3 chunks, 20,000
+    # messages ~11 (of 128k-token context windows), so the map is one round of model calls.
     chunk_tokens: int = 64_000
     concurrency: int = 16
     # A merge reads at most this many parts (and what the context window holds): wide enough
@@ -222,7 +223,10 @@ class MapReduce:
     ) -> tuple[list[Chunk], int]:
         """Keep the stored plan's unchanged chunks; chunk only what comes after them. Returns
         the chunks and how many of them were kept."""
-        budget, model = self.config.chunk_tokens, self.config.model
+        model = self.config.model
+        # A chunk and its prompt fit the context window, with room for the block's delimiters.
+        room = self.config.context_window - PROMPT_OVERHEAD_TOKENS - 100
+        budget = max(1, min(self.config.chunk_tokens, room))
         kept: list[Chunk] = []
         pos = 0
         for entry in stored:
