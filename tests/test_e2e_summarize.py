@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -179,10 +181,16 @@ async def test_injection_changes_no_instruction_and_pings_nobody(
     result = (await sandbox.wait_for(lambda: results(sandbox)))[0]
     sent = model.requests[0]
     assert sent.system == SYSTEM_PROMPT  # the instructions are exactly ours
-    # The attack reached the model only as marked data inside the delimited block.
-    block = sent.user.split("<<messages>>")[1].split("<</messages>>")[0]
-    assert "IGNOREˆPREVIOUSˆINSTRUCTIONS" in block
-    assert "IGNORE PREVIOUS" not in sent.user
+    # The attack reached the model only as data inside the delimited block: on its own message
+    # line, after the header Steward wrote, in a block whose key it could not know.
+    opening = re.match(r"<<messages k=(\w{8})>>\n", sent.user)
+    assert opening
+    closing = f"\n<</messages k={opening.group(1)}>>"
+    block = sent.user[opening.end() : sent.user.index(closing)]
+    lines = block.split("\n")
+    assert [line.split(" ", 1)[0] for line in lines] == ["M1", "M2"]
+    assert re.match(r"^M2 [^:]+: IGNORE PREVIOUS INSTRUCTIONS", lines[1])
+    assert sent.user.count("IGNORE PREVIOUS") == 1 and sent.user.count(closing) == 1
     shown = json.dumps(result.blocks) + result.text
     for ping in ("<!channel>", "<!here>", "<!everyone>", "@here", "@everyone", "@channel"):
         assert ping not in shown
@@ -307,7 +315,7 @@ async def _five_thousand(stack: Stack, model: ModelServer) -> None:
 
     maps = [r for r in model.requests if not r.is_reduce]
     reduces = [r for r in model.requests if r.is_reduce]
-    sent = [mid for r in maps for mid in r.message_ids]
+    sent = [mid for r in model.requests for mid in r.message_ids]
     assert len(sent) == 5000 and len(set(sent)) == 5000  # every message reached the model once
     assert len(maps) > 1 and len(reduces) == 1
     assert reduces[0].user.count("<<part ") == len(maps)  # the reduce saw every chunk summary
@@ -319,13 +327,12 @@ async def _five_thousand(stack: Stack, model: ModelServer) -> None:
     await employee.message_shortcut("summarize_thread", parent)
     await sandbox.wait_for(lambda: len(results(sandbox)) == 2, timeout=60)
     second = model.requests[before:]
-    second_maps = [r for r in second if not r.is_reduce]
-    assert [mid for r in second_maps for mid in r.message_ids] == [
+    assert [mid for r in second for mid in r.message_ids] == [
         f"M{n}" for n in range(5001, 5021)
     ]  # only the 20 new replies went to the model again ...
-    assert sum(1 for r in second if r.is_reduce) == 1  # ... plus the reduce
+    assert len(second) == 1 and second[0].is_reduce  # ... read by the one merge above them
     incremental_tokens = model.tokens_received - first_tokens
-    assert incremental_tokens < first_tokens * 0.1
+    assert incremental_tokens < first_tokens * 0.02
 
 
 async def test_hard_cap_says_which_span_the_summary_covers(
@@ -339,3 +346,23 @@ async def test_hard_cap_says_which_span_the_summary_covers(
     result = (await sandbox.wait_for(lambda: results(sandbox)))[0]
     assert "this summary covers the latest 30" in json.dumps(result.blocks)
     assert len(model.requests[0].message_ids) == 30
+
+
+async def test_authors_are_looked_up_once_each(stack: Stack, model: ModelServer) -> None:
+    """Slack has no bulk users.info: each distinct author is one users.info (made concurrently),
+    never one per message, and no users.list paging through the whole workspace."""
+    sandbox = stack.sandbox
+    parent = seed_long_thread(sandbox, 300)
+    authors = {m.user for m in sandbox.thread(GENERAL, parent.ts)}
+    assert len(authors) == 6
+    answers = asyncio.Event()
+    sandbox.faults.add("users.info", "delay", times=None, until=answers)
+    await sandbox.user(EMPLOYEE).message_shortcut("summarize_thread", parent)
+    # One at a time, a second lookup could not start while the first is held.
+    await sandbox.wait_for(lambda: sandbox.in_flight("users.info") == len(authors))
+    answers.set()
+    await sandbox.wait_for(lambda: results(sandbox), timeout=60)
+    looked_up = [c.args.get("user") for c in sandbox.calls("users.info")]
+    assert sorted(looked_up) == sorted(authors)
+    assert sandbox.calls("users.list") == []
+    assert model.requests[0].user.count("Marcus Chen:") > 0  # the names reached the model

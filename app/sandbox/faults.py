@@ -21,6 +21,7 @@ The method name ``response_url`` arms a fault on the response URLs too (``rateli
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Fault:
     status: int = 500
     error: str = "fatal_error"
     when: Callable[[dict[str, Any]], bool] | None = None
+    until: asyncio.Event | None = None  # `delay`: wait for this instead of `delay` seconds
     fired: int = 0
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
@@ -80,6 +82,7 @@ class Faults:
         status: int = 500,
         error: str = "fatal_error",
         when: Callable[[dict[str, Any]], bool] | None = None,
+        until: asyncio.Event | None = None,
     ) -> Fault:
         """Arm a fault for ``method`` (``"*"`` for any).
 
@@ -89,7 +92,9 @@ class Faults:
         ``{"ok": false, "error": error}``; ``applied_then_error`` lets the call take effect and
         then answers HTTP ``status`` as ``server_error`` does; ``applied_then_hang`` lets it take
         effect and holds the answer ``delay`` seconds (longer than the client waits, so the
-        client times out). ``when`` narrows it to calls whose args match.
+        client times out). ``when`` narrows it to calls whose args match. A ``delay`` with
+        ``until`` holds the calls until the test sets that event (no clock involved), e.g. to
+        see how many are in flight at once.
         """
         fault = Fault(
             method=method,
@@ -100,6 +105,7 @@ class Faults:
             status=status,
             error=error,
             when=when,
+            until=until,
         )
         self.armed.append(fault)
         return fault

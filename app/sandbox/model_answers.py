@@ -16,6 +16,9 @@ from app.model.tokens import count_tokens
 
 MARK = "\u02c6"
 _MSG_RE = re.compile(r'^<<msg id=(M\d+) author="([^"]*)">>\s?(.*)$')
+# Boundary-marked blocks (app/model/datamark.py): `<<messages k=KEY>>`, one `M7 Ana: text` a line.
+_BLOCK_OPEN_RE = re.compile(r"^<<messages k=(\w+)>>$")
+_LINE_RE = re.compile(r"^(M\d+) ([^:]*):\s?(.*)$")
 _PART_RE = re.compile(r"^<<part \d+>>\s(.*)$")
 _REQUEST_RE = re.compile(r"^<<request>>\s?(.*)$")
 _DECISION = re.compile(r"\b(decid|decision|agreed|we'll go with|approved|final)", re.I)
@@ -51,7 +54,7 @@ class ModelRequest:
 
     @property
     def is_reduce(self) -> bool:
-        return "<<partial_summaries>>" in self.user
+        return "<<partial_summaries" in self.user
 
     @property
     def is_draft(self) -> bool:
@@ -59,7 +62,7 @@ class ModelRequest:
 
     @property
     def message_ids(self) -> list[str]:
-        return [m.group(1) for line in self.user.splitlines() if (m := _MSG_RE.match(line))]
+        return [mid for mid, _, _ in message_lines(self.user)]
 
     @property
     def response_format(self) -> str | None:
@@ -85,6 +88,24 @@ class ModelRequest:
         return sum(count_tokens(str(m.get("content", ""))) for m in self.messages)
 
 
+def message_lines(user: str) -> list[tuple[str, str, str]]:
+    """(id, author, text) of each message line: datamarked `<<msg …>>` lines anywhere, or the
+    lines of a boundary-marked block, which ends only at the closing line with its own key."""
+    out: list[tuple[str, str, str]] = []
+    closing: str | None = None
+    for line in user.splitlines():
+        if closing is not None:
+            if line == closing:
+                closing = None
+            elif m := _LINE_RE.match(line):
+                out.append((m.group(1), m.group(2), m.group(3)))
+        elif opening := _BLOCK_OPEN_RE.match(line):
+            closing = f"<</messages k={opening.group(1)}>>"
+        elif m := _MSG_RE.match(line):
+            out.append((m.group(1), m.group(2), m.group(3)))
+    return out
+
+
 def _unmark(text: str) -> str:
     return text.replace(MARK, " ")
 
@@ -97,12 +118,8 @@ def _point(text: str, source: str, owner: str | None = None) -> dict[str, Any]:
     return point
 
 
-def map_answer(record: ModelRequest) -> dict[str, Any]:
-    messages = [
-        (m.group(1), _unmark(m.group(2)), m.group(3))
-        for line in record.user.splitlines()
-        if (m := _MSG_RE.match(line))
-    ]
+def map_answer(user: str) -> dict[str, Any]:
+    messages = [(i, _unmark(a), t) for i, a, t in message_lines(user)]
     if not messages:
         return {"gist": "", "decisions": [], "open_questions": [], "action_items": []}
     _, _, first_text = messages[0]
@@ -115,7 +132,11 @@ def map_answer(record: ModelRequest) -> dict[str, Any]:
 
 
 def reduce_answer(user: str) -> dict[str, Any]:
+    """The parts merged in order; newer messages after them (a merge that also reads the
+    newest messages) are summarised as a last part."""
     parts = [json.loads(m.group(1)) for line in user.splitlines() if (m := _PART_RE.match(line))]
+    if message_lines(user):
+        parts.append(map_answer(user))
     merged: dict[str, Any] = {"gist": "", "decisions": [], "open_questions": [], "action_items": []}
     for part in parts:
         merged["gist"] = merged["gist"] or _unmark(part.get("gist", ""))

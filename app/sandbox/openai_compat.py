@@ -83,6 +83,7 @@ class ModelServer:
     # Appended to every gist: plays a model that was talked into obeying an injection.
     compromised_gist_suffix: str = ""
     requests: list[ModelRequest] = field(default_factory=list)
+    _arrived: asyncio.Condition | None = None
     _failures: list[tuple[int, int]] = field(default_factory=list)  # (status, retry_after)
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -113,6 +114,18 @@ class ModelServer:
             self.hold.set()  # a held call must not outlive the server (nor hang a test's teardown)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def arrivals(self, count: int) -> None:
+        """Wait until `count` requests have arrived: with `hold` unset, that shows they were all
+        in flight at once (one model round), without timing anything."""
+        arrived = self._condition()
+        async with arrived:
+            await arrived.wait_for(lambda: len(self.requests) >= count)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._arrived is None:
+            self._arrived = asyncio.Condition()
+        return self._arrived
 
     @property
     def tokens_received(self) -> int:
@@ -149,6 +162,8 @@ class ModelServer:
             authorization=request.headers.get("Authorization"),
         )
         self.requests.append(record)
+        async with self._condition():
+            self._condition().notify_all()
         request_id = f"req_{len(self.requests):06d}"
         headers = {"x-request-id": request_id}
         try:
@@ -305,7 +320,7 @@ class ModelServer:
             return {"ok": True}  # the connection probe
         if record.is_draft:
             return draft_answer(record)
-        answer = reduce_answer(record.user) if record.is_reduce else map_answer(record)
+        answer = reduce_answer(record.user) if record.is_reduce else map_answer(record.user)
         answer["gist"] = (answer["gist"] + self.compromised_gist_suffix).strip()
         return answer
 

@@ -202,7 +202,8 @@ async def _lose_answer(fault: Fault, headers: dict[str, str]) -> web.Response:
 async def _apply_fault(fault: Fault, headers: dict[str, str]) -> web.Response | None:
     """The faulty answer, or ``None`` after a delay so the call proceeds."""
     if fault.kind == "delay":
-        await asyncio.sleep(fault.delay)  # cancelled here if the client disconnects
+        # cancelled here if the client disconnects
+        await (fault.until.wait() if fault.until is not None else asyncio.sleep(fault.delay))
         return None
     if fault.kind == "ratelimit":
         return _json(

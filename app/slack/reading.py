@@ -8,6 +8,7 @@ the person and a code for the audit trail; the use case decides what a refusal m
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from app.slack.port import SlackError, SlackPort
 
 DEFAULT_WINDOW_S = 86400
 _SKIPPED_SUBTYPES = ("channel_join", "channel_leave")
+# Authors' names: Slack has no bulk users.info, and users.list pages through the whole
+# workspace (Tier 2), so each distinct author is looked up once with users.info (Tier 4, "100+
+# per minute ... generous burst behavior", https://api.slack.com/docs/rate-limits), this many at
+# a time: one round trip of wall time for a thread's few dozen authors.
+AUTHOR_LOOKUPS_IN_FLIGHT = 8
 
 
 class Unreadable(Exception):
@@ -89,15 +95,20 @@ async def _sources(
     slack: SlackPort, raw: Sequence[dict[str, Any]], channel: str, base: str
 ) -> list[SourceMessage]:
     seen: set[str] = set()
-    out: list[SourceMessage] = []
+    kept: list[dict[str, Any]] = []
     for message in raw:
         ts = str(message.get("ts", ""))
         # Slack repeats a thread's parent on later pages; subtypes are joins, topic changes…
         if not ts or ts in seen or message.get("subtype") in _SKIPPED_SUBTYPES:
             continue
         seen.add(ts)
+        kept.append(message)
+    names = await author_names(slack, {str(m["user"]) for m in kept if m.get("user")})
+    out: list[SourceMessage] = []
+    for message in kept:
+        ts = str(message["ts"])
         user = message.get("user")
-        name = await slack.user_name(user) if user else message.get("username", "bot")
+        name = names[str(user)] if user else message.get("username", "bot")
         out.append(
             SourceMessage(
                 ts=ts,
@@ -109,6 +120,18 @@ async def _sources(
             )
         )
     return out
+
+
+async def author_names(slack: SlackPort, users: set[str]) -> dict[str, str]:
+    """Each distinct author's name, looked up concurrently (a bounded number at a time)."""
+    gate = asyncio.Semaphore(AUTHOR_LOOKUPS_IN_FLIGHT)
+
+    async def one(user: str) -> str:
+        async with gate:
+            return await slack.user_name(user)
+
+    ordered = sorted(users)
+    return dict(zip(ordered, await asyncio.gather(*(one(u) for u in ordered)), strict=True))
 
 
 def permalink(base: str, channel: str, ts: str, thread_ts: str | None) -> str:

@@ -283,6 +283,18 @@ def _clean(summary: Summary, messages: list[SourceMessage], names: dict[str, str
     )
 
 
+def _finish(
+    run: MapReduceRun, messages: list[SourceMessage], note: str | None
+) -> tuple[Summary, Confidence, dict[str, SourceMessage]]:
+    """The summary cleaned and scored against its sources (CPU only)."""
+    names = {m.user_id: m.user_name for m in messages if m.user_id}
+    summary = _clean(run.summary, messages, names)
+    if note:
+        summary = summary.model_copy(update={"truncated_note": note})
+    by_ts = {m.ts: m for m in messages}
+    return summary, score(summary, by_ts, run.logprobs or None, run.logprobs_note), by_ts
+
+
 def _title(target: Target) -> str:
     what = "thread" if target.is_thread else "channel"
     return f"Summary of a {what} in <#{target.channel_id}>"
@@ -296,12 +308,9 @@ async def _deliver(
     run: MapReduceRun,
 ) -> None:
     req = session.req
-    names = {m.user_id: m.user_name for m in messages if m.user_id}
-    summary = _clean(run.summary, messages, names)
-    if session.note:
-        summary = summary.model_copy(update={"truncated_note": session.note})
-    by_ts = {m.ts: m for m in messages}
-    confidence = score(summary, by_ts, run.logprobs or None, run.logprobs_note)
+    # Sanitising against every source's links and grounding read the whole thread: CPU work
+    # for a long one, so it runs in a thread while the event loop serves other jobs.
+    summary, confidence, by_ts = await asyncio.to_thread(_finish, run, messages, session.note)
     links = {ts: by_ts[ts].permalink for ts in summary.cited_ts() if ts in by_ts}
     span = describe_span(messages)
     latency = session.elapsed_ms()
@@ -324,6 +333,7 @@ async def _deliver(
             "chunks": run.chunks,
             "cached_chunks": run.cached_chunks,
             "model_calls": run.model_calls,
+            "model_rounds": run.rounds,
             "confidence": confidence.model_dump(exclude={"point_scores"}),
         },
     )
