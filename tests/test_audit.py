@@ -21,7 +21,14 @@ import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audit.chain import GENESIS_HASH, canonical_json, compute_hash, stored_json
+from app.audit.chain import (
+    GENESIS_HASH,
+    body_json,
+    canonical_json,
+    compute_hash,
+    hash_matches,
+    stored_json,
+)
 from app.audit.event import AuditEvent
 from app.audit.export import CSV_COLUMNS, cli_export, cli_verify, write_csv, write_jsonl
 from app.audit.log import AuditLog
@@ -85,10 +92,16 @@ async def test_events_link_into_a_chain_that_verifies(r: aioredis.Redis) -> None
     assert (result.ok, result.checked, result.first_bad) == (True, 4, None)
 
 
-def test_hash_is_sha256_of_sorted_compact_utf8_without_hash() -> None:
-    data = {"b": 1, "a": "é ü", "hash": "ignored", "prev_hash": "p"}
-    assert canonical_json(data) == '{"a":"é ü","b":1,"prev_hash":"p"}'.encode()
-    assert compute_hash(data) == hashlib.sha256(canonical_json(data)).hexdigest()
+def test_hash_links_prev_hash_id_and_the_sha256_of_the_sorted_compact_utf8_body() -> None:
+    data = {"b": 1, "a": "é ü", "hash": "ignored", "id": 3, "prev_hash": "p"}
+    assert body_json(data) == '{"a":"é ü","b":1}'.encode()
+    body = hashlib.sha256(body_json(data)).hexdigest()
+    assert compute_hash(data) == hashlib.sha256(f"p:3:{body}".encode()).hexdigest()
+    # A log written before the two-step format still verifies: its events hashed it all at once.
+    assert canonical_json(data) == '{"a":"é ü","b":1,"id":3,"prev_hash":"p"}'.encode()
+    legacy = data | {"hash": hashlib.sha256(canonical_json(data)).hexdigest()}
+    assert hash_matches(legacy) and not hash_matches(legacy | {"b": 2})
+    assert hash_matches(data | {"hash": compute_hash(data)})
 
 
 @settings(max_examples=60, deadline=None)

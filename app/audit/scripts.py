@@ -1,48 +1,89 @@
-"""The Lua scripts that keep the audit chain, its state and its indexes in one atomic step.
+"""The Lua scripts that keep the audit chain, its state, its indexes and its running totals in
+one atomic step.
 
-Redis Lua has no SHA-256, so the client computes each hash and APPEND_LUA commits it only if the
-chain head is still the one the client built on (optimistic concurrency); on a conflict it returns
-the new head and the client rebuilds and retries. The same script updates the per-interaction state
-and the indexes, so they can never disagree with the stream. The others serve retention.
+APPEND_LUA is the whole append: it reads the chain head, hashes the link line (`app.audit.chain`:
+the writer sent its body's SHA-256), stores the event, moves the head, and updates the
+per-interaction state, the indexes and the usage totals (`app.audit.totals`), so none of them
+can ever disagree with the stream. There is nothing to retry: writers in any number of
+processes each make one call, and Redis runs the calls one after another. The others serve
+retention.
 """
 
 from __future__ import annotations
 
 from app.audit.chain import GENESIS_HASH
+from app.audit.lua_sha256 import SHA256_LUA
 
-# KEYS: stream, head, state, by-interaction, by-user, by-channel, then any awaiting-approver keys
-# ARGV: 1 expected prev hash, 2 expected prev seq, 3 new hash, 4 json, 5 new seq,
-#       6 interaction id, 7 at, 8 at in ms, 9 has-user, 10 has-channel, 11 event name,
-#       12 latest-wins state fields (JSON object), 13 first-wins state fields (JSON object).
-# State fields travel as two small JSON objects because packing dozens of arguments was the
+LISTED = 10  # rejections and low-confidence outputs kept for the usage views (the newest)
+TOTALS_TTL = 400 * 86400  # seconds an hour's totals outlive their last write (> 365-day window)
+
+# KEYS: 1 stream, 2 head, 3 state, 4 by-interaction, 5 by-user, 6 by-channel, 7 usage hour,
+#       8 usage open, 9 usage rejections, 10 usage low, then any awaiting-approver keys
+# ARGV: 1 body sha256, 2-5 stored-JSON template (`chain.stored_template`), 6 interaction id,
+#       7 at, 8 at in ms, 9 has-user, 10 has-channel, 11 event name,
+#       12 latest-wins state fields (JSON object), 13 first-wins state fields (JSON object),
+#       14 totals increments (JSON object), 15 approval status or '', 16 rejection record or '',
+#       17 low-confidence record or ''
+# State fields travel as small JSON objects because packing dozens of arguments was the
 # largest client-side cost of an append.
 # The stream id takes its time from `at` (never going below the last id, should a writer's clock
 # lag), so time-bounded reads and retention can use the stream id and agree with `at`.
-APPEND_LUA = f"""
+# Time to decision: the interaction's first `approval_requested` leaves `asked_ms` in its state;
+# its decision counts the elapsed ms in the decision's hour (`d:<ms>`) and clears it.
+APPEND_LUA = (
+    SHA256_LUA
+    + f"""
 local head = redis.call('HMGET', KEYS[2], 'hash', 'seq', 'stream_id')
-local cur_hash = head[1] or '{GENESIS_HASH}'
-local cur_seq = head[2] or '0'
-if cur_hash ~= ARGV[1] or cur_seq ~= ARGV[2] then
-  return {{0, cur_hash, cur_seq}}
-end
+local prev = head[1] or '{GENESIS_HASH}'
+local seq = string.format('%d', tonumber(head[2] or '0') + 1)
+local hash = sha256(prev .. ':' .. seq .. ':' .. ARGV[1])
+local json = ARGV[2] .. hash .. ARGV[3] .. seq .. ARGV[4] .. prev .. ARGV[5]
 local ms = ARGV[8]
 if head[3] then
   local top = string.match(head[3], '^(%d+)')
   if tonumber(top) > tonumber(ms) then ms = top end
 end
-local sid = redis.call('XADD', KEYS[1], ms .. '-*', 'id', ARGV[5], 'iid', ARGV[6], 'json', ARGV[4])
-redis.call('HSET', KEYS[2], 'hash', ARGV[3], 'seq', ARGV[5], 'stream_id', sid)
-redis.call('ZADD', KEYS[4], tonumber(ARGV[5]), sid)
+local sid = redis.call('XADD', KEYS[1], ms .. '-*', 'id', seq, 'iid', ARGV[6], 'json', json)
+redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid)
+redis.call('ZADD', KEYS[4], tonumber(seq), sid)
 if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], ms, sid) end
 if ARGV[10] == '1' then redis.call('ZADD', KEYS[6], ms, sid) end
-for i = 7, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
+for i = 11, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
-redis.call('HSET', KEYS[3], 'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', ARGV[5],
+redis.call('HSET', KEYS[3], 'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', seq,
            'interaction_id', ARGV[6])
 for k, v in pairs(cjson.decode(ARGV[12])) do redis.call('HSET', KEYS[3], k, v) end
 for k, v in pairs(cjson.decode(ARGV[13])) do redis.call('HSETNX', KEYS[3], k, v) end
-return {{1, sid}}
+for k, v in pairs(cjson.decode(ARGV[14])) do redis.call('HINCRBY', KEYS[7], k, v) end
+local event, status = ARGV[11], ARGV[15]
+local decision = event == 'approved' or event == 'rejected'
+if event == 'approval_requested' then redis.call('HSETNX', KEYS[3], 'asked_ms', ARGV[8]) end
+if decision then
+  local asked = redis.call('HGET', KEYS[3], 'asked_ms')
+  if asked then
+    local took = math.max(0, tonumber(ARGV[8]) - tonumber(asked))
+    redis.call('HINCRBY', KEYS[7], 'd:' .. string.format('%d', took), 1)
+    redis.call('HDEL', KEYS[3], 'asked_ms')
+  end
+end
+if status == 'pending' or status == 'escalated' then
+  redis.call('ZADD', KEYS[8], ARGV[8], ARGV[6])
+elseif status ~= '' then
+  redis.call('ZREM', KEYS[8], ARGV[6])
+  if not decision then redis.call('HDEL', KEYS[3], 'asked_ms') end
+end
+if ARGV[16] ~= '' then
+  redis.call('LPUSH', KEYS[9], ARGV[16])
+  redis.call('LTRIM', KEYS[9], 0, {LISTED - 1})
+end
+if ARGV[17] ~= '' then
+  redis.call('LPUSH', KEYS[10], ARGV[17])
+  redis.call('LTRIM', KEYS[10], 0, {LISTED - 1})
+end
+redis.call('EXPIRE', KEYS[7], {TOTALS_TTL})
+return {{sid, seq, prev, hash}}
 """
+)
 
 # KEYS: lock, anchor, stream. ARGV: token, min id to keep, anchor field/value pairs.
 # Checks the lock is still ours so a run that outlived its lock never trims.

@@ -1,17 +1,25 @@
-"""Usage over a window of days, aggregated from the audit trail: what admins see in App Home,
-`/steward usage` and `steward usage`.
+"""Usage over a window of days: what admins see in App Home, `/steward usage` and `steward usage`.
 
-Events are streamed (AuditLog.export) and folded one at a time, so memory depends on how many
-distinct use cases, channels, users and *open* approvals there are, never on the number of events.
+The views read running totals that the append script keeps per UTC hour (`app.audit.totals`),
+never the raw stream, so opening them costs the same at 1,000 events or 1,000,000.
+`UsageAggregator` folds events one at a time into the same report: it is the definition the
+totals follow, and how an export is recounted (`aggregate`).
 
 Definitions (so numbers can be checked against an export):
+- a window of N days counts whole hours: from the top of the hour N days before now, to now;
 - an *interaction* is a `requested` event; by use case, channel and user likewise;
 - *approval rate* = approved / (approved + rejected) among decisions in the window;
-- *time to decision* runs from an interaction's first `approval_requested` in the window to its
-  `approved`/`rejected` event;
-- *pending* = interactions whose latest approval status in the window is pending or escalated;
+- *time to decision* runs from an interaction's first `approval_requested` to its `approved`/
+  `rejected` event, counted when the decision falls in the window (to the millisecond);
+- *pending* = interactions whose latest approval status is pending or escalated, set in the window;
 - *low confidence* = `generated` events with confidence < 0.5;
-- tokens and redactions are summed over every event; cost comes from app/audit/pricing.py.
+- tokens and redactions are summed over every event; cost comes from app/audit/pricing.py,
+  applied at read time to the tokens per model.
+
+Retention (`app.audit.archive`) moves old events to JSONL archive files but does not change the
+totals: archived events still happened, so a window reaching back past the retention period is
+recounted from the archive files plus the stream. An hour's totals expire 400 days after their
+last write, past the longest window (365 days).
 """
 
 from __future__ import annotations
@@ -27,10 +35,9 @@ from pydantic import BaseModel
 from app.audit.event import AuditEvent, format_at, utcnow
 from app.audit.log import AuditLog
 from app.audit.pricing import PriceTable
-from app.audit.query import AuditFilters
+from app.audit.scripts import LISTED
+from app.audit.totals import LOW_CONFIDENCE, Totals, WindowTotals, window_start
 
-LOW_CONFIDENCE = 0.5
-LISTED = 10  # rejections / low-confidence outputs kept for display (the newest)
 TOP = 10  # rows kept in each breakdown
 OPEN_STATUSES = {"pending", "escalated"}
 DECISIONS = {"approved", "rejected"}
@@ -135,6 +142,7 @@ class UsageAggregator:
     rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=LISTED))
     low: deque[LowConfidenceOutput] = field(default_factory=lambda: deque(maxlen=LISTED))
     low_count: int = 0
+    pending: int | None = None  # from the totals; else the open approvals folded
 
     def add(self, event: AuditEvent) -> None:
         self.events += 1
@@ -211,6 +219,31 @@ class UsageAggregator:
                 )
             )
 
+    def absorb(self, totals: WindowTotals) -> None:
+        """Take a window's running totals instead of folding its events."""
+        self.events += totals.count("events")[""]
+        self.low_count += totals.count("low")[""]
+        for kind, counter in (
+            ("ev", self.by_event),
+            ("uc", self.by_use_case),
+            ("ch", self.by_channel),
+            ("us", self.by_user),
+            ("r", self.redactions),
+            ("f", self.failures),
+            ("x", self.refusals),
+            ("fb", self.feedback),
+        ):
+            counter.update(totals.count(kind))
+        for key, (tokens_in, tokens_out) in totals.tokens.items():
+            pair = self.tokens.setdefault(key, [0, 0])
+            pair[0] += tokens_in
+            pair[1] += tokens_out
+        for took_ms, times in sorted(totals.decision_ms.items()):
+            self.decision_seconds += [took_ms / 1000] * times
+        self.pending = totals.pending
+        self.rejections.extend(Rejection.model_validate(r) for r in totals.rejections)
+        self.low.extend(LowConfidenceOutput.model_validate(x) for x in totals.low)
+
     def report(self) -> UsageReport:
         approved, rejected = self.by_event["approved"], self.by_event["rejected"]
         decided = approved + rejected
@@ -233,7 +266,7 @@ class UsageAggregator:
             median_decision_seconds=(
                 statistics.median(self.decision_seconds) if self.decision_seconds else None
             ),
-            pending_approvals=len(self.open_status),
+            pending_approvals=len(self.open_status) if self.pending is None else self.pending,
             rejections=list(self.rejections),
             generated=self.by_event["generated"],
             low_confidence=self.low_count,
@@ -280,16 +313,24 @@ def aggregate(
     prices: PriceTable,
     *,
     now: datetime | None = None,
+    since: datetime | None = None,
 ) -> UsageReport:
-    """The report for events already in memory (tests, small tools)."""
+    """The report for events already in memory: tests, and recounting an export. `since`
+    defaults to exactly `days` before `now`; the views start at the hour (`report_window`)."""
     until = now or utcnow()
-    since = until - timedelta(days=days)
+    since = since or until - timedelta(days=days)
     folder = UsageAggregator(days, since, until, prices)
     low, high = format_at(since), format_at(until)
     for event in events:
         if low <= event.at < high:
             folder.add(event)
     return folder.report()
+
+
+def report_window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """(since, until) of the views' N-day window: whole hours, up to now."""
+    until = now or utcnow()
+    return window_start(until, days), until
 
 
 async def usage_reports(
@@ -299,19 +340,17 @@ async def usage_reports(
     *,
     now: datetime | None = None,
 ) -> list[UsageReport]:
-    """One report per window (in days), from ONE streamed pass over the longest window."""
+    """One report per window (in days), from ONE read of the running totals."""
     if not windows or any(days < 1 for days in windows):
         raise ValueError("usage windows are whole days, at least 1")
     until = now or utcnow()
     folders = [
-        UsageAggregator(days, until - timedelta(days=days), until, prices) for days in windows
+        UsageAggregator(days, report_window(days, until)[0], until, prices) for days in windows
     ]
-    starts = [format_at(f.since) for f in folders]
-    filters = AuditFilters(since=min(f.since for f in folders), until=until)
-    async for event in audit.export(filters):
-        for folder, start in zip(folders, starts, strict=True):
-            if event.at >= start:
-                folder.add(event)
+    earliest = min(f.since for f in folders)
+    totals = await Totals.read(audit.redis, audit.keys, earliest, until)
+    for folder in folders:
+        folder.absorb(totals.window(folder.since, until))
     return [folder.report() for folder in folders]
 
 
