@@ -157,7 +157,8 @@ class Totals:
         pipe = redis.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(keys.usage_hour(name))
-        pipe.zrangebyscore(keys.usage_open, int(since.timestamp() * 1000), "+inf", withscores=True)
+        low_ms, high_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+        pipe.zrangebyscore(keys.usage_open, low_ms, f"({high_ms}", withscores=True)
         pipe.lrange(keys.usage_rejections, 0, -1)
         pipe.lrange(keys.usage_low, 0, -1)
         replies = await pipe.execute()

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from app.audit.event import AuditEvent, format_at, utcnow
 from app.audit.log import AuditLog
 from app.audit.pricing import PriceTable
+from app.audit.query import ms
 from app.audit.scripts import LISTED
 from app.audit.totals import LOW_CONFIDENCE, Totals, WindowTotals, window_start
 
@@ -112,6 +113,11 @@ class UsageReport(BaseModel):
     feedback_down: int = 0
 
 
+def _ms(event: AuditEvent) -> int:
+    """The event's time in whole ms, as the append script counts it (time to decision)."""
+    return ms(datetime.fromisoformat(event.at))
+
+
 def _top(counter: Counter[str], n: int = TOP) -> list[Count]:
     # Ties break on the key, so the same events always give the same report.
     ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
@@ -136,7 +142,7 @@ class UsageAggregator:
     redactions: Counter[str] = field(default_factory=Counter)
     tokens: dict[tuple[str, str | None], list[int]] = field(default_factory=dict)
     feedback: Counter[str] = field(default_factory=Counter)
-    requested_at: dict[str, datetime] = field(default_factory=dict)  # open approvals only
+    requested_at: dict[str, int] = field(default_factory=dict)  # open approvals only, in ms
     open_status: dict[str, str] = field(default_factory=dict)
     decision_seconds: list[float] = field(default_factory=list)
     rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=LISTED))
@@ -167,15 +173,22 @@ class UsageAggregator:
         totals[0] += event.tokens_in or 0
         totals[1] += event.tokens_out or 0
 
+    def remember(self, event: AuditEvent) -> None:
+        """An event before the window: only when an approval was asked (time to decision)."""
+        iid, status = event.interaction_id, event.approval_status
+        if event.event == "approval_requested":
+            self.requested_at.setdefault(iid, _ms(event))
+        if event.event in DECISIONS or (status is not None and status not in OPEN_STATUSES):
+            self.requested_at.pop(iid, None)
+
     def _approval(self, event: AuditEvent) -> None:
         iid = event.interaction_id
         if event.event == "approval_requested":
-            self.requested_at.setdefault(iid, datetime.fromisoformat(event.at))
+            self.requested_at.setdefault(iid, _ms(event))
         if event.event in DECISIONS:
             asked = self.requested_at.pop(iid, None)
             if asked is not None:
-                elapsed = datetime.fromisoformat(event.at) - asked
-                self.decision_seconds.append(max(0.0, elapsed.total_seconds()))
+                self.decision_seconds.append(max(0, _ms(event) - asked) / 1000)
         status = event.approval_status
         if status in OPEN_STATUSES:
             self.open_status[iid] = status
@@ -324,6 +337,8 @@ def aggregate(
     for event in events:
         if low <= event.at < high:
             folder.add(event)
+        elif event.at < low:
+            folder.remember(event)
     return folder.report()
 
 
