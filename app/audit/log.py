@@ -37,6 +37,7 @@ from app.audit.keys import AuditKeys
 from app.audit.observability import observe
 from app.audit.query import AuditFilters, ms
 from app.audit.scripts import APPEND_LUA
+from app.audit.sources import bounded
 from app.audit.state import InteractionState, state_args
 from app.audit.stream import PAGE, AuditStream, Entry
 from app.audit.totals import hour_of, script_args
@@ -136,6 +137,7 @@ class AuditLog:
         )
 
     async def _commit(self, draft: AuditEvent) -> AuditEvent:
+        draft = bounded(draft)
         try:
             keys, args = self.append_call(draft)
         except UnicodeEncodeError:  # raised while hashing, before anything was sent
