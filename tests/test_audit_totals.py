@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from app.audit.log import AuditLog
 from app.audit.pricing import DEFAULT_PRICES, PriceTable
+from app.audit.totals import three_digits
 from app.audit.usage import aggregate, report_window, usage_reports
 from tests.test_audit import Clock
 
@@ -144,3 +145,32 @@ async def test_totals_outlive_archived_events(r: aioredis.Redis, tmp_path: Path)
     remaining = [event async for event in log.export()]
     assert len(archived) + len(remaining) == after[0].events
     assert (await log.verify()).ok
+
+
+def test_three_digits_rounds_half_up_and_keeps_small_values() -> None:
+    assert [three_digits(v) for v in (0, 999, 1000, 46_771, 46_750, 99_950, 1_234_567)] == [
+        0,
+        999,
+        1000,
+        46_800,
+        46_800,
+        100_000,
+        1_230_000,
+    ]
+
+
+async def test_the_script_rounds_decision_times_like_the_recount(r: aioredis.Redis) -> None:
+    clock = Clock(NOW - timedelta(days=1))
+    log = AuditLog(r, clock=clock)
+    took = [46_771, 999_950, 1_234_567, 250, 7_777_777]
+    for k, ms_ in enumerate(took):
+        base = {"interaction_id": f"d{k}", "use_case": "draft"}
+        clock.now = NOW - timedelta(hours=10 - k)
+        await log.record(event="approval_requested", approval_status="pending", **base)
+        clock.now += timedelta(milliseconds=ms_, microseconds=-1)  # the clock adds 1 µs
+        event = "approved" if k % 2 else "rejected"
+        await log.record(event=event, approval_status=event, **base)  # type: ignore[arg-type]
+    (report,) = await usage_reports(log, [7], PRICES, now=NOW)
+    exported = [event async for event in log.export()]
+    assert report == aggregate(exported, 7, PRICES, now=NOW, since=report_window(7, NOW)[0])
+    assert report.median_decision_seconds == 1_000.0  # 999,950 ms rounds to 1,000,000

@@ -5,7 +5,9 @@ Each event carries the hash of the event before it (`prev_hash`), its position (
 
     body = canonical JSON of every field but `hash`, `id` and `prev_hash`
            (sorted keys, no whitespace, UTF-8)
-    hash = SHA-256( "<prev_hash>:<id>:<SHA-256(body) as hex>" )   (hex digests, lowercase)
+    hash = SHA-256( "<prev_hash>:<id>:" + SHA-256(body) )
+           (prev_hash and hash as lowercase hex; the body's digest as its 32 raw bytes, so the
+           line fits two SHA-256 blocks)
 
 The writer hashes the body (which it knows in full); the append script, which alone knows the
 chain head, hashes the short link line (`app.audit.scripts`), so an append is one atomic step
@@ -28,8 +30,9 @@ GENESIS_HASH = "0" * 64  # prev_hash of the very first event
 SCRIPT_FIELDS = ("hash", "id", "prev_hash")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_dumps = _ENCODER.encode  # one encoder, not one per call: appends dump several times each
+_GROUP: dict[str, int] = {}  # key -> its position among SCRIPT_FIELDS (0 to 3), memoised
 
 
 def canonical_json(data: Mapping[str, Any]) -> bytes:
@@ -42,19 +45,19 @@ def body_json(data: Mapping[str, Any]) -> bytes:
     return _dumps({k: v for k, v in data.items() if k not in SCRIPT_FIELDS}).encode("utf-8")
 
 
-def body_hash(data: Mapping[str, Any]) -> str:
-    return hashlib.sha256(body_json(data)).hexdigest()
+def body_digest(data: Mapping[str, Any]) -> bytes:
+    return hashlib.sha256(body_json(data)).digest()
 
 
-def link_line(prev_hash: str, seq: int, body_hex: str) -> str:
+def link_line(prev_hash: str, seq: int, body: bytes) -> bytes:
     """What the append script hashes (it builds the same line in Lua)."""
-    return f"{prev_hash}:{seq}:{body_hex}"
+    return f"{prev_hash}:{seq}:".encode("ascii") + body
 
 
 def compute_hash(data: Mapping[str, Any]) -> str:
     """The hash an event with these fields has (`id` and `prev_hash` included in `data`)."""
-    line = link_line(str(data.get("prev_hash", GENESIS_HASH)), int(data["id"]), body_hash(data))
-    return hashlib.sha256(line.encode("ascii")).hexdigest()
+    prev_hash = str(data.get("prev_hash", GENESIS_HASH))
+    return hashlib.sha256(link_line(prev_hash, int(data["id"]), body_digest(data))).hexdigest()
 
 
 def legacy_hash(data: Mapping[str, Any]) -> str:
@@ -74,19 +77,34 @@ def stored_json(data: Mapping[str, Any]) -> str:
     return _dumps(data)
 
 
+def _inner(part: Mapping[str, Any]) -> str:
+    return _dumps(part)[1:-1]  # the members of a dict without its braces
+
+
 def stored_template(body: Mapping[str, Any]) -> list[str]:
     """`stored_json` of the event cut where the script inserts `hash`, `id` and `prev_hash`:
     stored = t[0] + hash + t[1] + id + t[2] + prev_hash + t[3]."""
-    parts: list[str] = []
-    current = "{"
-    keys = sorted({*body, *SCRIPT_FIELDS})
-    for index, key in enumerate(keys):
-        current += "," if index else ""
-        if key in SCRIPT_FIELDS:
-            quote = "" if key == "id" else '"'
-            parts.append(current + _dumps(key) + ":" + quote)
-            current = quote
-        else:
-            current += _dumps(key) + ":" + _dumps(body[key])
-    parts.append(current + "}")
-    return parts
+    return for_script(body)[1]
+
+
+def for_script(body: Mapping[str, Any]) -> tuple[bytes, list[str]]:
+    """(the body's SHA-256 digest, the stored-JSON template) from one pass over the body.
+
+    The body's members are dumped in four groups, the keys sorted around `hash`, `id` and
+    `prev_hash`; joined they are `body_json`, cut at those keys they are the template.
+    """
+    groups: tuple[dict[str, Any], ...] = ({}, {}, {}, {})
+    for key, value in body.items():
+        group = _GROUP.get(key)
+        if group is None:
+            group = _GROUP.setdefault(key, sum(key > name for name in SCRIPT_FIELDS))
+        groups[group][key] = value
+    before, between, middle, after = (_dumps(group)[1:-1] if group else "" for group in groups)
+    text = "{" + ",".join(part for part in (before, between, middle, after) if part) + "}"
+    template = [
+        "{" + (before + "," if before else "") + '"hash":"',
+        '",' + (between + "," if between else "") + '"id":',
+        ("," + middle if middle else "") + ',"prev_hash":"',
+        '"' + ("," + after if after else "") + "}",
+    ]
+    return hashlib.sha256(text.encode("utf-8")).digest(), template

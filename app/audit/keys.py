@@ -19,6 +19,8 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:usage:{YYYY-MM-DDTHH} hash: running totals of the events of that UTC hour (by
                                    `at`), see `app.audit.totals`; expires 400 days after its
                                    last write
+    {p}:audit:usage:day:{YYYY-MM-DD} hash: the same totals for a whole UTC day, so a 30-day
+                                   window reads about 30 hashes and the hours at its two ends
     {p}:audit:usage:open           zset: interactions whose latest approval status is pending
                                    or escalated, scored by that event's time (ms)
     {p}:audit:usage:rejections     list: the newest rejections (JSON), newest first
@@ -40,6 +42,10 @@ class AuditKeys:
         self.usage_open = f"{prefix}:audit:usage:open"
         self.usage_rejections = f"{prefix}:audit:usage:rejections"
         self.usage_low = f"{prefix}:audit:usage:low"
+
+    def usage_day(self, day: str) -> str:
+        """The totals of one UTC day, `day` being an `at` cut to `YYYY-MM-DD`."""
+        return f"{self.prefix}:audit:usage:day:{day}"
 
     def usage_hour(self, hour: str) -> str:
         """The totals of one UTC hour, `hour` being an `at` cut to `YYYY-MM-DDTHH`."""

@@ -21,7 +21,7 @@ from typing import Any, Unpack, cast
 import redis.asyncio as aioredis
 
 from app.audit.archive import Archiver, ArchiveResult
-from app.audit.chain import body_hash, stored_template
+from app.audit.chain import SCRIPT_FIELDS, for_script
 from app.audit.event import (
     ApprovalStatus,
     AuditContext,
@@ -148,15 +148,15 @@ class AuditLog:
         observe(stored)  # metrics and the structured log line, from the event as stored
         return stored
 
-    def append_call(self, draft: AuditEvent) -> tuple[list[str], list[str]]:
+    def append_call(self, draft: AuditEvent) -> tuple[list[str], list[str | bytes]]:
         """(KEYS, ARGV) of the append script for `draft` (its id and hashes are the script's).
 
         Public so a bulk loader can pipeline real appends (bench/audit.py).
         """
-        body = draft.model_dump(mode="json", exclude={"id", "prev_hash", "hash"})
+        digest, template = for_script(draft.model_dump(mode="json", exclude=set(SCRIPT_FIELDS)))
         return self._append_keys(draft), [
-            body_hash(body),
-            *stored_template(body),
+            digest,
+            *template,
             draft.interaction_id,
             draft.at,
             str(ms(datetime.fromisoformat(draft.at))),
@@ -184,6 +184,7 @@ class AuditLog:
             k.by_user(event.actor_id or ""),
             k.by_channel(event.channel_id or ""),
             k.usage_hour(hour_of(event.at)),
+            k.usage_day(event.at[:10]),
             k.usage_open,
             k.usage_rejections,
             k.usage_low,

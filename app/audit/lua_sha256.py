@@ -10,7 +10,7 @@ from __future__ import annotations
 # Defines a local `sha256(message)` returning the lowercase hex digest. `bit` works on signed
 # 32-bit integers; `tobit` wraps each sum back into that range.
 SHA256_LUA = """
-local band, bor, bxor, bnot = bit.band, bit.bor, bit.bxor, bit.bnot
+local band, bor, bxor, lshift = bit.band, bit.bor, bit.bxor, bit.lshift
 local ror, rshift, tobit, tohex = bit.ror, bit.rshift, bit.tobit, bit.tohex
 local byte, char, rep, floor = string.byte, string.char, string.rep, math.floor
 local K = {
@@ -36,27 +36,25 @@ local function sha256(msg)
   local h4, h5, h6, h7 = 0x510e527f, tobit(0x9b05688c), 0x1f83d9ab, 0x5be0cd19
   local w = {}
   for i = 1, #msg, 64 do
+    local x = {byte(msg, i, i + 63)}
     for j = 0, 15 do
-      local b1, b2, b3, b4 = byte(msg, i + j * 4, i + j * 4 + 3)
-      w[j] = bor(bit.lshift(b1, 24), bit.lshift(b2, 16), bit.lshift(b3, 8), b4)
+      local k = j * 4
+      w[j] = bor(lshift(x[k + 1], 24), lshift(x[k + 2], 16), lshift(x[k + 3], 8), x[k + 4])
     end
     for j = 16, 63 do
-      local x, y = w[j - 15], w[j - 2]
-      local s0 = bxor(ror(x, 7), ror(x, 18), rshift(x, 3))
-      local s1 = bxor(ror(y, 17), ror(y, 19), rshift(y, 10))
+      local u, v = w[j - 15], w[j - 2]
+      local s0 = bxor(ror(u, 7), ror(u, 18), rshift(u, 3))
+      local s1 = bxor(ror(v, 17), ror(v, 19), rshift(v, 10))
       w[j] = tobit(w[j - 16] + s0 + w[j - 7] + s1)
     end
     local a, b, c, d, e, f, g, h = h0, h1, h2, h3, h4, h5, h6, h7
     for j = 0, 63 do
-      local s1 = bxor(ror(e, 6), ror(e, 11), ror(e, 25))
-      local ch = bxor(band(e, f), band(bnot(e), g))
-      local t1 = h + s1 + ch + K[j + 1] + w[j]
-      local s0 = bxor(ror(a, 2), ror(a, 13), ror(a, 22))
-      local maj = bxor(band(a, b), band(a, c), band(b, c))
-      h, g, f = g, f, e
-      e = tobit(d + t1)
-      d, c, b = c, b, a
-      a = tobit(t1 + s0 + maj)
+      -- ch and maj in their cheaper equivalent forms: g ^ (e & (f ^ g)), (a & b) | (c & (a | b))
+      local t1 = h + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(g, band(e, bxor(f, g)))
+        + K[j + 1] + w[j]
+      local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bor(band(a, b), band(c, bor(a, b)))
+      h, g, f, e = g, f, e, tobit(d + t1)
+      d, c, b, a = c, b, a, tobit(t1 + t2)
     end
     h0, h1, h2, h3 = tobit(h0 + a), tobit(h1 + b), tobit(h2 + c), tobit(h3 + d)
     h4, h5, h6, h7 = tobit(h4 + e), tobit(h5 + f), tobit(h6 + g), tobit(h7 + h)

@@ -18,7 +18,7 @@ LISTED = 10  # rejections and low-confidence outputs kept for the usage views (t
 TOTALS_TTL = 400 * 86400  # seconds an hour's totals outlive their last write (> 365-day window)
 
 # KEYS: 1 stream, 2 head, 3 state, 4 by-interaction, 5 by-user, 6 by-channel, 7 usage hour,
-#       8 usage open, 9 usage rejections, 10 usage low, then any awaiting-approver keys
+#       8 usage day, 9 usage open, 10 usage rejections, 11 usage low, then any awaiting keys
 # ARGV: 1 body sha256, 2-5 stored-JSON template (`chain.stored_template`), 6 interaction id,
 #       7 at, 8 at in ms, 9 has-user, 10 has-channel, 11 event name,
 #       12 latest-wins state fields (JSON object), 13 first-wins state fields (JSON object),
@@ -29,7 +29,7 @@ TOTALS_TTL = 400 * 86400  # seconds an hour's totals outlive their last write (>
 # The stream id takes its time from `at` (never going below the last id, should a writer's clock
 # lag), so time-bounded reads and retention can use the stream id and agree with `at`.
 # Time to decision: the interaction's first `approval_requested` leaves `asked_ms` in its state;
-# its decision counts the elapsed ms in the decision's hour (`d:<ms>`) and clears it.
+# its decision counts the elapsed ms in the decision's hour and day (`d:<ms>`) and clears it.
 APPEND_LUA = (
     SHA256_LUA
     + f"""
@@ -48,13 +48,16 @@ redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid)
 redis.call('ZADD', KEYS[4], tonumber(seq), sid)
 if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], ms, sid) end
 if ARGV[10] == '1' then redis.call('ZADD', KEYS[6], ms, sid) end
-for i = 11, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
+for i = 12, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
 redis.call('HSET', KEYS[3], 'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', seq,
            'interaction_id', ARGV[6])
 for k, v in pairs(cjson.decode(ARGV[12])) do redis.call('HSET', KEYS[3], k, v) end
 for k, v in pairs(cjson.decode(ARGV[13])) do redis.call('HSETNX', KEYS[3], k, v) end
-for k, v in pairs(cjson.decode(ARGV[14])) do redis.call('HINCRBY', KEYS[7], k, v) end
+for k, v in pairs(cjson.decode(ARGV[14])) do
+  redis.call('HINCRBY', KEYS[7], k, v)
+  redis.call('HINCRBY', KEYS[8], k, v)
+end
 local event, status = ARGV[11], ARGV[15]
 local decision = event == 'approved' or event == 'rejected'
 if event == 'approval_requested' then redis.call('HSETNX', KEYS[3], 'asked_ms', ARGV[8]) end
@@ -62,25 +65,32 @@ if decision then
   local asked = redis.call('HGET', KEYS[3], 'asked_ms')
   if asked then
     local took = math.max(0, tonumber(ARGV[8]) - tonumber(asked))
-    redis.call('HINCRBY', KEYS[7], 'd:' .. string.format('%d', took), 1)
+    if took >= 1000 then  -- three significant digits, half up (totals.three_digits)
+      local step = 10 ^ (#string.format('%d', took) - 3)
+      took = math.floor((took + step / 2) / step) * step
+    end
+    local field = 'd:' .. string.format('%d', took)
+    redis.call('HINCRBY', KEYS[7], field, 1)
+    redis.call('HINCRBY', KEYS[8], field, 1)
     redis.call('HDEL', KEYS[3], 'asked_ms')
   end
 end
 if status == 'pending' or status == 'escalated' then
-  redis.call('ZADD', KEYS[8], ARGV[8], ARGV[6])
+  redis.call('ZADD', KEYS[9], ARGV[8], ARGV[6])
 elseif status ~= '' then
-  redis.call('ZREM', KEYS[8], ARGV[6])
+  redis.call('ZREM', KEYS[9], ARGV[6])
   if not decision then redis.call('HDEL', KEYS[3], 'asked_ms') end
 end
 if ARGV[16] ~= '' then
-  redis.call('LPUSH', KEYS[9], ARGV[16])
-  redis.call('LTRIM', KEYS[9], 0, {LISTED - 1})
-end
-if ARGV[17] ~= '' then
-  redis.call('LPUSH', KEYS[10], ARGV[17])
+  redis.call('LPUSH', KEYS[10], ARGV[16])
   redis.call('LTRIM', KEYS[10], 0, {LISTED - 1})
 end
+if ARGV[17] ~= '' then
+  redis.call('LPUSH', KEYS[11], ARGV[17])
+  redis.call('LTRIM', KEYS[11], 0, {LISTED - 1})
+end
 redis.call('EXPIRE', KEYS[7], {TOTALS_TTL})
+redis.call('EXPIRE', KEYS[8], {TOTALS_TTL})
 return {{sid, seq, prev, hash}}
 """
 )

@@ -88,8 +88,7 @@ def rejection_record(event: AuditEvent) -> str:
             "channel_id": event.channel_id,
             "approver_id": event.approver_id or event.actor_id,
             "reason": event.reason,
-        },
-        ensure_ascii=False,
+        }
     )
 
 
@@ -104,19 +103,26 @@ def low_confidence_record(event: AuditEvent) -> str:
             "actor_id": event.actor_id,
             "channel_id": event.channel_id,
             "confidence": event.confidence,
-        },
-        ensure_ascii=False,
+        }
     )
 
 
 def script_args(event: AuditEvent) -> list[str]:
     """The append script's totals arguments (ARGV 14-17)."""
     return [
-        json.dumps(increments(event), separators=(",", ":"), ensure_ascii=False),
+        json.dumps(increments(event)),
         event.approval_status or "",
         rejection_record(event),
         low_confidence_record(event),
     ]
+
+
+def three_digits(took_ms: int) -> int:
+    """A decision time in ms rounded to three significant digits (half up), as the script does."""
+    if took_ms < 1000:
+        return took_ms
+    step = 10 ** (len(str(took_ms)) - 3)
+    return (took_ms + step // 2) // step * step
 
 
 def window_start(until: datetime, days: int) -> datetime:
@@ -125,63 +131,93 @@ def window_start(until: datetime, days: int) -> datetime:
     return since.replace(minute=0, second=0, microsecond=0)
 
 
-def hours_between(since: datetime, until: datetime) -> list[str]:
-    """The hour buckets from `since` (an hour's top) through the one holding `until`."""
-    hours, moment = [], since
-    while moment <= until:
+def _hours(start: datetime, end: datetime) -> list[str]:
+    """The hour buckets from `start` (an hour's top) through the one holding `end`."""
+    hours, moment = [], start
+    while moment <= end:
         hours.append(hour_of(format_at(moment)))
         moment += HOUR
     return hours
 
 
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class Totals:
-    """One read of the counters that serves several windows ending at the same moment."""
+    """One read of the counters for several windows that end at the same moment `until`.
+
+    A window sums the hours of its first (partial) day from its start, the whole days between,
+    and the hours of `until`'s day: a 30-day window reads about 30 day hashes and 48 hours.
+    """
 
     def __init__(
         self,
+        until: datetime,
         hours: dict[str, dict[str, str]],
+        days: dict[str, dict[str, str]],
         open_scores: list[float],
         rejections: list[dict[str, Any]],
         low: list[dict[str, Any]],
     ) -> None:
+        self.until = until
         self.hours = hours
+        self.days = days
         self.open_scores = open_scores
         self.rejections = rejections  # newest first
         self.low = low
 
     @classmethod
     async def read(
-        cls, redis: aioredis.Redis, keys: AuditKeys, since: datetime, until: datetime
+        cls, redis: aioredis.Redis, keys: AuditKeys, starts: Sequence[datetime], until: datetime
     ) -> Totals:
-        names = hours_between(since, until)
+        last_day = _midnight(until)
+        hours = set(_hours(last_day, until))
+        for since in starts:
+            hours.update(_hours(since, min(until, _midnight(since) + timedelta(hours=23))))
+        first_day = _midnight(min(starts)) + timedelta(days=1)
+        day_names = [
+            format_at(first_day + timedelta(days=k))[:10]
+            for k in range(max(0, (last_day - first_day).days))
+        ]
+        hour_names = sorted(hours)
         pipe = redis.pipeline(transaction=False)
-        for name in names:
+        for name in hour_names:
             pipe.hgetall(keys.usage_hour(name))
-        low_ms, high_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+        for name in day_names:
+            pipe.hgetall(keys.usage_day(name))
+        low_ms, high_ms = int(min(starts).timestamp() * 1000), int(until.timestamp() * 1000)
         pipe.zrangebyscore(keys.usage_open, low_ms, f"({high_ms}", withscores=True)
         pipe.lrange(keys.usage_rejections, 0, -1)
         pipe.lrange(keys.usage_low, 0, -1)
         replies = await pipe.execute()
-        buckets = cast(list[dict[str, str]], replies[: len(names)])
-        opened = cast(list[tuple[str, float]], replies[len(names)])
-        rejections, low = cast(list[list[str]], replies[len(names) + 1 :])
+        split = len(hour_names) + len(day_names)
+        buckets = cast(list[dict[str, str]], replies[:split])
+        opened = cast(list[tuple[str, float]], replies[split])
+        rejections, low = cast(list[list[str]], replies[split + 1 :])
         return cls(
-            dict(zip(names, buckets, strict=True)),
+            until,
+            dict(zip(hour_names, buckets[: len(hour_names)], strict=True)),
+            dict(zip(day_names, buckets[len(hour_names) :], strict=True)),
             [score for _, score in opened],
             [json.loads(item) for item in rejections],
             [json.loads(item) for item in low],
         )
 
-    def window(self, since: datetime, until: datetime) -> WindowTotals:
-        """The totals of the hours from `since` (an hour's top), and the lists cut to the window."""
-        first, low_at, high_at = hour_of(format_at(since)), format_at(since), format_at(until)
+    def window(self, since: datetime) -> WindowTotals:
+        """The totals from `since` (an hour's top) to `until`, the lists cut to the window."""
+        first, start_hour = format_at(since)[:10], hour_of(format_at(since))
+        last = format_at(self.until)[:10]
         out = WindowTotals()
         for name, bucket in self.hours.items():
-            if name >= first:
-                for field, raw in bucket.items():
-                    out.add(field, int(raw))
+            if name[:10] == last or (name[:10] == first and name >= start_hour):
+                out.add_all(bucket)
+        for name, bucket in self.days.items():
+            if first < name < last:
+                out.add_all(bucket)
         since_ms = since.timestamp() * 1000
         out.pending = sum(1 for score in self.open_scores if score >= since_ms)
+        low_at, high_at = format_at(since), format_at(self.until)
         out.rejections = [r for r in self.rejections if low_at <= r["at"] < high_at]
         out.low = [x for x in self.low if low_at <= x["at"] < high_at]
         return out
@@ -197,6 +233,10 @@ class WindowTotals:
     pending: int = 0
     rejections: list[dict[str, Any]] = field(default_factory=list)
     low: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_all(self, bucket: dict[str, str]) -> None:
+        for name, raw in bucket.items():
+            self.add(name, int(raw))
 
     def count(self, kind: str) -> Counter[str]:
         return self.counts.setdefault(kind, Counter())

@@ -10,7 +10,9 @@ Definitions (so numbers can be checked against an export):
 - an *interaction* is a `requested` event; by use case, channel and user likewise;
 - *approval rate* = approved / (approved + rejected) among decisions in the window;
 - *time to decision* runs from an interaction's first `approval_requested` to its `approved`/
-  `rejected` event, counted when the decision falls in the window (to the millisecond);
+  `rejected` event, counted when the decision falls in the window; each is measured in whole
+  ms and rounded to three significant digits (`totals.three_digits`: 46,771 ms counts as
+  46,800), so a busy day's totals hold a few hundred distinct values, not one per decision;
 - *pending* = interactions whose latest approval status is pending or escalated, set in the window;
 - *low confidence* = `generated` events with confidence < 0.5;
 - tokens and redactions are summed over every event; cost comes from app/audit/pricing.py,
@@ -24,7 +26,6 @@ last write, past the longest window (365 days).
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from app.audit.log import AuditLog
 from app.audit.pricing import PriceTable
 from app.audit.query import ms
 from app.audit.scripts import LISTED
-from app.audit.totals import LOW_CONFIDENCE, Totals, WindowTotals, window_start
+from app.audit.totals import LOW_CONFIDENCE, Totals, WindowTotals, three_digits, window_start
 
 TOP = 10  # rows kept in each breakdown
 OPEN_STATUSES = {"pending", "escalated"}
@@ -118,6 +119,25 @@ def _ms(event: AuditEvent) -> int:
     return ms(datetime.fromisoformat(event.at))
 
 
+def _median_seconds(counts: Counter[int]) -> float | None:
+    """The median of the counted values (ms), in seconds: the middle one, or the mean of the
+    middle two, as statistics.median would give over the values listed one by one."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    wanted = [(total - 1) // 2, total // 2]  # positions of the middle value(s), 0-based
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while wanted and wanted[0] < seen:
+            found.append(value)
+            wanted.pop(0)
+        if not wanted:
+            break
+    return sum(found) / len(found) / 1000
+
+
 def _top(counter: Counter[str], n: int = TOP) -> list[Count]:
     # Ties break on the key, so the same events always give the same report.
     ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
@@ -144,7 +164,7 @@ class UsageAggregator:
     feedback: Counter[str] = field(default_factory=Counter)
     requested_at: dict[str, int] = field(default_factory=dict)  # open approvals only, in ms
     open_status: dict[str, str] = field(default_factory=dict)
-    decision_seconds: list[float] = field(default_factory=list)
+    decision_ms: Counter[int] = field(default_factory=Counter)  # rounded ms -> decisions
     rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=LISTED))
     low: deque[LowConfidenceOutput] = field(default_factory=lambda: deque(maxlen=LISTED))
     low_count: int = 0
@@ -188,7 +208,7 @@ class UsageAggregator:
         if event.event in DECISIONS:
             asked = self.requested_at.pop(iid, None)
             if asked is not None:
-                self.decision_seconds.append(max(0, _ms(event) - asked) / 1000)
+                self.decision_ms[three_digits(max(0, _ms(event) - asked))] += 1
         status = event.approval_status
         if status in OPEN_STATUSES:
             self.open_status[iid] = status
@@ -251,8 +271,7 @@ class UsageAggregator:
             pair = self.tokens.setdefault(key, [0, 0])
             pair[0] += tokens_in
             pair[1] += tokens_out
-        for took_ms, times in sorted(totals.decision_ms.items()):
-            self.decision_seconds += [took_ms / 1000] * times
+        self.decision_ms.update(totals.decision_ms)
         self.pending = totals.pending
         self.rejections.extend(Rejection.model_validate(r) for r in totals.rejections)
         self.low.extend(LowConfidenceOutput.model_validate(x) for x in totals.low)
@@ -276,9 +295,7 @@ class UsageAggregator:
             escalated=self.by_event["escalated"],
             expired=self.by_event["expired"],
             approval_rate=approved / decided if decided else None,
-            median_decision_seconds=(
-                statistics.median(self.decision_seconds) if self.decision_seconds else None
-            ),
+            median_decision_seconds=_median_seconds(self.decision_ms),
             pending_approvals=len(self.open_status) if self.pending is None else self.pending,
             rejections=list(self.rejections),
             generated=self.by_event["generated"],
@@ -362,10 +379,9 @@ async def usage_reports(
     folders = [
         UsageAggregator(days, report_window(days, until)[0], until, prices) for days in windows
     ]
-    earliest = min(f.since for f in folders)
-    totals = await Totals.read(audit.redis, audit.keys, earliest, until)
+    totals = await Totals.read(audit.redis, audit.keys, [f.since for f in folders], until)
     for folder in folders:
-        folder.absorb(totals.window(folder.since, until))
+        folder.absorb(totals.window(folder.since))
     return [folder.report() for folder in folders]
 
 
