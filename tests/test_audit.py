@@ -247,12 +247,13 @@ def test_four_processes_appending_keep_one_valid_chain(
 
     asyncio.run(check())
     ids = [int(fields["id"]) for _, fields in redis_sync.xrange(STREAM)]  # type: ignore[union-attr]
-    assert ids == list(range(1, 801))
+    assert ids == list(range(1, 801))  # no gap, no duplicate
+    assert cli_verify(redis_url) == 0  # what `steward audit verify` runs
 
 
 async def test_two_logs_in_one_loop_interleave_safely(r: aioredis.Redis, redis_url: str) -> None:
     other = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    a, b = AuditLog(r), AuditLog(other)  # separate heads: they must conflict and retry
+    a, b = AuditLog(r), AuditLog(other)  # two clients appending at once, one chain
     await asyncio.gather(
         *(
             log.record(interaction_id=f"i{k}", event="requested")

@@ -12,7 +12,14 @@ import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audit.chain import SCRIPT_FIELDS, compute_hash, stored_json, stored_template
+from app.audit.chain import (
+    SCRIPT_FIELDS,
+    body_json,
+    compute_hash,
+    for_script,
+    stored_json,
+    stored_template,
+)
 from app.audit.event import AuditEvent
 from app.audit.log import AuditLog
 from app.audit.lua_sha256 import SHA256_LUA
@@ -63,7 +70,9 @@ def test_the_template_the_script_fills_is_the_stored_json(
     prev = "ab" * 32
     data = body | {"id": seq, "prev_hash": prev}
     data["hash"] = compute_hash(data)
-    t = stored_template(body)
+    digest, t = for_script(body)
+    assert digest == hashlib.sha256(body_json(data)).digest()
+    assert t == stored_template(body)
     filled = t[0] + data["hash"] + t[1] + str(seq) + t[2] + prev + t[3]
     assert filled == stored_json(data)
     assert json.loads(filled) == data

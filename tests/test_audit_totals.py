@@ -8,6 +8,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from app.audit.event import format_at
 from app.audit.log import AuditLog
 from app.audit.pricing import DEFAULT_PRICES, PriceTable
 from app.audit.totals import three_digits
@@ -123,6 +124,9 @@ async def test_the_views_read_the_totals_not_the_stream(r: aioredis.Redis) -> No
     await log.record(interaction_id="i1", event="requested", use_case="draft", actor_id="U1")
     await log.record(interaction_id="i1", event="generated", tokens_in=10, tokens_out=2)
     before = await usage_reports(log, [7], PRICES, now=NOW)
+    hour = format_at(clock.now)[:13]
+    for key in (log.keys.usage_hour(hour), log.keys.usage_day(hour[:10])):
+        assert 399 * 86400 < await r.ttl(key) <= 400 * 86400  # outlives a 365-day window
     await r.delete(log.keys.stream)  # the raw events gone: the totals still answer
     after = await usage_reports(log, [7], PRICES, now=NOW)
     assert after == before and after[0].interactions == 1 and after[0].tokens_in == 10

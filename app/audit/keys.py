@@ -18,7 +18,7 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:retention:gate       SET NX PX: one retention run per interval across processes
     {p}:audit:usage:{YYYY-MM-DDTHH} hash: running totals of the events of that UTC hour (by
                                    `at`), see `app.audit.totals`; expires 400 days after its
-                                   last write
+                                   first write
     {p}:audit:usage:day:{YYYY-MM-DD} hash: the same totals for a whole UTC day, so a 30-day
                                    window reads about 30 hashes and the hours at its two ends
     {p}:audit:usage:open           zset: interactions whose latest approval status is pending

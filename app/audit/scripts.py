@@ -15,7 +15,7 @@ from app.audit.chain import GENESIS_HASH
 from app.audit.lua_sha256 import SHA256_LUA
 
 LISTED = 10  # rejections and low-confidence outputs kept for the usage views (the newest)
-TOTALS_TTL = 400 * 86400  # seconds an hour's totals outlive their last write (> 365-day window)
+TOTALS_TTL = 400 * 86400  # seconds the totals outlive their hour's start (> a 365-day window)
 
 # KEYS: 1 stream, 2 head, 3 state, 4 by-interaction, 5 by-user, 6 by-channel, 7 usage hour,
 #       8 usage day, 9 usage open, 10 usage rejections, 11 usage low, then any awaiting keys
@@ -50,12 +50,14 @@ if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], ms, sid) end
 if ARGV[10] == '1' then redis.call('ZADD', KEYS[6], ms, sid) end
 for i = 12, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
-redis.call('HSET', KEYS[3], 'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', seq,
-           'interaction_id', ARGV[6])
-for k, v in pairs(cjson.decode(ARGV[12])) do redis.call('HSET', KEYS[3], k, v) end
+local latest = {{'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', seq,
+                'interaction_id', ARGV[6]}}
+for k, v in pairs(cjson.decode(ARGV[12])) do latest[#latest + 1] = k; latest[#latest + 1] = v end
+redis.call('HSET', KEYS[3], unpack(latest))
 for k, v in pairs(cjson.decode(ARGV[13])) do redis.call('HSETNX', KEYS[3], k, v) end
+local fresh = false
 for k, v in pairs(cjson.decode(ARGV[14])) do
-  redis.call('HINCRBY', KEYS[7], k, v)
+  if redis.call('HINCRBY', KEYS[7], k, v) == v and k == 'events' then fresh = true end
   redis.call('HINCRBY', KEYS[8], k, v)
 end
 local event, status = ARGV[11], ARGV[15]
@@ -89,8 +91,10 @@ if ARGV[17] ~= '' then
   redis.call('LPUSH', KEYS[11], ARGV[17])
   redis.call('LTRIM', KEYS[11], 0, {LISTED - 1})
 end
-redis.call('EXPIRE', KEYS[7], {TOTALS_TTL})
-redis.call('EXPIRE', KEYS[8], {TOTALS_TTL})
+if fresh then  -- the hour's first event; a day's expiry moves with each of its hours
+  redis.call('EXPIRE', KEYS[7], {TOTALS_TTL})
+  redis.call('EXPIRE', KEYS[8], {TOTALS_TTL})
+end
 return {{sid, seq, prev, hash}}
 """
 )

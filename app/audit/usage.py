@@ -20,8 +20,8 @@ Definitions (so numbers can be checked against an export):
 
 Retention (`app.audit.archive`) moves old events to JSONL archive files but does not change the
 totals: archived events still happened, so a window reaching back past the retention period is
-recounted from the archive files plus the stream. An hour's totals expire 400 days after their
-last write, past the longest window (365 days).
+recounted from the archive files plus the stream. The totals expire 400 days after they were
+started, past the longest window (365 days).
 """
 
 from __future__ import annotations
