@@ -82,6 +82,8 @@ async def test_a_writer_that_lists_every_source_is_bounded_too(r: aioredis.Redis
     event = await log.record(interaction_id="d1", event="generated", sources=read, output=OUTPUT)
     assert max(await stored_sizes(r)) < 4096
     assert event.sources == [] and read_count(event) == 20_000 and matches(event, read)
+    trace = build_trace(await log.events_for("d1")).sources
+    assert trace.startswith("20000 messages") and "Cited" not in trace  # it cited nothing
     short = await log.record(interaction_id="d2", event="generated", sources=read[:INLINE])
     assert short.sources == read[:INLINE] and "sources_read" not in short.extra
     assert (await log.verify()).ok

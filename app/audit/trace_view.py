@@ -66,12 +66,14 @@ def _sources(event: AuditEvent) -> str:
     text = str(event.extra.get("span") or f"{count} messages")
     if described is None:
         return text
-    cited = ", ".join(f"`{ts}`" for ts in event.sources) or "none listed"
-    return (
-        f"{text}\nCited: {cited}\n"
+    lines = [text]
+    if event.sources:  # a draft cites nothing: its long context is described only
+        lines.append("Cited: " + ", ".join(f"`{ts}`" for ts in event.sources))
+    lines.append(
         f"All {count:,} message timestamps: SHA-256 `{described.sha256[:16]}…` "
         f"(`{described.first}` to `{described.last}`)"
     )
+    return "\n".join(lines)
 
 
 def build_trace(events: Sequence[AuditEvent]) -> Trace:
