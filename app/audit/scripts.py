@@ -19,13 +19,12 @@ TOTALS_TTL = 400 * 86400  # seconds the totals outlive their hour's start (> a 3
 
 # KEYS: 1 stream, 2 head, 3 state, 4 by-interaction, 5 by-user, 6 by-channel, 7 usage hour,
 #       8 usage day, 9 usage open, 10 usage rejections, 11 usage low, then any awaiting keys
-# ARGV: 1 body sha256, 2-5 stored-JSON template (`chain.stored_template`), 6 interaction id,
-#       7 at, 8 at in ms, 9 has-user, 10 has-channel, 11 event name,
-#       12 latest-wins state fields (JSON object), 13 first-wins state fields (JSON object),
-#       14 totals increments (JSON object), 15 approval status or '', 16 rejection record or '',
-#       17 low-confidence record or ''
-# State fields travel as small JSON objects because packing dozens of arguments was the
-# largest client-side cost of an append.
+# ARGV: 1 body SHA-256 (32 bytes), 2-5 stored-JSON template (`chain.for_script`),
+#       6 interaction id, 7 at, 8 at in ms, 9 event name, 10 a JSON array: has-user (1/0),
+#       has-channel, latest-wins state fields {}, first-wins state fields {}, totals
+#       increments {}, approval status or '', rejection record or '', low-confidence record or ''
+# The small fields travel as one JSON array because packing each argument costs the client
+# more than decoding them costs the script.
 # The stream id takes its time from `at` (never going below the last id, should a writer's clock
 # lag), so time-bounded reads and retention can use the stream id and agree with `at`.
 # Time to decision: the interaction's first `approval_requested` leaves `asked_ms` in its state;
@@ -33,6 +32,7 @@ TOTALS_TTL = 400 * 86400  # seconds the totals outlive their hour's start (> a 3
 APPEND_LUA = (
     SHA256_LUA
     + f"""
+local small = cjson.decode(ARGV[10])
 local head = redis.call('HMGET', KEYS[2], 'hash', 'seq', 'stream_id')
 local prev = head[1] or '{GENESIS_HASH}'
 local seq = string.format('%d', tonumber(head[2] or '0') + 1)
@@ -46,21 +46,21 @@ end
 local sid = redis.call('XADD', KEYS[1], ms .. '-*', 'id', seq, 'iid', ARGV[6], 'json', json)
 redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid)
 redis.call('ZADD', KEYS[4], tonumber(seq), sid)
-if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], ms, sid) end
-if ARGV[10] == '1' then redis.call('ZADD', KEYS[6], ms, sid) end
+if small[1] == 1 then redis.call('ZADD', KEYS[5], ms, sid) end
+if small[2] == 1 then redis.call('ZADD', KEYS[6], ms, sid) end
 for i = 12, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
-local latest = {{'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', seq,
+local latest = {{'updated_at', ARGV[7], 'event', ARGV[9], 'last_event_id', seq,
                 'interaction_id', ARGV[6]}}
-for k, v in pairs(cjson.decode(ARGV[12])) do latest[#latest + 1] = k; latest[#latest + 1] = v end
+for k, v in pairs(small[3]) do latest[#latest + 1] = k; latest[#latest + 1] = v end
 redis.call('HSET', KEYS[3], unpack(latest))
-for k, v in pairs(cjson.decode(ARGV[13])) do redis.call('HSETNX', KEYS[3], k, v) end
+for k, v in pairs(small[4]) do redis.call('HSETNX', KEYS[3], k, v) end
 local fresh = false
-for k, v in pairs(cjson.decode(ARGV[14])) do
+for k, v in pairs(small[5]) do
   if redis.call('HINCRBY', KEYS[7], k, v) == v and k == 'events' then fresh = true end
   redis.call('HINCRBY', KEYS[8], k, v)
 end
-local event, status = ARGV[11], ARGV[15]
+local event, status = ARGV[9], small[6]
 local decision = event == 'approved' or event == 'rejected'
 if event == 'approval_requested' then redis.call('HSETNX', KEYS[3], 'asked_ms', ARGV[8]) end
 if decision then
@@ -83,12 +83,12 @@ elseif status ~= '' then
   redis.call('ZREM', KEYS[9], ARGV[6])
   if not decision then redis.call('HDEL', KEYS[3], 'asked_ms') end
 end
-if ARGV[16] ~= '' then
-  redis.call('LPUSH', KEYS[10], ARGV[16])
+if small[7] ~= '' then
+  redis.call('LPUSH', KEYS[10], small[7])
   redis.call('LTRIM', KEYS[10], 0, {LISTED - 1})
 end
-if ARGV[17] ~= '' then
-  redis.call('LPUSH', KEYS[11], ARGV[17])
+if small[8] ~= '' then
+  redis.call('LPUSH', KEYS[11], small[8])
   redis.call('LTRIM', KEYS[11], 0, {LISTED - 1})
 end
 if fresh then  -- the hour's first event; a day's expiry moves with each of its hours

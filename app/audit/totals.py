@@ -107,10 +107,11 @@ def low_confidence_record(event: AuditEvent) -> str:
     )
 
 
-def script_args(event: AuditEvent) -> list[str]:
-    """The append script's totals arguments (ARGV 14-17)."""
+def totals_fields(event: AuditEvent) -> list[Any]:
+    """What the append script needs for the totals: increments, approval status (or ""), and
+    the rejection and low-confidence records (JSON text, or "")."""
     return [
-        json.dumps(increments(event)),
+        increments(event),
         event.approval_status or "",
         rejection_record(event),
         low_confidence_record(event),
@@ -156,14 +157,14 @@ class Totals:
         until: datetime,
         hours: dict[str, dict[str, str]],
         days: dict[str, dict[str, str]],
-        open_scores: list[float],
+        pending: dict[str, int],
         rejections: list[dict[str, Any]],
         low: list[dict[str, Any]],
     ) -> None:
         self.until = until
         self.hours = hours
         self.days = days
-        self.open_scores = open_scores
+        self.pending = pending  # by window start (`format_at`)
         self.rejections = rejections  # newest first
         self.low = low
 
@@ -186,20 +187,21 @@ class Totals:
             pipe.hgetall(keys.usage_hour(name))
         for name in day_names:
             pipe.hgetall(keys.usage_day(name))
-        low_ms, high_ms = int(min(starts).timestamp() * 1000), int(until.timestamp() * 1000)
-        pipe.zrangebyscore(keys.usage_open, low_ms, f"({high_ms}", withscores=True)
+        high = f"({int(until.timestamp() * 1000)}"
+        for since in starts:  # counted in Redis: there may be many thousands pending
+            pipe.zcount(keys.usage_open, int(since.timestamp() * 1000), high)
         pipe.lrange(keys.usage_rejections, 0, -1)
         pipe.lrange(keys.usage_low, 0, -1)
         replies = await pipe.execute()
         split = len(hour_names) + len(day_names)
         buckets = cast(list[dict[str, str]], replies[:split])
-        opened = cast(list[tuple[str, float]], replies[split])
-        rejections, low = cast(list[list[str]], replies[split + 1 :])
+        pending = cast(list[int], replies[split : split + len(starts)])
+        rejections, low = cast(list[list[str]], replies[split + len(starts) :])
         return cls(
             until,
             dict(zip(hour_names, buckets[: len(hour_names)], strict=True)),
             dict(zip(day_names, buckets[len(hour_names) :], strict=True)),
-            [score for _, score in opened],
+            {format_at(since): count for since, count in zip(starts, pending, strict=True)},
             [json.loads(item) for item in rejections],
             [json.loads(item) for item in low],
         )
@@ -215,8 +217,7 @@ class Totals:
         for name, bucket in self.days.items():
             if first < name < last:
                 out.add_all(bucket)
-        since_ms = since.timestamp() * 1000
-        out.pending = sum(1 for score in self.open_scores if score >= since_ms)
+        out.pending = self.pending[format_at(since)]
         low_at, high_at = format_at(since), format_at(self.until)
         out.rejections = [r for r in self.rejections if low_at <= r["at"] < high_at]
         out.low = [x for x in self.low if low_at <= x["at"] < high_at]
@@ -235,8 +236,17 @@ class WindowTotals:
     low: list[dict[str, Any]] = field(default_factory=list)
 
     def add_all(self, bucket: dict[str, str]) -> None:
+        """Add one hash's fields: the views' hot loop, hence the plain dict lookups."""
+        counts = self.counts
         for name, raw in bucket.items():
-            self.add(name, int(raw))
+            kind, _, key = name.partition(":")
+            if kind in ("ti", "to", "d"):
+                self.add(name, int(raw))
+                continue
+            counter = counts.get(kind)
+            if counter is None:
+                counter = counts[kind] = Counter()
+            counter[key] += int(raw)
 
     def count(self, kind: str) -> Counter[str]:
         return self.counts.setdefault(kind, Counter())
