@@ -2,7 +2,7 @@
 admin views at 10k / 100k / 1M events.
 
     python bench/audit.py [--redis-url URL] [--events 100000] [--writer-events 3000]
-                          [--scales 10000,100000,1000000]
+                          [--scales 10000,100000,1000000] [--parts basic,writers,views,sources]
 
 Uses --redis-url, else $REDIS_URL, else an embedded Valkey. Keys go under throwaway prefixes
 (`stewardbench-...-<pid>`) that are deleted at the end, so it is safe against a live database.
@@ -380,13 +380,18 @@ def generated_event_size() -> int:
 
 
 def run_all(url: str, args: argparse.Namespace) -> None:
-    asyncio.run(run(url, args.events))
-    bench_writers(url, args.writer_events)
-    with tempfile.TemporaryDirectory() as data_dir:
-        scales = [int(x) for x in args.scales.split(",") if x]
-        asyncio.run(bench_views(url, scales, Path(data_dir)))
-    size = generated_event_size()
-    print(f"sources a 20,000-message `generated` event: {size:,} bytes stored (target < 4,096)")
+    parts = set(args.parts.split(","))
+    if "basic" in parts:
+        asyncio.run(run(url, args.events))
+    if "writers" in parts:
+        bench_writers(url, args.writer_events)
+    if "views" in parts:
+        with tempfile.TemporaryDirectory() as data_dir:
+            scales = [int(x) for x in args.scales.split(",") if x]
+            asyncio.run(bench_views(url, scales, Path(data_dir)))
+    if "sources" in parts:
+        size = generated_event_size()
+        print(f"sources a 20,000-message `generated` event: {size:,} bytes stored (target < 4,096)")
 
 
 def main() -> int:
@@ -395,6 +400,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--writer-events", type=int, default=3000, help="appends per writer")
     parser.add_argument("--scales", default="10000,100000,1000000")
+    parser.add_argument("--parts", default="basic,writers,views,sources", help="which to run")
     args = parser.parse_args()
     if args.redis_url:
         print(f"redis: {args.redis_url.rsplit('@', 1)[-1]}")

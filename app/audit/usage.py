@@ -1,7 +1,8 @@
 """Usage over a window of days: what admins see in App Home, `/steward usage` and `steward usage`.
 
-The views read running totals that the append script keeps per UTC hour (`app.audit.totals`),
-never the raw stream, so opening them costs the same at 1,000 events or 1,000,000.
+The views read running totals that the append script keeps per UTC hour and day
+(`app.audit.totals`), never the raw stream: their cost depends on the window and on how many
+users, channels and models there are, not on how many events.
 `UsageAggregator` folds events one at a time into the same report: it is the definition the
 totals follow, and how an export is recounted (`aggregate`).
 
