@@ -21,7 +21,14 @@ import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audit.chain import GENESIS_HASH, canonical_json, compute_hash, stored_json
+from app.audit.chain import (
+    GENESIS_HASH,
+    body_json,
+    canonical_json,
+    compute_hash,
+    hash_matches,
+    stored_json,
+)
 from app.audit.event import AuditEvent
 from app.audit.export import CSV_COLUMNS, cli_export, cli_verify, write_csv, write_jsonl
 from app.audit.log import AuditLog
@@ -85,10 +92,16 @@ async def test_events_link_into_a_chain_that_verifies(r: aioredis.Redis) -> None
     assert (result.ok, result.checked, result.first_bad) == (True, 4, None)
 
 
-def test_hash_is_sha256_of_sorted_compact_utf8_without_hash() -> None:
-    data = {"b": 1, "a": "é ü", "hash": "ignored", "prev_hash": "p"}
-    assert canonical_json(data) == '{"a":"é ü","b":1,"prev_hash":"p"}'.encode()
-    assert compute_hash(data) == hashlib.sha256(canonical_json(data)).hexdigest()
+def test_hash_links_prev_hash_id_and_the_sha256_of_the_sorted_compact_utf8_body() -> None:
+    data = {"b": 1, "a": "é ü", "hash": "ignored", "id": 3, "prev_hash": "p"}
+    assert body_json(data) == '{"a":"é ü","b":1}'.encode()
+    body = hashlib.sha256(body_json(data)).digest()
+    assert compute_hash(data) == hashlib.sha256(b"p:3:" + body).hexdigest()
+    # A log written before the two-step format still verifies: its events hashed it all at once.
+    assert canonical_json(data) == '{"a":"é ü","b":1,"id":3,"prev_hash":"p"}'.encode()
+    legacy = data | {"hash": hashlib.sha256(canonical_json(data)).hexdigest()}
+    assert hash_matches(legacy) and not hash_matches(legacy | {"b": 2})
+    assert hash_matches(data | {"hash": compute_hash(data)})
 
 
 @settings(max_examples=60, deadline=None)
@@ -234,12 +247,13 @@ def test_four_processes_appending_keep_one_valid_chain(
 
     asyncio.run(check())
     ids = [int(fields["id"]) for _, fields in redis_sync.xrange(STREAM)]  # type: ignore[union-attr]
-    assert ids == list(range(1, 801))
+    assert ids == list(range(1, 801))  # no gap, no duplicate
+    assert cli_verify(redis_url) == 0  # what `steward audit verify` runs
 
 
 async def test_two_logs_in_one_loop_interleave_safely(r: aioredis.Redis, redis_url: str) -> None:
     other = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    a, b = AuditLog(r), AuditLog(other)  # separate heads: they must conflict and retry
+    a, b = AuditLog(r), AuditLog(other)  # two clients appending at once, one chain
     await asyncio.gather(
         *(
             log.record(interaction_id=f"i{k}", event="requested")

@@ -16,6 +16,15 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:archive:lock         retention lock (SET NX PX), so one process archives at a time
     {p}:audit:archive:pending      set: index keys left to prune after a trim (crash-safe)
     {p}:audit:retention:gate       SET NX PX: one retention run per interval across processes
+    {p}:audit:usage:{YYYY-MM-DDTHH} hash: running totals of the events of that UTC hour (by
+                                   `at`), see `app.audit.totals`; expires 400 days after its
+                                   first write
+    {p}:audit:usage:day:{YYYY-MM-DD} hash: the same totals for a whole UTC day, so a 30-day
+                                   window reads about 30 hashes and the hours at its two ends
+    {p}:audit:usage:open           zset: interactions whose latest approval status is pending
+                                   or escalated, scored by that event's time (ms)
+    {p}:audit:usage:rejections     list: the newest rejections (JSON), newest first
+    {p}:audit:usage:low            list: the newest low-confidence outputs (JSON), newest first
 """
 
 from __future__ import annotations
@@ -30,6 +39,17 @@ class AuditKeys:
         self.lock = f"{prefix}:audit:archive:lock"
         self.pending = f"{prefix}:audit:archive:pending"
         self.retention_gate = f"{prefix}:audit:retention:gate"
+        self.usage_open = f"{prefix}:audit:usage:open"
+        self.usage_rejections = f"{prefix}:audit:usage:rejections"
+        self.usage_low = f"{prefix}:audit:usage:low"
+
+    def usage_day(self, day: str) -> str:
+        """The totals of one UTC day, `day` being an `at` cut to `YYYY-MM-DD`."""
+        return f"{self.prefix}:audit:usage:day:{day}"
+
+    def usage_hour(self, hour: str) -> str:
+        """The totals of one UTC hour, `hour` being an `at` cut to `YYYY-MM-DDTHH`."""
+        return f"{self.prefix}:audit:usage:{hour}"
 
     def state(self, interaction_id: str) -> str:
         return f"{self.prefix}:interaction:{interaction_id}"

@@ -3,16 +3,15 @@
 Every event is one entry of the stream `steward:audit`, hashed and linked as `app.audit.chain`
 describes; `verify()` names the first event where the chain breaks (`app.audit.verify`).
 
-Appends must keep ONE chain even with many writer processes: the client computes the hash and
-the append script (`app.audit.scripts`) commits it only if the chain head is still the one the
-client built on; on a conflict the client rebuilds and retries. The same script updates the
-per-interaction state (`app.audit.state`) and the indexes (keys in `app.audit.keys`), so they
-can never disagree with the stream.
+Appends keep ONE chain with any number of writer processes, each append one call of the append
+script (`app.audit.scripts`): the writer hashes the event's body, the script links it to the
+chain head it alone knows. The same call updates the per-interaction state (`app.audit.state`),
+the indexes (keys in `app.audit.keys`) and the usage totals (`app.audit.totals`), so they can
+never disagree with the stream. Nothing is retried and nothing waits on another append.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any, Unpack, cast
 import redis.asyncio as aioredis
 
 from app.audit.archive import Archiver, ArchiveResult
-from app.audit.chain import compute_hash, stored_json
+from app.audit.chain import SCRIPT_FIELDS, for_script
 from app.audit.event import (
     ApprovalStatus,
     AuditContext,
@@ -38,11 +37,11 @@ from app.audit.keys import AuditKeys
 from app.audit.observability import observe
 from app.audit.query import AuditFilters, ms
 from app.audit.scripts import APPEND_LUA
-from app.audit.state import InteractionState, state_args
-from app.audit.stream import PAGE, AuditError, AuditStream, Entry
+from app.audit.sources import bounded
+from app.audit.state import InteractionState, state_fields
+from app.audit.stream import PAGE, AuditStream, Entry
+from app.audit.totals import hour_of, totals_fields
 from app.audit.verify import VerifyResult, verify_chain
-
-MAX_RETRIES = 10_000  # each conflict means another writer committed, so this is never reached
 
 
 class AuditLog:
@@ -61,10 +60,10 @@ class AuditLog:
         self._archiver = Archiver(self._stream, clock)
         self._clock = clock
         self._append = redis.register_script(APPEND_LUA)
-        # The head this process last saw: a lone writer then appends in one round trip.
-        self._head: tuple[str, int] | None = None
-        # Coroutines of one process take turns so they do not make each other retry.
-        self._local = asyncio.Lock()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._r
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -138,40 +137,44 @@ class AuditLog:
         )
 
     async def _commit(self, draft: AuditEvent) -> AuditEvent:
-        async with self._local:
-            try:
-                stored = await self._append_with_retry(draft)
-            except UnicodeEncodeError:  # raised while hashing, before anything was sent
-                stored = await self._append_with_retry(encodable(draft))
+        draft = bounded(draft)
+        try:
+            keys, args = self.append_call(draft)
+        except UnicodeEncodeError:  # raised while hashing, before anything was sent
+            draft = encodable(draft)
+            keys, args = self.append_call(draft)
+        _sid, seq, prev_hash, hash_ = await self._append(keys=keys, args=args)
+        stored = draft.model_copy(update={"id": int(seq), "prev_hash": prev_hash, "hash": hash_})
         observe(stored)  # metrics and the structured log line, from the event as stored
         return stored
 
-    async def _append_with_retry(self, draft: AuditEvent) -> AuditEvent:
-        head = self._head or await self._stream.read_head()
-        fields = draft.model_dump(mode="json")
-        keys = self._append_keys(draft)
-        for _ in range(MAX_RETRIES):
-            prev_hash, prev_seq = head
-            # `at` is re-read on every attempt so it never goes backwards along the chain.
-            event, text = self._seal(draft, fields, prev_seq + 1, prev_hash)
-            reply = await self._append(
-                keys=keys, args=self._append_args(event, text, prev_hash, prev_seq)
-            )
-            if int(reply[0]) == 1:
-                self._head = (event.hash, event.id)
-                return event
-            head = (str(reply[1]), int(reply[2]))  # someone else appended: build on theirs
-        self._head = None
-        raise AuditError("audit append kept conflicting with other writers")
+    def append_call(self, draft: AuditEvent) -> tuple[list[str], list[str | bytes]]:
+        """(KEYS, ARGV) of the append script for `draft` (its id and hashes are the script's).
 
-    def _seal(
-        self, draft: AuditEvent, fields: dict[str, Any], seq: int, prev_hash: str
-    ) -> tuple[AuditEvent, str]:
-        """The event at position `seq` with its hash, and its stored JSON text."""
-        update = {"id": seq, "at": format_at(self._clock()), "prev_hash": prev_hash}
-        data = fields | update
-        data["hash"] = compute_hash(data)
-        return draft.model_copy(update=update | {"hash": data["hash"]}), stored_json(data)
+        Public so a bulk loader can pipeline real appends (bench/audit.py).
+        """
+        digest, template = for_script(draft.model_dump(mode="json", exclude=set(SCRIPT_FIELDS)))
+        latest, first = state_fields(draft)
+        # Everything else travels as ONE JSON array: each argument costs the client more to
+        # pack than the script pays to decode it.
+        rest = [int(bool(draft.actor_id)), int(bool(draft.channel_id)), latest, first]
+        return self._append_keys(draft), [
+            digest,
+            *template,
+            draft.interaction_id,
+            draft.at,
+            str(ms(datetime.fromisoformat(draft.at))),
+            draft.event,
+            json.dumps(rest + totals_fields(draft)),
+        ]
+
+    async def append_many(self, drafts: list[AuditEvent]) -> None:
+        """Append events in one pipelined round trip: each is still one whole append script."""
+        pipe = self._r.pipeline(transaction=False)
+        for draft in drafts:
+            keys, args = self.append_call(draft)
+            await self._append(keys=keys, args=args, client=pipe)
+        await pipe.execute()
 
     def _append_keys(self, event: AuditEvent) -> list[str]:
         k = self.keys
@@ -182,24 +185,12 @@ class AuditLog:
             k.by_interaction(event.interaction_id),
             k.by_user(event.actor_id or ""),
             k.by_channel(event.channel_id or ""),
+            k.usage_hour(hour_of(event.at)),
+            k.usage_day(event.at[:10]),
+            k.usage_open,
+            k.usage_rejections,
+            k.usage_low,
             *(k.awaiting(user) for user in approvers_named(event)),
-        ]
-
-    def _append_args(
-        self, event: AuditEvent, text: str, prev_hash: str, prev_seq: int
-    ) -> list[str]:
-        return [
-            prev_hash,
-            str(prev_seq),
-            event.hash,
-            text,
-            str(event.id),
-            event.interaction_id,
-            event.at,
-            str(ms(datetime.fromisoformat(event.at))),
-            "1" if event.actor_id else "0",
-            "1" if event.channel_id else "0",
-            *state_args(event),
         ]
 
     # ---- reading -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from app.audit.event import AuditEvent
+from app.audit.sources import read_count
 from app.runtime import metrics
 
 log = logging.getLogger("steward.audit")
@@ -66,7 +67,7 @@ def _log(event: AuditEvent) -> None:
         "tokens_in": event.tokens_in,
         "tokens_out": event.tokens_out,
         "confidence": event.confidence,
-        "sources": len(event.sources) or None,
+        "sources": read_count(event) or None,
         "redactions": sum(event.redactions.values()) or None,
     }
     log.info("audit event", extra={k: v for k, v in fields.items() if v is not None})

@@ -1,48 +1,103 @@
-"""The Lua scripts that keep the audit chain, its state and its indexes in one atomic step.
+"""The Lua scripts that keep the audit chain, its state, its indexes and its running totals in
+one atomic step.
 
-Redis Lua has no SHA-256, so the client computes each hash and APPEND_LUA commits it only if the
-chain head is still the one the client built on (optimistic concurrency); on a conflict it returns
-the new head and the client rebuilds and retries. The same script updates the per-interaction state
-and the indexes, so they can never disagree with the stream. The others serve retention.
+APPEND_LUA is the whole append: it reads the chain head, hashes the link line (`app.audit.chain`:
+the writer sent its body's SHA-256), stores the event, moves the head, and updates the
+per-interaction state, the indexes and the usage totals (`app.audit.totals`), so none of them
+can ever disagree with the stream. There is nothing to retry: writers in any number of
+processes each make one call, and Redis runs the calls one after another. The others serve
+retention.
 """
 
 from __future__ import annotations
 
 from app.audit.chain import GENESIS_HASH
+from app.audit.lua_sha256 import SHA256_LUA
 
-# KEYS: stream, head, state, by-interaction, by-user, by-channel, then any awaiting-approver keys
-# ARGV: 1 expected prev hash, 2 expected prev seq, 3 new hash, 4 json, 5 new seq,
-#       6 interaction id, 7 at, 8 at in ms, 9 has-user, 10 has-channel, 11 event name,
-#       12 latest-wins state fields (JSON object), 13 first-wins state fields (JSON object).
-# State fields travel as two small JSON objects because packing dozens of arguments was the
-# largest client-side cost of an append.
+LISTED = 10  # rejections and low-confidence outputs kept for the usage views (the newest)
+TOTALS_TTL = 400 * 86400  # seconds the totals outlive their hour's start (> a 365-day window)
+
+# KEYS: 1 stream, 2 head, 3 state, 4 by-interaction, 5 by-user, 6 by-channel, 7 usage hour,
+#       8 usage day, 9 usage open, 10 usage rejections, 11 usage low, then any awaiting keys
+# ARGV: 1 body SHA-256 (32 bytes), 2-5 stored-JSON template (`chain.for_script`),
+#       6 interaction id, 7 at, 8 at in ms, 9 event name, 10 a JSON array: has-user (1/0),
+#       has-channel, latest-wins state fields {}, first-wins state fields {}, totals
+#       increments {}, approval status or '', rejection record or '', low-confidence record or ''
+# The small fields travel as one JSON array because packing each argument costs the client
+# more than decoding them costs the script.
 # The stream id takes its time from `at` (never going below the last id, should a writer's clock
 # lag), so time-bounded reads and retention can use the stream id and agree with `at`.
-APPEND_LUA = f"""
+# Time to decision: the interaction's first `approval_requested` leaves `asked_ms` in its state;
+# its decision counts the elapsed ms in the decision's hour and day (`d:<ms>`) and clears it.
+APPEND_LUA = (
+    SHA256_LUA
+    + f"""
+local small = cjson.decode(ARGV[10])
 local head = redis.call('HMGET', KEYS[2], 'hash', 'seq', 'stream_id')
-local cur_hash = head[1] or '{GENESIS_HASH}'
-local cur_seq = head[2] or '0'
-if cur_hash ~= ARGV[1] or cur_seq ~= ARGV[2] then
-  return {{0, cur_hash, cur_seq}}
-end
+local prev = head[1] or '{GENESIS_HASH}'
+local seq = string.format('%d', tonumber(head[2] or '0') + 1)
+local hash = sha256(prev .. ':' .. seq .. ':' .. ARGV[1])
+local json = ARGV[2] .. hash .. ARGV[3] .. seq .. ARGV[4] .. prev .. ARGV[5]
 local ms = ARGV[8]
 if head[3] then
   local top = string.match(head[3], '^(%d+)')
   if tonumber(top) > tonumber(ms) then ms = top end
 end
-local sid = redis.call('XADD', KEYS[1], ms .. '-*', 'id', ARGV[5], 'iid', ARGV[6], 'json', ARGV[4])
-redis.call('HSET', KEYS[2], 'hash', ARGV[3], 'seq', ARGV[5], 'stream_id', sid)
-redis.call('ZADD', KEYS[4], tonumber(ARGV[5]), sid)
-if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], ms, sid) end
-if ARGV[10] == '1' then redis.call('ZADD', KEYS[6], ms, sid) end
-for i = 7, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
+local sid = redis.call('XADD', KEYS[1], ms .. '-*', 'id', seq, 'iid', ARGV[6], 'json', json)
+redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid)
+redis.call('ZADD', KEYS[4], tonumber(seq), sid)
+if small[1] == 1 then redis.call('ZADD', KEYS[5], ms, sid) end
+if small[2] == 1 then redis.call('ZADD', KEYS[6], ms, sid) end
+for i = 12, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
-redis.call('HSET', KEYS[3], 'updated_at', ARGV[7], 'event', ARGV[11], 'last_event_id', ARGV[5],
-           'interaction_id', ARGV[6])
-for k, v in pairs(cjson.decode(ARGV[12])) do redis.call('HSET', KEYS[3], k, v) end
-for k, v in pairs(cjson.decode(ARGV[13])) do redis.call('HSETNX', KEYS[3], k, v) end
-return {{1, sid}}
+local latest = {{'updated_at', ARGV[7], 'event', ARGV[9], 'last_event_id', seq,
+                'interaction_id', ARGV[6]}}
+for k, v in pairs(small[3]) do latest[#latest + 1] = k; latest[#latest + 1] = v end
+redis.call('HSET', KEYS[3], unpack(latest))
+for k, v in pairs(small[4]) do redis.call('HSETNX', KEYS[3], k, v) end
+local fresh = false
+for k, v in pairs(small[5]) do
+  if redis.call('HINCRBY', KEYS[7], k, v) == v and k == 'events' then fresh = true end
+  redis.call('HINCRBY', KEYS[8], k, v)
+end
+local event, status = ARGV[9], small[6]
+local decision = event == 'approved' or event == 'rejected'
+if event == 'approval_requested' then redis.call('HSETNX', KEYS[3], 'asked_ms', ARGV[8]) end
+if decision then
+  local asked = redis.call('HGET', KEYS[3], 'asked_ms')
+  if asked then
+    local took = math.max(0, tonumber(ARGV[8]) - tonumber(asked))
+    if took >= 1000 then  -- three significant digits, half up (totals.three_digits)
+      local step = 10 ^ (#string.format('%d', took) - 3)
+      took = math.floor((took + step / 2) / step) * step
+    end
+    local field = 'd:' .. string.format('%d', took)
+    redis.call('HINCRBY', KEYS[7], field, 1)
+    redis.call('HINCRBY', KEYS[8], field, 1)
+    redis.call('HDEL', KEYS[3], 'asked_ms')
+  end
+end
+if status == 'pending' or status == 'escalated' then
+  redis.call('ZADD', KEYS[9], ARGV[8], ARGV[6])
+elseif status ~= '' then
+  redis.call('ZREM', KEYS[9], ARGV[6])
+  if not decision then redis.call('HDEL', KEYS[3], 'asked_ms') end
+end
+if small[7] ~= '' then
+  redis.call('LPUSH', KEYS[10], small[7])
+  redis.call('LTRIM', KEYS[10], 0, {LISTED - 1})
+end
+if small[8] ~= '' then
+  redis.call('LPUSH', KEYS[11], small[8])
+  redis.call('LTRIM', KEYS[11], 0, {LISTED - 1})
+end
+if fresh then  -- the hour's first event; a day's expiry moves with each of its hours
+  redis.call('EXPIRE', KEYS[7], {TOTALS_TTL})
+  redis.call('EXPIRE', KEYS[8], {TOTALS_TTL})
+end
+return {{sid, seq, prev, hash}}
 """
+)
 
 # KEYS: lock, anchor, stream. ARGV: token, min id to keep, anchor field/value pairs.
 # Checks the lock is still ours so a run that outlived its lock never trims.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, ConfigDict
 
 from app.audit.event import ApprovalStatus, AuditEvent, EventName
@@ -37,12 +35,14 @@ STATE_LATEST = ("approval_status", "output", "approver_id", "confidence", "reaso
 STATE_FIRST = ("actor_id", "team_id", "channel_id", "use_case")
 
 
-def state_args(event: AuditEvent) -> list[str]:
-    """The append script's state arguments: latest-wins and first-wins fields, as JSON."""
+def state_fields(event: AuditEvent) -> tuple[dict[str, str], dict[str, str]]:
+    """The append script's state fields: (latest-wins, first-wins), as strings.
 
-    def present(names: tuple[str, ...]) -> str:
-        # Absent fields are left out, so an approval (no output) keeps the draft's output.
+    Absent fields are left out, so an approval (no output) keeps the draft's output.
+    """
+
+    def present(names: tuple[str, ...]) -> dict[str, str]:
         values = {name: getattr(event, name) for name in names}
-        return json.dumps({k: str(v) for k, v in values.items() if v is not None})
+        return {k: str(v) for k, v in values.items() if v is not None}
 
-    return [event.event, present(STATE_LATEST), present(STATE_FIRST)]
+    return present(STATE_LATEST), present(STATE_FIRST)

@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import Block, PlainTextObject
 from slack_sdk.models.views import View
 
 from app.audit.event import AuditEvent
+from app.audit.sources import sources_read
 from app.slack import blocks as bk
 from app.slack.mrkdwn import escape
 
@@ -58,6 +59,23 @@ def _confidence(event: AuditEvent) -> str:
     return " · ".join(parts)
 
 
+def _sources(event: AuditEvent) -> str:
+    """The messages read (span or count) and, for a long read, the ones the output cites."""
+    described = sources_read(event)
+    count = described.count if described else len(event.sources)
+    text = str(event.extra.get("span") or f"{count} messages")
+    if described is None:
+        return text
+    lines = [text]
+    if event.sources:  # a draft cites nothing: its long context is described only
+        lines.append("Cited: " + ", ".join(f"`{ts}`" for ts in event.sources))
+    lines.append(
+        f"All {count:,} message timestamps: SHA-256 `{described.sha256[:16]}…` "
+        f"(`{described.first}` to `{described.last}`)"
+    )
+    return "\n".join(lines)
+
+
 def build_trace(events: Sequence[AuditEvent]) -> Trace:
     """What the Why? modal shows, from the interaction's events."""
     statuses = [e.approval_status for e in events if e.approval_status]
@@ -80,7 +98,7 @@ def build_trace(events: Sequence[AuditEvent]) -> Trace:
     redactions = ", ".join(f"{k}: {v}" for k, v in sorted(generated.redactions.items()))
     return trace.model_copy(
         update={
-            "sources": generated.extra.get("span") or f"{len(generated.sources)} messages",
+            "sources": _sources(generated),
             "engine": f"{generated.engine} · {generated.model}",
             "prompt_version": generated.prompt_version or NONE,
             "redactions": redactions or "none",

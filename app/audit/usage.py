@@ -1,22 +1,32 @@
-"""Usage over a window of days, aggregated from the audit trail: what admins see in App Home,
-`/steward usage` and `steward usage`.
+"""Usage over a window of days: what admins see in App Home, `/steward usage` and `steward usage`.
 
-Events are streamed (AuditLog.export) and folded one at a time, so memory depends on how many
-distinct use cases, channels, users and *open* approvals there are, never on the number of events.
+The views read running totals that the append script keeps per UTC hour and day
+(`app.audit.totals`), never the raw stream: their cost depends on the window and on how many
+users, channels and models there are, not on how many events.
+`UsageAggregator` folds events one at a time into the same report: it is the definition the
+totals follow, and how an export is recounted (`aggregate`).
 
 Definitions (so numbers can be checked against an export):
+- a window of N days counts whole hours: from the top of the hour N days before now, to now;
 - an *interaction* is a `requested` event; by use case, channel and user likewise;
 - *approval rate* = approved / (approved + rejected) among decisions in the window;
-- *time to decision* runs from an interaction's first `approval_requested` in the window to its
-  `approved`/`rejected` event;
-- *pending* = interactions whose latest approval status in the window is pending or escalated;
+- *time to decision* runs from an interaction's first `approval_requested` to its `approved`/
+  `rejected` event, counted when the decision falls in the window; each is measured in whole
+  ms and rounded to three significant digits (`totals.three_digits`: 46,771 ms counts as
+  46,800), so a busy day's totals hold a few hundred distinct values, not one per decision;
+- *pending* = interactions whose latest approval status is pending or escalated, set in the window;
 - *low confidence* = `generated` events with confidence < 0.5;
-- tokens and redactions are summed over every event; cost comes from app/audit/pricing.py.
+- tokens and redactions are summed over every event; cost comes from app/audit/pricing.py,
+  applied at read time to the tokens per model.
+
+Retention (`app.audit.archive`) moves old events to JSONL archive files but does not change the
+totals: archived events still happened, so a window reaching back past the retention period is
+recounted from the archive files plus the stream. The totals expire 400 days after they were
+started, past the longest window (365 days).
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +37,10 @@ from pydantic import BaseModel
 from app.audit.event import AuditEvent, format_at, utcnow
 from app.audit.log import AuditLog
 from app.audit.pricing import PriceTable
-from app.audit.query import AuditFilters
+from app.audit.query import ms
+from app.audit.scripts import LISTED
+from app.audit.totals import LOW_CONFIDENCE, Totals, WindowTotals, three_digits, window_start
 
-LOW_CONFIDENCE = 0.5
-LISTED = 10  # rejections / low-confidence outputs kept for display (the newest)
 TOP = 10  # rows kept in each breakdown
 OPEN_STATUSES = {"pending", "escalated"}
 DECISIONS = {"approved", "rejected"}
@@ -105,6 +115,30 @@ class UsageReport(BaseModel):
     feedback_down: int = 0
 
 
+def _ms(event: AuditEvent) -> int:
+    """The event's time in whole ms, as the append script counts it (time to decision)."""
+    return ms(datetime.fromisoformat(event.at))
+
+
+def _median_seconds(counts: Counter[int]) -> float | None:
+    """The median of the counted values (ms), in seconds: the middle one, or the mean of the
+    middle two, as statistics.median would give over the values listed one by one."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    wanted = [(total - 1) // 2, total // 2]  # positions of the middle value(s), 0-based
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while wanted and wanted[0] < seen:
+            found.append(value)
+            wanted.pop(0)
+        if not wanted:
+            break
+    return sum(found) / len(found) / 1000
+
+
 def _top(counter: Counter[str], n: int = TOP) -> list[Count]:
     # Ties break on the key, so the same events always give the same report.
     ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
@@ -129,12 +163,13 @@ class UsageAggregator:
     redactions: Counter[str] = field(default_factory=Counter)
     tokens: dict[tuple[str, str | None], list[int]] = field(default_factory=dict)
     feedback: Counter[str] = field(default_factory=Counter)
-    requested_at: dict[str, datetime] = field(default_factory=dict)  # open approvals only
+    requested_at: dict[str, int] = field(default_factory=dict)  # open approvals only, in ms
     open_status: dict[str, str] = field(default_factory=dict)
-    decision_seconds: list[float] = field(default_factory=list)
+    decision_ms: Counter[int] = field(default_factory=Counter)  # rounded ms -> decisions
     rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=LISTED))
     low: deque[LowConfidenceOutput] = field(default_factory=lambda: deque(maxlen=LISTED))
     low_count: int = 0
+    pending: int | None = None  # from the totals; else the open approvals folded
 
     def add(self, event: AuditEvent) -> None:
         self.events += 1
@@ -159,15 +194,22 @@ class UsageAggregator:
         totals[0] += event.tokens_in or 0
         totals[1] += event.tokens_out or 0
 
+    def remember(self, event: AuditEvent) -> None:
+        """An event before the window: only when an approval was asked (time to decision)."""
+        iid, status = event.interaction_id, event.approval_status
+        if event.event == "approval_requested":
+            self.requested_at.setdefault(iid, _ms(event))
+        if event.event in DECISIONS or (status is not None and status not in OPEN_STATUSES):
+            self.requested_at.pop(iid, None)
+
     def _approval(self, event: AuditEvent) -> None:
         iid = event.interaction_id
         if event.event == "approval_requested":
-            self.requested_at.setdefault(iid, datetime.fromisoformat(event.at))
+            self.requested_at.setdefault(iid, _ms(event))
         if event.event in DECISIONS:
             asked = self.requested_at.pop(iid, None)
             if asked is not None:
-                elapsed = datetime.fromisoformat(event.at) - asked
-                self.decision_seconds.append(max(0.0, elapsed.total_seconds()))
+                self.decision_ms[three_digits(max(0, _ms(event) - asked))] += 1
         status = event.approval_status
         if status in OPEN_STATUSES:
             self.open_status[iid] = status
@@ -211,6 +253,30 @@ class UsageAggregator:
                 )
             )
 
+    def absorb(self, totals: WindowTotals) -> None:
+        """Take a window's running totals instead of folding its events."""
+        self.events += totals.count("events")[""]
+        self.low_count += totals.count("low")[""]
+        for kind, counter in (
+            ("ev", self.by_event),
+            ("uc", self.by_use_case),
+            ("ch", self.by_channel),
+            ("us", self.by_user),
+            ("r", self.redactions),
+            ("f", self.failures),
+            ("x", self.refusals),
+            ("fb", self.feedback),
+        ):
+            counter.update(totals.count(kind))
+        for key, (tokens_in, tokens_out) in totals.tokens.items():
+            pair = self.tokens.setdefault(key, [0, 0])
+            pair[0] += tokens_in
+            pair[1] += tokens_out
+        self.decision_ms.update(totals.decision_ms)
+        self.pending = totals.pending
+        self.rejections.extend(Rejection.model_validate(r) for r in totals.rejections)
+        self.low.extend(LowConfidenceOutput.model_validate(x) for x in totals.low)
+
     def report(self) -> UsageReport:
         approved, rejected = self.by_event["approved"], self.by_event["rejected"]
         decided = approved + rejected
@@ -230,10 +296,8 @@ class UsageAggregator:
             escalated=self.by_event["escalated"],
             expired=self.by_event["expired"],
             approval_rate=approved / decided if decided else None,
-            median_decision_seconds=(
-                statistics.median(self.decision_seconds) if self.decision_seconds else None
-            ),
-            pending_approvals=len(self.open_status),
+            median_decision_seconds=_median_seconds(self.decision_ms),
+            pending_approvals=len(self.open_status) if self.pending is None else self.pending,
             rejections=list(self.rejections),
             generated=self.by_event["generated"],
             low_confidence=self.low_count,
@@ -280,16 +344,26 @@ def aggregate(
     prices: PriceTable,
     *,
     now: datetime | None = None,
+    since: datetime | None = None,
 ) -> UsageReport:
-    """The report for events already in memory (tests, small tools)."""
+    """The report for events already in memory: tests, and recounting an export. `since`
+    defaults to exactly `days` before `now`; the views start at the hour (`report_window`)."""
     until = now or utcnow()
-    since = until - timedelta(days=days)
+    since = since or until - timedelta(days=days)
     folder = UsageAggregator(days, since, until, prices)
     low, high = format_at(since), format_at(until)
     for event in events:
         if low <= event.at < high:
             folder.add(event)
+        elif event.at < low:
+            folder.remember(event)
     return folder.report()
+
+
+def report_window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """(since, until) of the views' N-day window: whole hours, up to now."""
+    until = now or utcnow()
+    return window_start(until, days), until
 
 
 async def usage_reports(
@@ -299,19 +373,16 @@ async def usage_reports(
     *,
     now: datetime | None = None,
 ) -> list[UsageReport]:
-    """One report per window (in days), from ONE streamed pass over the longest window."""
+    """One report per window (in days), from ONE read of the running totals."""
     if not windows or any(days < 1 for days in windows):
         raise ValueError("usage windows are whole days, at least 1")
     until = now or utcnow()
     folders = [
-        UsageAggregator(days, until - timedelta(days=days), until, prices) for days in windows
+        UsageAggregator(days, report_window(days, until)[0], until, prices) for days in windows
     ]
-    starts = [format_at(f.since) for f in folders]
-    filters = AuditFilters(since=min(f.since for f in folders), until=until)
-    async for event in audit.export(filters):
-        for folder, start in zip(folders, starts, strict=True):
-            if event.at >= start:
-                folder.add(event)
+    totals = await Totals.read(audit.redis, audit.keys, [f.since for f in folders], until)
+    for folder in folders:
+        folder.absorb(totals.window(folder.since))
     return [folder.report() for folder in folders]
 
 

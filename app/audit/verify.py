@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.audit.chain import GENESIS_HASH, compute_hash
+from app.audit.chain import GENESIS_HASH, hash_matches
 from app.audit.stream import AuditStream
 
 LOOKAHEAD = 1000  # how far verify() looks for a missing event before calling it removed
@@ -98,7 +98,7 @@ class ChainWalk:
             label = fields.get("id", "?")
             return _bad("edited", label, self.checked, f"event {label} is not a valid audit event")
         seq = int(data["id"])
-        if compute_hash(data) != data.get("hash"):
+        if not hash_matches(data):
             return _bad("edited", seq, self.checked, f"event {seq} does not match its hash")
         if seq > self.expected_seq:
             self.jump_seq = seq

@@ -21,6 +21,7 @@ from typing import Any, Literal, Unpack
 from pydantic import BaseModel, Field
 
 from app.audit.event import AuditContext, AuditDetail, EventName
+from app.audit.sources import compact as compact_sources
 from app.governance import gate as governance
 from app.governance import model_choice, resolution
 from app.governance.budget import Reservation
@@ -313,6 +314,8 @@ async def _deliver(
     summary, confidence, by_ts = await asyncio.to_thread(_finish, run, messages, session.note)
     links = {ts: by_ts[ts].permalink for ts in summary.cited_ts() if ts in by_ts}
     span = describe_span(messages)
+    # A long read is described (count, span, hash) and only the cited messages listed.
+    sources, described = compact_sources([m.ts for m in messages], summary.cited_ts())
     latency = session.elapsed_ms()
     await session.audit(
         "generated",
@@ -321,7 +324,7 @@ async def _deliver(
         model=summary.model,
         engine=summary.engine,
         prompt_version=PROMPT_VERSION,
-        sources=[m.ts for m in messages],
+        sources=sources,
         output=as_plain_text(summary),
         confidence=confidence.value,
         tokens_in=run.tokens_in,
@@ -329,6 +332,7 @@ async def _deliver(
         latency_ms=latency,
         redactions=run.redactions,
         extra={
+            **described,
             "span": span,
             "chunks": run.chunks,
             "cached_chunks": run.cached_chunks,
