@@ -159,7 +159,7 @@ def parse(body: str, content_type: str) -> Arrived | Answer:
         return Arrived(body, content_type, kind, loaded)
     if media != FORM:
         return Answer(415, "content_type")
-    form = parse_form(body)
+    form = parse_form(body, GATE_FIELDS)
     if "payload" in form:
         loaded = load_object(form["payload"])
         if isinstance(loaded, Answer):
@@ -175,10 +175,16 @@ def parse(body: str, content_type: str) -> Arrived | Answer:
     return Answer(400, "shape")
 
 
-def parse_form(body: str) -> dict[str, str]:
+# The form fields the gate reads; a worker's Bolt reads the rest from the queued raw body.
+GATE_FIELDS = frozenset({"payload", "command", "ssl_check", "team_id"})
+
+
+def parse_form(body: str, only: frozenset[str] | None = None) -> dict[str, str]:
     """A URL-encoded form's fields (the last value of a repeated name, blanks kept), as
     `urllib.parse.parse_qs` reads them but several times faster: only a part holding an escape
-    (`%` or `+`) is decoded. It runs on every request before the answer, so it counts."""
+    (`%` or `+`) is decoded, and with `only`, only those fields' values (decoding is most of
+    the cost: a command's `response_url` and `text` are escaped). It runs on every request
+    before the answer, so it counts."""
     form: dict[str, str] = {}
     for pair in body.split("&"):
         if not pair:
@@ -186,6 +192,8 @@ def parse_form(body: str) -> dict[str, str]:
         name, _, value = pair.partition("=")
         if "%" in name or "+" in name:
             name = unquote_plus(name)
+        if only is not None and name not in only:
+            continue
         if "%" in value or "+" in value:
             value = unquote_plus(value)
         form[name] = value

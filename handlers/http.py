@@ -46,6 +46,10 @@ SLOW_TEXT = (
 )
 
 
+QUEUED = Response()  # 200, empty: the request is queued
+EMPTY_HEADERS = [(b"content-length", b"0")]
+
+
 class InstalledTeam:
     """The workspace this deployment serves: the bot token's team, from auth.test, asked once
     (at start) and cached; after a failure, asked again at most every few seconds."""
@@ -89,19 +93,32 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
 
     async def handle(arrived: Arrived, headers: Mapping[str, str]) -> Response:
         if await front_door.accept(arrived, headers):
-            return Response()  # queued: a worker reads it (handlers/inbox.py)
+            return QUEUED  # queued: a worker reads it (handlers/inbox.py)
         request = AsyncBoltRequest(body=arrived.body, headers=dict(headers))
         return to_starlette_response(await bolt.async_dispatch(request))
 
     async def within_budget(arrived: Arrived, headers: Mapping[str, str]) -> Response:
         """The answer, or — when Redis is too slow for Slack's 3 s — one that does not wait."""
-        task = asyncio.ensure_future(handle(arrived, headers))
+        if arrived.kind in inbox.QUEUED_KINDS:
+            # Nearly every request: queue it with no task of its own (a task per request is a
+            # tenth of the front door's CPU). Past the budget the wait is cancelled, not the
+            # XADD: the job may still land, as the slow answer says.
+            try:
+                async with asyncio.timeout(ACK_BUDGET_S):
+                    if await front_door.accept(arrived, headers):
+                        return QUEUED
+            except TimeoutError:
+                return slow(arrived)
+        task = asyncio.ensure_future(handle(arrived, headers))  # Bolt, now: it must run on
         done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET_S)
         if task in done:
             return task.result()
         late.add(task)
         task.add_done_callback(_settle_late)
         task.add_done_callback(late.discard)
+        return slow(arrived)
+
+    def slow(arrived: Arrived) -> Response:
         metrics.SLOW_ACKS.inc()
         log.warning(
             "answered before the work was queued: redis is slow", extra={"kind": arrived.kind}
@@ -188,6 +205,10 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
         except Exception:
             log.exception("a slack request failed before it was answered")
             response = Response(status_code=500)
+        if response is QUEUED:  # the common answer, sent without Starlette's per-call work
+            await send({"type": "http.response.start", "status": 200, "headers": EMPTY_HEADERS})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await response(scope, receive, send)
 
     return asgi

@@ -47,6 +47,9 @@ def deferrable(body: str, content_type: str) -> bool:
     return body.startswith("command=") or "&command=" in body
 
 
+QUEUED_KINDS = frozenset({"command", "event"})  # queued raw; everything else runs Bolt now
+
+
 def lane_of(body: str) -> Lane:
     """`/steward` (help, audit, policy, pause…) calls no model and someone waits on it: the
     interactive lane, so it is answered whatever the backlog of summaries and drafts. Every
@@ -64,7 +67,7 @@ class FrontDoor:
     async def accept(self, arrived: Arrived, headers: Mapping[str, str]) -> bool:
         """True when the request was queued: answer 200 with an empty body.
         False: Bolt must handle it now."""
-        if arrived.kind not in ("command", "event"):
+        if arrived.kind not in QUEUED_KINDS:
             return False
         request = SlackRequest(
             body=arrived.body,

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from app.runtime.acks_first import AcksFirst
-from app.runtime.keys import GROUP, STREAMS
+from app.runtime.keys import GROUP, STREAMS, Lane
 from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
 
 
@@ -52,6 +52,16 @@ async def test_a_steady_stream_of_requests_cannot_starve_the_workers() -> None:
     assert await asyncio.wait_for(acks.wait(), 5) == 1
 
 
+async def test_model_work_trickles_slower_than_clicks_while_requests_keep_coming() -> None:
+    acks = AcksFirst(max_wait=0.01, normal_wait=60)
+    acks.enter()  # never left
+    normal = asyncio.ensure_future(acks.wait("normal"))
+    assert await asyncio.wait_for(acks.wait("interactive"), 5) == 1  # a click's job may start
+    assert not normal.done()  # a model job may not, yet
+    acks.leave()  # the front door goes quiet: every lane may fill its slots
+    assert await asyncio.wait_for(normal, 5) is None
+
+
 class Ping(BaseModel):
     n: int
 
@@ -63,7 +73,7 @@ async def test_a_capped_read_takes_one_job_and_leaves_the_rest_queued(r: aioredi
     never = asyncio.Event()
     lanes_read: set[asyncio.Task[object] | None] = set()
 
-    async def busy_front_door() -> int | None:
+    async def busy_front_door(_: Lane) -> int | None:
         lane = asyncio.current_task()  # each lane reads from a task of its own
         if lane in lanes_read:
             await never.wait()  # a lane's second read never comes: only its first one counts

@@ -29,3 +29,13 @@ def test_any_body_reads_as_parse_qs_reads_it(body: str) -> None:
 def test_a_slash_command_form() -> None:
     form = parse_form("command=%2Fsteward&text=help+me&team_id=T1&text=again")
     assert form == {"command": "/steward", "text": "again", "team_id": "T1"}
+
+
+@given(st.lists(st.tuples(st.sampled_from(["payload", "team_id", "text", "c"]), st.text())))
+def test_reading_only_some_fields_reads_them_as_parse_qs_does(
+    pairs: list[tuple[str, str]],
+) -> None:
+    body = urlencode(pairs)
+    wanted = frozenset({"payload", "team_id"})
+    expected = {k: v for k, v in standard(body).items() if k in wanted}
+    assert parse_form(body, wanted) == expected

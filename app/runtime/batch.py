@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
 
 # One command for the whole batch: redis-py's per-command cost (packing, parsing, a pipeline's
 # bookkeeping) is paid once, not per job. KEYS[i] is the stream of the job in ARGV[i].
@@ -63,9 +66,17 @@ class XaddBatch:
                 keys=[stream for stream, _, _ in batch], args=[job for _, job, _ in batch]
             )
         except Exception as exc:
+            abandoned = 0
             for _, _, added in batch:
-                if not added.done():
+                if added.done():
+                    abandoned += 1  # answered already (Redis was slow): nobody else will know
+                else:
                     added.set_exception(exc)
+            if abandoned:
+                log.warning(
+                    "jobs not queued after their requests were answered",
+                    extra={"jobs": abandoned, "error": type(exc).__name__},
+                )
             return
         except BaseException:
             for _, _, added in batch:

@@ -251,7 +251,7 @@ class Worker:
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     clock: Clock = SYSTEM
     # Awaited before each read; may cap how many jobs it takes (e.g. AcksFirst.wait in serve).
-    before_read: Callable[[], Awaitable[int | None]] | None = None
+    before_read: Callable[[Lane], Awaitable[int | None]] | None = None
     _running: dict[tuple[Lane, str], asyncio.Task[None]] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -322,7 +322,7 @@ class Worker:
         if slots <= 0:
             return
         if self.before_read is not None:
-            cap = await self.before_read()
+            cap = await self.before_read(lane)
             slots = slots if cap is None else max(1, min(slots, cap))
         response: Any = await self.redis.xreadgroup(
             GROUP, self.name, {STREAMS[lane]: ">"}, count=slots, block=self.config.block_ms
