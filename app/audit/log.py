@@ -190,6 +190,7 @@ class AuditLog:
             k.usage_open,
             k.usage_rejections,
             k.usage_low,
+            k.merkle,
             *(k.awaiting(user) for user in approvers_named(event)),
         ]
 
