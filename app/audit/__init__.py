@@ -4,7 +4,8 @@ trace, feedback, usage and pricing, and the admin review built on them.
 The log itself: `event` (the model, a leaf), `chain` (hashing), `state`, `query` (filters),
 `keys`, `scripts` (Lua: the one append script) with `lua_sha256` and `lua_merkle`, `stream`
 (raw reads), `log` (AuditLog), `verify`, `archive`; `merkle` (RFC 6962 tree math and proofs, no
-storage) and `merkle_store` (roots and proofs from the nodes the append script keeps); `sources` (compact sources) and `totals` (the running usage
+storage) and `merkle_store` (roots and proofs from the nodes the append script keeps);
+`sources` (compact sources) and `totals` (the running usage
 totals the append script keeps, which `usage` reads).
 
 May import: `runtime`, `slack`, `model`, `governance` (roles and policy for admin checks).
