@@ -64,10 +64,12 @@ class Checkpoint(BaseModel):
         if self.key != fingerprint(public):
             return False
         try:
-            public.verify(base64.b64decode(self.signature, validate=True), self.signed_text())
+            signature = base64.b64decode(self.signature, validate=True)
+            public.verify(signature, self.signed_text())
         except (InvalidSignature, binascii.Error, ValueError):
             return False
-        return True
+        # Only the canonical spelling: a changed padding bit must not pass as the same signature.
+        return base64.b64encode(signature).decode("ascii") == self.signature
 
     def line(self) -> str:
         """One JSON line, as the checkpoint file and a Slack message carry it."""

@@ -45,6 +45,19 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
     return _generated(settings.steward_data_dir / GENERATED_NAME)
 
 
+def configured_public_key(settings: Settings) -> Ed25519PublicKey | None:
+    """The public half of the configured (or already generated) key; None when there is none.
+    Unlike `load_signing_key`, never makes one: a verifier must not invent the key it checks."""
+    generated = settings.steward_data_dir / GENERATED_NAME
+    if (
+        settings.steward_audit_signing_key is None
+        and settings.steward_audit_signing_key_file is None
+        and not generated.exists()
+    ):
+        return None
+    return load_signing_key(settings).public_key()
+
+
 def _generated(path: Path) -> Ed25519PrivateKey:
     if path.exists():
         return _private_key(path.read_bytes(), str(path))
@@ -102,7 +115,10 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
         if value.startswith("-----BEGIN"):
             key = serialization.load_pem_public_key(value.encode())
         else:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(value, validate=True))
+            raw = base64.b64decode(value, validate=True)
+            if base64.b64encode(raw).decode("ascii") != value:  # one spelling per key
+                raise ValueError("not canonical base64")
+            key = Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
         raise ValueError("not an Ed25519 public key (base64 of 32 bytes, or PEM)") from None
     if not isinstance(key, Ed25519PublicKey):
