@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.audit import merkle
 from app.audit.checkpoint import Checkpoint
 from app.audit.checkpoints import Checkpointer
+from app.audit.cli_attest import verify_published
 from app.audit.event import AuditEvent
 from app.audit.log import AuditLog
 from app.audit.merkle_store import MerkleStore
@@ -173,3 +174,26 @@ async def test_a_consistency_proof_between_checkpoints_verifies_and_a_forged_one
             old.size, new.size, old.root_bytes, new.root_bytes, forged
         )
     assert not merkle.verify_consistency(old.size, new.size, new.root_bytes, new.root_bytes, proof)
+
+
+async def test_after_retention_trims_the_stream_the_tree_still_verifies_from_its_nodes(
+    r: aioredis.Redis, tmp_path: Path
+) -> None:
+    from tests.test_audit import _aged_log
+
+    log, _ = await _aged_log(r)  # 5 events 40 days old, 3 recent
+    signer = Checkpointer(r, load_settings(steward_data_dir=tmp_path))
+    await signer.publish_now()
+    result = await log.archive_older_than(30, tmp_path / "archive")
+    assert result.archived == 5 and await r.xlen(STREAM) == 3
+    await log.record(interaction_id="after", event="requested")
+    await signer.publish_now()  # 9 events, 5 of them only in the archive now
+    public = signer.signing_key().public_key()
+    chain, report = await verify_published(log, signer.file.read(), public)
+    assert chain.ok and report.ok, report.problems
+    assert [p.checkpoint.size for p in report.checkpoints if p.checkpoint] == [8, 9]
+    # The stored nodes over the archived events stand in for them: changing one is caught.
+    await r.setrange("steward:audit:merkle:0", 3 * 32, b"\x00" * 32)  # the node over events 1-4
+    chain, report = await verify_published(log, signer.file.read(), public)
+    assert chain.ok and not report.ok
+    assert any(p.startswith("rewritten: ") for p in report.problems)
