@@ -152,7 +152,8 @@ async def test_a_signer_refuses_a_log_that_lost_or_changed_what_it_signed(
     await _fill(log, 2, start=6)
     with pytest.raises(CheckpointRefused, match="history was rewritten"):
         await signer.publish_now()
-    await r.hset("steward:audit:head", "tree", 3)  # the tree cut back below what was signed
+    # The log cut back below what was signed (head and tree alike).
+    await r.hset("steward:audit:head", mapping={"seq": 3, "tree": 3})
     with pytest.raises(CheckpointRefused, match="fewer than the 6"):
         await signer.publish_now()
     assert len(signer.file.read()) == 1  # nothing more was signed

@@ -7,15 +7,18 @@ import asyncio
 import hashlib
 import json
 import multiprocessing
+from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 
 from app.audit import merkle
+from app.audit.checkpoints import Checkpointer, CheckpointRefused
 from app.audit.keys import AuditKeys
 from app.audit.log import AuditLog
 from app.audit.merkle_store import MerkleStore, MissingNodes
+from app.runtime.settings import load_settings
 from tests.test_audit import _append_from_process
 from tests.test_audit_merkle import mth
 
@@ -119,3 +122,32 @@ async def test_lua_sha256_raw_and_both_agree_with_hashlib(r: aioredis.Redis) -> 
 def _url(r: aioredis.Redis) -> str:
     kw = r.connection_pool.connection_kwargs
     return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+
+
+async def test_a_log_begun_before_the_tree_gets_one_at_its_first_checkpoint(
+    r: aioredis.Redis, tmp_path: Path
+) -> None:
+    log = AuditLog(r)
+    await _fill(log, 10)
+    # As an upgraded deployment finds it: a head with no `tree`, no nodes.
+    await r.hdel("steward:audit:head", "tree")
+    await r.delete(*[k async for k in r.scan_iter(match="steward:audit:merkle:*")])
+    await _fill(log, 3)  # appends leave a tree-less log alone
+    store = MerkleStore(r, AuditKeys())
+    assert await store.size() is None
+    signer = Checkpointer(r, load_settings(steward_data_dir=tmp_path))
+    made = (await signer.publish_now()).checkpoint
+    assert made is not None and made.size == 13
+    assert made.root_bytes == mth(await _leaves(r))
+    await _fill(log, 2)  # from now on every append extends it
+    assert await store.size() == 15 and await store.root(15) == mth(await _leaves(r))
+
+
+async def test_a_log_archived_before_it_had_a_tree_cannot_be_signed(
+    r: aioredis.Redis, tmp_path: Path
+) -> None:
+    await r.hset("steward:audit:head", mapping={"hash": "ab" * 32, "seq": 4, "stream_id": "1-1"})
+    await r.hset("steward:audit:anchor", mapping={"hash": "ab" * 32, "seq": 4, "stream_id": "1-1"})
+    signer = Checkpointer(r, load_settings(steward_data_dir=tmp_path))
+    with pytest.raises(CheckpointRefused, match="archived before it had a Merkle tree"):
+        await signer.publish_now()

@@ -26,10 +26,11 @@ from app.audit import merkle
 from app.audit.checkpoint import Checkpoint
 from app.audit.event import format_at
 from app.audit.keys import AuditKeys
-from app.audit.merkle_store import MerkleStore
+from app.audit.merkle_store import MerkleStore, MissingNodes
 from app.audit.published import CheckpointFile, post
 from app.audit.scripts import RELEASE_LUA
 from app.audit.signing import fingerprint, load_signing_key
+from app.audit.stream import AuditStream
 from app.governance.policy_schema import Policy
 from app.runtime.clock import SYSTEM, Clock, sleep_unless
 from app.runtime.queue import Worker
@@ -70,6 +71,7 @@ class Checkpointer:
         self.settings = settings
         self.keys = keys or AuditKeys()
         self.store = MerkleStore(redis, self.keys)
+        self.stream = AuditStream(redis, self.keys)
         self.file = CheckpointFile(settings.checkpoint_file)
         self.policy = policy  # read per checkpoint: the policy may be reloaded
         self.slack = slack
@@ -99,10 +101,11 @@ class Checkpointer:
 
     async def _publish(self) -> CheckpointResult:
         size = await self.store.size()
-        if size is None:
-            raise CheckpointRefused(
-                "this audit log was begun before its Merkle tree: no checkpoint can cover it"
-            )
+        if size is None or size < (await self.stream.read_head())[1]:
+            try:  # a log begun before the tree: build it from the events first
+                size = await self.store.catch_up(self.stream)
+            except MissingNodes as exc:
+                raise CheckpointRefused(f"no tree can cover this log: {exc}") from None
         root = await self.store.root(size)
         key = self.signing_key()
         await self._check_extends(key, size, root)

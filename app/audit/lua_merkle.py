@@ -48,3 +48,17 @@ for i = 1, #ARGV do
 end
 return out
 """
+
+# KEYS: 1 the tree's base key, 2 the head. ARGV: 1 the tree size the caller read its leaves from,
+# then each next leaf's 32 bytes. Extends a tree that lags the chain (a log begun before the
+# tree) only if no one moved it meanwhile; returns the tree's size after. Once it reaches the
+# head's `seq`, appends carry on (`app.audit.scripts`).
+EXTEND_LUA = """
+local head = redis.call('HMGET', KEYS[2], 'seq', 'tree')
+local tree = tonumber(head[2] or '0')
+if tree ~= tonumber(ARGV[1]) then return tree end
+for i = 2, #ARGV do merkle_add(KEYS[1], tree + i - 2, ARGV[i]) end
+tree = tree + #ARGV - 1
+redis.call('HSET', KEYS[2], 'tree', string.format('%d', tree))
+return tree
+"""

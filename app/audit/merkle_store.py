@@ -8,13 +8,16 @@ Redis can make a proof fail but never make a false one verify.
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 import redis.asyncio as aioredis
 
 from app.audit import merkle
 from app.audit.keys import AuditKeys
-from app.audit.lua_merkle import NODES_LUA
+from app.audit.lua_merkle import EXTEND_LUA, MERKLE_LUA, NODES_LUA
+from app.audit.lua_sha256 import SHA256_LUA
+from app.audit.stream import PAGE, AuditStream
 
 
 class MissingNodes(RuntimeError):
@@ -26,6 +29,7 @@ class MerkleStore:
         self._r = redis
         self.keys = keys
         self._nodes = redis.register_script(NODES_LUA)
+        self._extend = redis.register_script(SHA256_LUA + MERKLE_LUA + EXTEND_LUA)
 
     async def size(self) -> int | None:
         """Leaves in the tree; None for a log begun before the tree (its head has no `tree`)."""
@@ -62,3 +66,38 @@ class MerkleStore:
     async def frontier(self, size: int) -> merkle.Frontier:
         """The right edge after `size` leaves, for a walk that resumes there (after an archive)."""
         return merkle.Frontier(size, await self.nodes(merkle.pieces(0, size)))
+
+    async def catch_up(self, stream: AuditStream) -> int:
+        """Build the tree of a log begun before it, from its events; returns the tree's size.
+
+        Appends made meanwhile are read too, until the tree reaches the head and appends carry
+        it on. MissingNodes when the log's first events were archived before it had a tree:
+        their hashes are no longer in Redis, so no tree can be proven over them."""
+        size = await self.size()
+        if size is not None and size >= (await stream.read_head())[1]:
+            return size
+        tree = size or 0
+        if tree == 0 and await stream.hash(self.keys.anchor):
+            raise MissingNodes("the log's first events were archived before it had a Merkle tree")
+        low = "-"
+        while True:
+            page = await stream.range(low, "+", PAGE)
+            leaves: list[bytes] = []
+            for _, fields in page:
+                seq = int(fields.get("id", 0))
+                if seq <= tree + len(leaves):
+                    continue
+                if seq != tree + len(leaves) + 1:
+                    raise MissingNodes(f"event {tree + len(leaves) + 1} is missing from the stream")
+                leaves.append(bytes.fromhex(json.loads(fields["json"])["hash"]))
+            if leaves:
+                moved = int(await self._extend(keys=[self.keys.merkle, self.keys.head],
+                                               args=[tree, *leaves]))  # fmt: skip
+                if moved != tree + len(leaves):  # another process is catching up: let it
+                    return moved
+                tree = moved
+            if len(page) < PAGE:
+                if tree >= (await stream.read_head())[1]:
+                    return tree
+                continue  # appends came meanwhile; they are in the next read
+            low = "(" + page[-1][0]
