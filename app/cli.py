@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from app.audit import cli_attest as attest
 from app.runtime import logs
 from app.runtime.queue import QueueConfig
 from app.runtime.settings import ConfigError, Settings, load_settings
@@ -372,7 +373,7 @@ def _audit_parsers(sub: Any) -> None:
     """`steward audit verify|export` and `steward usage`."""
     audit = sub.add_parser("audit", help="verify or export the audit log")
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    actions.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event")
+    attest.add_parsers(actions)  # verify, public-key, checkpoint, evidence, check-evidence
     export = actions.add_parser("export", help="stream audit events as JSONL or CSV")
     when = "a date (2024-05-01) or ISO datetime"
     export.add_argument("--since", metavar="D", help=f"from {when}, inclusive")
@@ -388,12 +389,14 @@ def _audit_parsers(sub: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from app.audit.export import cli_export, cli_verify
+    from app.audit.export import cli_export
 
-    _, target = _prepare()
+    if args.audit_command in ("public-key", "check-evidence"):  # no Redis: an auditor's laptop
+        return attest.run(args, load_settings(), None)
+    settings, target = _prepare()
     try:
-        if args.audit_command == "verify":
-            return cli_verify(target.url)
+        if args.audit_command in attest.NEEDS_REDIS:
+            return attest.run(args, settings, target.url)
         try:
             sink = (
                 open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115

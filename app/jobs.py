@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from app import help as help_
 from app.audit.admin import AuditExportRequest, run_audit_export
+from app.audit.evidence_export import EvidenceExportRequest, run_evidence_export
 from app.audit.feedback import FeedbackRequest, run_feedback
 from app.audit.trace import WhyRequest, run_why
 from app.commands import run_steward
@@ -102,6 +103,7 @@ KINDS: dict[str, Kind] = {
     "post_retry": Kind(PostRetry, run_post_retry),
     "post_cancel": Kind(PostCancel, run_post_cancel),
     "audit_export": Kind(AuditExportRequest, run_audit_export),
+    "evidence_export": Kind(EvidenceExportRequest, run_evidence_export),
     SLACK_REQUEST: Kind(SlackRequest, run_replay),
 }
 

@@ -1,23 +1,30 @@
-"""Audit trail benchmark: appends (1 and 4 writer processes), export, verify, memory, and the
-admin views at 10k / 100k / 1M events.
+"""Audit trail benchmark: appends (1 and 4 writer processes), export, verify, memory, the
+admin views at 10k / 100k / 1M events, and the Merkle tree's proofs at 1M leaves.
 
     python bench/audit.py [--redis-url URL] [--events 100000] [--writer-events 3000]
-                          [--scales 10000,100000,1000000] [--parts basic,writers,views,sources]
+                          [--scales 10000,100000,1000000] [--proof-leaves 1000000]
+                          [--parts basic,writers,views,sources,proofs]
 
 Uses --redis-url, else $REDIS_URL, else an embedded Valkey. Keys go under throwaway prefixes
 (`stewardbench-...-<pid>`) that are deleted at the end, so it is safe against a live database.
 Targets (issue 16): append p99 < 5 ms with 4 writer processes and their total throughput at
 least one writer's; admin App Home and `/steward usage 30d` < 300 ms at 1,000,000 events (the
 views read the running totals; the events are loaded through the real append script,
-pipelined, spread over 30 days); a 20,000-message `generated` event < 4 KB.
+pipelined, spread over 30 days); a 20,000-message `generated` event < 4 KB. Issue 15: append
+p99 still < 2 ms with the Merkle tree and 4 writer processes (against the same appends on a log
+without the tree, in the same run); inclusion and consistency proofs at 1,000,000 leaves
+O(log n) in size and < 5 ms to build; verify's rate with the tree checked against a checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import logging
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -33,9 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis.asyncio as aioredis
 
+from app.audit import merkle
+from app.audit.chain import GENESIS_HASH
+from app.audit.checkpoints import Checkpointer
+from app.audit.cli_attest import verify_published
 from app.audit.event import AuditEvent, format_at, utcnow
 from app.audit.export import write_csv, write_jsonl
+from app.audit.keys import AuditKeys
 from app.audit.log import AuditLog
+from app.audit.lua_merkle import MERKLE_LUA
+from app.audit.lua_sha256 import SHA256_LUA
+from app.audit.merkle_store import MerkleStore
 from app.audit.pricing import DEFAULT_PRICES, PriceTable, load_prices
 from app.audit.query import AuditFilters
 from app.audit.sources import compact
@@ -127,8 +142,9 @@ async def run(url: str, n: int) -> None:
         assert result.ok, result.problem
         print(
             f"verify  {result.checked:,} events in {seconds:.2f} s = "
-            f"{result.checked / seconds:,.0f} events/s"
+            f"{result.checked / seconds:,.0f} events/s (chain only)"
         )
+        await bench_verify_tree(log, n)
 
         reports, seconds = await timed(
             lambda: usage_reports(log, [7, 30], PriceTable(DEFAULT_PRICES))
@@ -145,6 +161,25 @@ async def run(url: str, n: int) -> None:
         for start in range(0, len(keys), 1000):
             await client.delete(*keys[start : start + 1000])
         await client.aclose()
+
+
+async def bench_verify_tree(log: AuditLog, n: int) -> None:
+    """`steward audit verify`'s whole check: chain, tree recomputed in the same walk, compared
+    with a signed checkpoint, the stored tree cross-checked."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = load_settings(steward_data_dir=Path(data_dir))
+        signer = Checkpointer(log.redis, settings, keys=log.keys)
+        logging.getLogger("app.audit.signing").setLevel(logging.ERROR)  # the laptop-key warning
+        await signer.publish_now()
+        public = signer.signing_key().public_key()
+        (chain, report), seconds = await timed(
+            lambda: verify_published(log, signer.file.read(), public)
+        )
+    assert chain.ok and report.ok, report.problems
+    print(
+        f"verify  {chain.checked:,} events in {seconds:.2f} s = {chain.checked / seconds:,.0f} "
+        "events/s (chain + Merkle tree against a signed checkpoint)"
+    )
 
 
 async def report_memory(log: AuditLog, n: int) -> None:
@@ -193,11 +228,14 @@ def _writer(url: str, prefix: str, worker: int, n: int, start: Any, out: Any) ->
     asyncio.run(run())
 
 
-def writers(url: str, count: int, n: int) -> tuple[list[float], float]:
-    """(every append's latency in ms, total appends/s) for `count` writer processes."""
+def writers(url: str, count: int, n: int, *, tree: bool = True) -> tuple[list[float], float]:
+    """(every append's latency in ms, total appends/s) for `count` writer processes; without
+    `tree`, on a log whose head predates the Merkle tree, so the script leaves the tree alone."""
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    prefix = f"stewardbench-w{count}-{os.getpid()}"
+    prefix = f"stewardbench-w{count}{'' if tree else 'x'}-{os.getpid()}"
+    if not tree:
+        asyncio.run(_head_without_tree(url, prefix))
     procs = [
         ctx.Process(target=_writer, args=(url, prefix, w, n, start, out)) for w in range(count)
     ]
@@ -214,6 +252,13 @@ def writers(url: str, count: int, n: int) -> tuple[list[float], float]:
     return latencies, count * n / wall
 
 
+async def _head_without_tree(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    head = {"hash": GENESIS_HASH, "seq": 1, "stream_id": "0-1"}
+    await client.hset(AuditKeys(prefix).head, mapping=head)  # type: ignore[arg-type]
+    await client.aclose()
+
+
 async def _drop(url: str, prefix: str) -> None:
     client = aioredis.Redis.from_url(url, decode_responses=True)
     keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
@@ -225,6 +270,7 @@ async def _drop(url: str, prefix: str) -> None:
 def bench_writers(url: str, n: int) -> None:
     one, one_rate = writers(url, 1, n)
     four, four_rate = writers(url, 4, n)
+    bare, bare_rate = writers(url, 4, n, tree=False)
     print(
         f"writers 1 process:   {n:,} appends, p50 {statistics.median(one):.3f} ms, "
         f"p99 {percentile(one, 0.99):.3f} ms, {one_rate:,.0f} appends/s"
@@ -232,7 +278,95 @@ def bench_writers(url: str, n: int) -> None:
     print(
         f"writers 4 processes: {4 * n:,} appends, p50 {statistics.median(four):.3f} ms, "
         f"p99 {percentile(four, 0.99):.3f} ms, {four_rate:,.0f} appends/s "
-        f"(x{four_rate / one_rate:.2f} of 1 writer; target p99 < 5 ms, >= x1.00)"
+        f"(x{four_rate / one_rate:.2f} of 1 writer; target p99 < 2 ms with the tree, >= x1.00)"
+    )
+    print(
+        f"writers 4 processes, no Merkle tree: p50 {statistics.median(bare):.3f} ms, "
+        f"p99 {percentile(bare, 0.99):.3f} ms, {bare_rate:,.0f} appends/s (the tree costs "
+        f"x{percentile(four, 0.99) / percentile(bare, 0.99):.2f} at p99)"
+    )
+
+
+# ---- Merkle proofs at scale ----------------------------------------------------------------
+
+# The append script's own `merkle_add`, fed leaves in bulk: the tree of a 1M-event log in
+# minutes, without a million events' worth of stream. KEYS: tree base, head. ARGV: first leaf
+# index, then each leaf's 32 bytes.
+BULK_LEAVES_LUA = (
+    SHA256_LUA
+    + MERKLE_LUA
+    + """
+local first = tonumber(ARGV[1])
+for i = 2, #ARGV do merkle_add(KEYS[1], first + i - 2, ARGV[i]) end
+redis.call('HSET', KEYS[2], 'tree', first + #ARGV - 1, 'seq', first + #ARGV - 1)
+return 1
+"""
+)
+LEAF_BATCH = 2000
+
+
+def _leaf(k: int) -> bytes:
+    return hashlib.sha256(k.to_bytes(8, "big")).digest()
+
+
+async def bench_proofs(url: str, n: int) -> None:
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    prefix = f"stewardbench-proofs-{os.getpid()}"
+    keys = AuditKeys(prefix)
+    store = MerkleStore(client, keys)
+    bulk = client.register_script(BULK_LEAVES_LUA)
+    rng = random.Random(15)
+    try:
+        began = time.perf_counter()
+        for first in range(0, n, LEAF_BATCH):
+            leaves = [_leaf(k) for k in range(first, min(n, first + LEAF_BATCH))]
+            await bulk(keys=[keys.merkle, keys.head], args=[first, *leaves])
+        load = time.perf_counter() - began
+        root = await store.root(n)
+        memory = sum(
+            [
+                int(await client.memory_usage(k) or 0)
+                async for k in client.scan_iter(f"{keys.merkle}:*")
+            ]
+        )
+        print(
+            f"proofs  tree of {n:,} leaves built by the append script's merkle_add in {load:.1f} s "
+            f"({n / load:,.0f} leaves/s, {memory / n:.0f} bytes/leaf in Redis)"
+        )
+        for size in sorted({min(n, 1000), n}):
+            await _proof_times(store, size, root if size == n else await store.root(size), rng)
+    finally:
+        await _drop(url, prefix)
+        await client.aclose()
+
+
+async def _proof_times(store: MerkleStore, size: int, root: bytes, rng: random.Random) -> None:
+    build, check, nodes = [], [], []
+    for _ in range(1000):
+        index = rng.randrange(size)
+        t0 = time.perf_counter()
+        proof = await store.inclusion_proof(index, size)
+        t1 = time.perf_counter()
+        assert merkle.verify_inclusion(index, size, merkle.leaf_hash(_leaf(index)), proof, root)
+        check.append((time.perf_counter() - t1) * 1000)
+        build.append((t1 - t0) * 1000)
+        nodes.append(len(proof))
+    cbuild, cnodes = [], []
+    for _ in range(300):
+        old = rng.randrange(1, size + 1)
+        t0 = time.perf_counter()
+        proof = await store.consistency_proof(old, size)
+        cbuild.append((time.perf_counter() - t0) * 1000)
+        cnodes.append(len(proof))
+        old_root = await store.root(old)
+        assert merkle.verify_consistency(old, size, old_root, root, proof)
+    print(
+        f"proofs  at {size:>9,} leaves: inclusion {max(nodes)} nodes max "
+        f"({max(nodes) * 32} bytes), "
+        f"built p50 {statistics.median(build):.3f} ms p99 {percentile(build, 0.99):.3f} ms, "
+        f"verified p50 {statistics.median(check):.3f} ms; consistency {max(cnodes)} nodes max, "
+        f"built p50 {statistics.median(cbuild):.3f} ms p99 {percentile(cbuild, 0.99):.3f} ms "
+        f"(target < 5 ms, log2 n = {size.bit_length() - 1})"
     )
 
 
@@ -389,6 +523,8 @@ def run_all(url: str, args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as data_dir:
             scales = [int(x) for x in args.scales.split(",") if x]
             asyncio.run(bench_views(url, scales, Path(data_dir)))
+    if "proofs" in parts:
+        asyncio.run(bench_proofs(url, args.proof_leaves))
     if "sources" in parts:
         size = generated_event_size()
         print(f"sources a 20,000-message `generated` event: {size:,} bytes stored (target < 4,096)")
@@ -400,7 +536,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--writer-events", type=int, default=3000, help="appends per writer")
     parser.add_argument("--scales", default="10000,100000,1000000")
-    parser.add_argument("--parts", default="basic,writers,views,sources", help="which to run")
+    parser.add_argument("--proof-leaves", type=int, default=1_000_000)
+    parser.add_argument(
+        "--parts", default="basic,writers,views,sources,proofs", help="which to run"
+    )
     args = parser.parse_args()
     if args.redis_url:
         print(f"redis: {args.redis_url.rsplit('@', 1)[-1]}")

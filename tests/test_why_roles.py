@@ -100,3 +100,37 @@ async def test_feedback_by_an_outsider_is_refused_audited_and_unlocks_nothing(
     feedback = [e for e in trail if e.event == "feedback"]
     assert [(e.actor_id, e.reason) for e in feedback] == [(EMPLOYEE, "down")]
     assert feedback[0].channel_id == LAUNCH and feedback[0].use_case == "summarize"
+
+
+async def test_an_admin_exports_evidence_from_why_and_others_cannot(stack: Stack) -> None:
+    from app.audit import evidence
+    from app.audit.evidence_export import EvidenceExportRequest, run_evidence_export
+
+    sb = stack.sandbox
+    interaction, request = await submitted(stack, "announce the office move")
+    await sb.user(EMPLOYEE).click("Why?", in_=request)
+    employee_view = await sb.wait_for(lambda: sb.user(EMPLOYEE).modal)
+    assert "Export evidence" not in json.dumps(employee_view.blocks)  # admins only
+
+    admin = sb.user(ADMIN)
+    await admin.click("Why?", in_=request)
+    modal = await sb.wait_for(lambda: admin.modal)
+    await admin.click("Export evidence", in_=modal)
+    dm = sb.workspace.open_im(ADMIN).id
+    (package,) = await sb.wait_for(
+        lambda: [f for f in sb.workspace.files.values() if dm in f.channels] or None
+    )
+    assert package.name == f"evidence-{interaction}.json"
+    checkpoint, count = evidence.check((package.content or b"").decode())
+    events = await stack.runtime.services.audit.events_for(interaction)
+    assert count == len(events) >= 3 and checkpoint.size >= events[-1].id
+
+    # A forged click (the employee never saw the button) is refused on the server and audited.
+    await run_evidence_export(
+        stack.runtime.services,
+        EvidenceExportRequest(interaction_id=interaction, user_id=EMPLOYEE, team_id="T0ACME"),
+    )
+    (last,) = await stack.runtime.services.audit.recent(1)
+    assert (last.event, last.actor_id) == ("refused", EMPLOYEE)
+    assert last.reason == "why: export evidence: admins only"
+    assert len([f for f in sb.workspace.files.values() if dm in f.channels]) == 1

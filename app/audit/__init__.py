@@ -2,9 +2,17 @@
 trace, feedback, usage and pricing, and the admin review built on them.
 
 The log itself: `event` (the model, a leaf), `chain` (hashing), `state`, `query` (filters),
-`keys`, `scripts` (Lua: the one append script) and `lua_sha256`, `stream` (raw reads), `log`
-(AuditLog), `verify`, `archive`; `sources` (compact sources) and `totals` (the running usage
-totals the append script keeps, which `usage` reads).
+`keys`, `scripts` (Lua: the one append script) with `lua_sha256` and `lua_merkle`, `stream`
+(raw reads), `log` (AuditLog), `verify`, `archive`; `merkle` (RFC 6962 tree math and proofs, no
+storage) and `merkle_store` (roots and proofs from the nodes the append script keeps);
+`sources` (compact sources) and `totals` (the running usage totals the append script keeps,
+which `usage` reads).
+
+Evidence (issue 15): `signing` (the Ed25519 key, never from Redis), `checkpoint` (the signed
+tree head), `checkpoints` (signing them, now or every N events / T seconds), `published` (the
+append-only file and the Slack channel), `tree_check` (verify against what was published),
+`evidence` (packages and their offline check), `evidence_build` (from the live log),
+`evidence_export` (Why?'s Export evidence), `cli_attest` (their commands).
 
 May import: `runtime`, `slack`, `model`, `governance` (roles and policy for admin checks).
 """

@@ -107,7 +107,7 @@ def cli_verify(redis_url: str) -> int:
     try:
         result = asyncio.run(_verify(redis_url))
     except redis.RedisError as exc:
-        return _redis_failure(exc)
+        return redis_failure(exc)
     if result.ok and result.empty:  # a fresh store, or the wrong REDIS_URL / STEWARD_DATA_DIR
         print(
             "no audit log: this store holds no audit events. Check that REDIS_URL (or "
@@ -146,7 +146,7 @@ def cli_export(
     try:
         count = asyncio.run(_export(redis_url, fmt, out, chosen, bar))
     except redis.RedisError as exc:
-        return _redis_failure(exc)
+        return redis_failure(exc)
     out.flush()
     if bar is not None:
         bar.finish(count)
@@ -164,7 +164,7 @@ async def _export(
         await client.aclose()
 
 
-def _redis_failure(exc: Exception) -> int:
+def redis_failure(exc: Exception) -> int:
     # The URL may hold a password, so it is never echoed; only the kind of failure.
     print(
         f"cannot read the audit log from Redis ({type(exc).__name__}): check REDIS_URL",

@@ -2,7 +2,13 @@
 
 Keys (all under the prefix, `steward` by default):
     {p}:audit                      stream; entry fields `id` (sequence), `iid`, `json` (the event)
-    {p}:audit:head                 hash: `hash`, `seq`, `stream_id` of the last event
+    {p}:audit:head                 hash: `hash`, `seq`, `stream_id` of the last event, and
+                                   `tree`, the Merkle tree's size (absent in a log begun before it)
+    {p}:audit:merkle:{chunk}       string: the Merkle tree's nodes, 32 bytes each at their
+                                   in-order slot (`app.audit.lua_merkle`)
+    {p}:audit:checkpoint:lock      SET NX PX: one process signs a checkpoint at a time
+    {p}:audit:checkpoint:last      hash: `size`, `at` of the last checkpoint published (only
+                                   when the next is due; what it proves lives outside Redis)
     {p}:audit:anchor               hash: `hash`, `seq`, `stream_id`, `at`, `file` of the last
                                    archived (trimmed) event; verification starts after it
     {p}:audit:interaction:{iid}    zset: stream ids of an interaction's events, scored by sequence
@@ -36,6 +42,9 @@ class AuditKeys:
         self.stream = f"{prefix}:audit"
         self.head = f"{prefix}:audit:head"
         self.anchor = f"{prefix}:audit:anchor"
+        self.merkle = f"{prefix}:audit:merkle"
+        self.checkpoint_lock = f"{prefix}:audit:checkpoint:lock"
+        self.checkpoint_last = f"{prefix}:audit:checkpoint:last"
         self.lock = f"{prefix}:audit:archive:lock"
         self.pending = f"{prefix}:audit:archive:pending"
         self.retention_gate = f"{prefix}:audit:retention:gate"

@@ -41,7 +41,7 @@ from app.audit.sources import bounded
 from app.audit.state import InteractionState, state_fields
 from app.audit.stream import PAGE, AuditStream, Entry
 from app.audit.totals import hour_of, totals_fields
-from app.audit.verify import VerifyResult, verify_chain
+from app.audit.verify import LeafSink, VerifyResult, verify_chain
 
 
 class AuditLog:
@@ -190,6 +190,7 @@ class AuditLog:
             k.usage_open,
             k.usage_rejections,
             k.usage_low,
+            k.merkle,
             *(k.awaiting(user) for user in approvers_named(event)),
         ]
 
@@ -317,9 +318,10 @@ class AuditLog:
 
     # ---- verification and retention ------------------------------------------------------
 
-    async def verify(self) -> VerifyResult:
-        """Recompute the chain from the anchor (or genesis); see `app.audit.verify`."""
-        return await verify_chain(self._stream)
+    async def verify(self, sink: LeafSink | None = None) -> VerifyResult:
+        """Recompute the chain from the anchor (or genesis); see `app.audit.verify`. `sink`
+        gets each verified event's hash (the Merkle tree check, `app.audit.tree_check`)."""
+        return await verify_chain(self._stream, sink)
 
     async def archive_older_than(
         self, days: int, archive_dir: Path, *, now: datetime | None = None

@@ -7,8 +7,9 @@ so its cost does not grow with the event. tests/test_audit_sha.py checks it agai
 
 from __future__ import annotations
 
-# Defines a local `sha256(message)` returning the lowercase hex digest. `bit` works on signed
-# 32-bit integers; `tobit` wraps each sum back into that range.
+# Defines locals `sha256(message)`, the lowercase hex digest, `sha256_raw(message)`, its 32 bytes,
+# and `sha256_both(message)`, both from one pass (the chain wants hex, the Merkle tree bytes).
+# `bit` works on signed 32-bit integers; `tobit` wraps each sum back into that range.
 SHA256_LUA = """
 local band, bor, bxor, lshift = bit.band, bit.bor, bit.bxor, bit.lshift
 local ror, rshift, tobit, tohex = bit.ror, bit.rshift, bit.tobit, bit.tohex
@@ -22,7 +23,7 @@ local K = {
 0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,
 0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,
 0x748f82ee,0x78a5636f,0x84c87814,0x8cc70208,0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2}
-local function sha256(msg)
+local function sha256_words(msg)
   local len = #msg
   local bits = len * 8
   local pad = 64 - ((len + 9) % 64)
@@ -59,7 +60,23 @@ local function sha256(msg)
     h0, h1, h2, h3 = tobit(h0 + a), tobit(h1 + b), tobit(h2 + c), tobit(h3 + d)
     h4, h5, h6, h7 = tobit(h4 + e), tobit(h5 + f), tobit(h6 + g), tobit(h7 + h)
   end
+  return h0, h1, h2, h3, h4, h5, h6, h7
+end
+local function words_hex(h0, h1, h2, h3, h4, h5, h6, h7)
   return tohex(h0) .. tohex(h1) .. tohex(h2) .. tohex(h3)
     .. tohex(h4) .. tohex(h5) .. tohex(h6) .. tohex(h7)
+end
+local function be(x)
+  return char(band(rshift(x, 24), 255), band(rshift(x, 16), 255), band(rshift(x, 8), 255),
+    band(x, 255))
+end
+local function words_raw(h0, h1, h2, h3, h4, h5, h6, h7)
+  return be(h0) .. be(h1) .. be(h2) .. be(h3) .. be(h4) .. be(h5) .. be(h6) .. be(h7)
+end
+local function sha256(msg) return words_hex(sha256_words(msg)) end
+local function sha256_raw(msg) return words_raw(sha256_words(msg)) end
+local function sha256_both(msg)
+  local h0, h1, h2, h3, h4, h5, h6, h7 = sha256_words(msg)
+  return words_hex(h0, h1, h2, h3, h4, h5, h6, h7), words_raw(h0, h1, h2, h3, h4, h5, h6, h7)
 end
 """

@@ -2,9 +2,10 @@
 one atomic step.
 
 APPEND_LUA is the whole append: it reads the chain head, hashes the link line (`app.audit.chain`:
-the writer sent its body's SHA-256), stores the event, moves the head, and updates the
-per-interaction state, the indexes and the usage totals (`app.audit.totals`), so none of them
-can ever disagree with the stream. There is nothing to retry: writers in any number of
+the writer sent its body's SHA-256), stores the event, adds its hash as the next leaf of the
+Merkle tree (`app.audit.lua_merkle`), moves the head, and updates the per-interaction state, the
+indexes and the usage totals (`app.audit.totals`), so none of them can ever disagree with the
+stream. There is nothing to retry: writers in any number of
 processes each make one call, and Redis runs the calls one after another. The others serve
 retention.
 """
@@ -12,13 +13,15 @@ retention.
 from __future__ import annotations
 
 from app.audit.chain import GENESIS_HASH
+from app.audit.lua_merkle import MERKLE_LUA
 from app.audit.lua_sha256 import SHA256_LUA
 
 LISTED = 10  # rejections and low-confidence outputs kept for the usage views (the newest)
 TOTALS_TTL = 400 * 86400  # seconds the totals outlive their hour's start (> a 365-day window)
 
 # KEYS: 1 stream, 2 head, 3 state, 4 by-interaction, 5 by-user, 6 by-channel, 7 usage hour,
-#       8 usage day, 9 usage open, 10 usage rejections, 11 usage low, then any awaiting keys
+#       8 usage day, 9 usage open, 10 usage rejections, 11 usage low, 12 Merkle tree base,
+#       then any awaiting keys
 # ARGV: 1 body SHA-256 (32 bytes), 2-5 stored-JSON template (`chain.for_script`),
 #       6 interaction id, 7 at, 8 at in ms, 9 event name, 10 a JSON array: has-user (1/0),
 #       has-channel, latest-wins state fields {}, first-wins state fields {}, totals
@@ -27,16 +30,20 @@ TOTALS_TTL = 400 * 86400  # seconds the totals outlive their hour's start (> a 3
 # more than decoding them costs the script.
 # The stream id takes its time from `at` (never going below the last id, should a writer's clock
 # lag), so time-bounded reads and retention can use the stream id and agree with `at`.
+# The head's `tree` is the Merkle tree's size: it grows with `seq` from the first event on. A log
+# begun before the tree has a head without it, and its appends leave the tree alone.
 # Time to decision: the interaction's first `approval_requested` leaves `asked_ms` in its state;
 # its decision counts the elapsed ms in the decision's hour and day (`d:<ms>`) and clears it.
 APPEND_LUA = (
     SHA256_LUA
+    + MERKLE_LUA
     + f"""
 local small = cjson.decode(ARGV[10])
-local head = redis.call('HMGET', KEYS[2], 'hash', 'seq', 'stream_id')
+local head = redis.call('HMGET', KEYS[2], 'hash', 'seq', 'stream_id', 'tree')
 local prev = head[1] or '{GENESIS_HASH}'
-local seq = string.format('%d', tonumber(head[2] or '0') + 1)
-local hash = sha256(prev .. ':' .. seq .. ':' .. ARGV[1])
+local count = tonumber(head[2] or '0')
+local seq = string.format('%d', count + 1)
+local hash, raw = sha256_both(prev .. ':' .. seq .. ':' .. ARGV[1])
 local json = ARGV[2] .. hash .. ARGV[3] .. seq .. ARGV[4] .. prev .. ARGV[5]
 local ms = ARGV[8]
 if head[3] then
@@ -44,11 +51,16 @@ if head[3] then
   if tonumber(top) > tonumber(ms) then ms = top end
 end
 local sid = redis.call('XADD', KEYS[1], ms .. '-*', 'id', seq, 'iid', ARGV[6], 'json', json)
-redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid)
+if (head[4] and tonumber(head[4]) == count) or count == 0 then
+  merkle_add(KEYS[12], count, raw)
+  redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid, 'tree', seq)
+else
+  redis.call('HSET', KEYS[2], 'hash', hash, 'seq', seq, 'stream_id', sid)
+end
 redis.call('ZADD', KEYS[4], tonumber(seq), sid)
 if small[1] == 1 then redis.call('ZADD', KEYS[5], ms, sid) end
 if small[2] == 1 then redis.call('ZADD', KEYS[6], ms, sid) end
-for i = 12, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
+for i = 13, #KEYS do redis.call('ZADD', KEYS[i], ms, ARGV[6]) end
 redis.call('HSETNX', KEYS[3], 'created_at', ARGV[7])
 local latest = {{'updated_at', ARGV[7], 'event', ARGV[9], 'last_event_id', seq,
                 'interaction_id', ARGV[6]}}

@@ -120,4 +120,6 @@ async def run_why(services: Services, req: WhyRequest) -> None:
         services, req, "why", ":lock: You can't see the trace of that interaction."
     )
     if events is not None:
-        await services.slack.open_view(req.trigger_id, why_modal(build_trace(events)))
+        admin = resolution.is_admin(services.policy, req.user_id)
+        modal = why_modal(build_trace(events), evidence=admin)
+        await services.slack.open_view(req.trigger_id, modal)

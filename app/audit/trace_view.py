@@ -112,8 +112,12 @@ def build_trace(events: Sequence[AuditEvent]) -> Trace:
     )
 
 
-def why_modal(trace: Trace) -> dict[str, Any]:
-    """The trace of one interaction, as a modal view."""
+EVIDENCE_ACTION = "why_evidence"  # app.audit.evidence_export handles it
+
+
+def why_modal(trace: Trace, *, evidence: bool = False) -> dict[str, Any]:
+    """The trace of one interaction, as a modal view; with `evidence` (an admin's), the
+    **Export evidence** button."""
     rows = [
         ("Sources read", trace.sources),
         ("Engine and model", trace.engine),
@@ -128,6 +132,10 @@ def why_modal(trace: Trace) -> dict[str, Any]:
     ]
     blocks: list[Block] = [bk.section(f"*{label}*\n{value}") for label, value in rows]
     blocks.append(bk.context(f"Interaction `{trace.interaction_id}`"))
+    if evidence:
+        blocks.append(
+            bk.actions(bk.button("Export evidence", EVIDENCE_ACTION, trace.interaction_id))
+        )
     view = View(
         type="modal",
         title=PlainTextObject(text="Why this answer?"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from app.audit.chain import GENESIS_HASH, hash_matches
 from app.audit.stream import AuditStream
@@ -26,23 +26,38 @@ class VerifyResult:
     empty: bool = False  # no audit log at all: nothing written, nothing archived
 
 
-async def verify_chain(stream: AuditStream) -> VerifyResult:
+class LeafSink(Protocol):
+    """What else wants each verified event's hash, in chain order (the Merkle tree check), so
+    one walk of the stream serves both."""
+
+    async def begin(self, after_seq: int) -> None:
+        """A walk starts after event `after_seq` (the archive anchor's, or 0)."""
+
+    def leaf(self, hash_hex: str) -> None:
+        """The next event linked on; this is its hash."""
+
+
+async def verify_chain(stream: AuditStream, sink: LeafSink | None = None) -> VerifyResult:
     """Recompute the chain from the anchor (or genesis) to the end of the stream.
 
     The head is read first, so a missing tail (the newest events deleted) is noticed: the
     head remembers them. Events appended while this runs are checked too.
     """
     anchor = await stream.hash(stream.keys.anchor)
-    result = await _verify_from(stream, anchor)
+    result = await _verify_from(stream, anchor, sink)
     if not result.ok and await stream.hash(stream.keys.anchor) != anchor:
         # A concurrent archive trimmed events this walk expected: walk again from its anchor.
-        result = await _verify_from(stream, await stream.hash(stream.keys.anchor))
+        result = await _verify_from(stream, await stream.hash(stream.keys.anchor), sink)
     return result
 
 
-async def _verify_from(stream: AuditStream, anchor: Mapping[str, str]) -> VerifyResult:
+async def _verify_from(
+    stream: AuditStream, anchor: Mapping[str, str], sink: LeafSink | None
+) -> VerifyResult:
     _, end_seq = await stream.read_head()
     walk = ChainWalk(anchor.get("hash", GENESIS_HASH), int(anchor.get("seq", 0)) + 1)
+    if sink is not None:
+        await sink.begin(walk.expected_seq - 1)
     start = "(" + anchor["stream_id"] if anchor.get("stream_id") else "-"
     async for sid, fields in stream.iter_stored(start):
         bad = walk.step(fields)
@@ -50,6 +65,8 @@ async def _verify_from(stream: AuditStream, anchor: Mapping[str, str]) -> Verify
             bad = await _classify_jump(stream, walk, sid)
         if bad is not None:
             return bad
+        if sink is not None:
+            sink.leaf(walk.expected_prev)
     if walk.expected_seq <= end_seq:
         return _bad(
             "removed",

@@ -23,6 +23,7 @@ from app.governance.policy_issues import Issues, PathT, suggest
 from app.governance.policy_schema import (
     TOP_LEVEL,
     ApprovalConfig,
+    AuditSettings,
     ChannelUseCase,
     Defaults,
     Policy,
@@ -378,12 +379,14 @@ def parse_sections(data: Any, issues: Issues, source_name: str, source_hash: str
             issues.add((key,), f"unknown key '{key}'{suggest(key, TOP_LEVEL)}")
     defaults = _validate(Defaults, root.get("defaults"), ("defaults",), issues)
     use_cases, declared = _parse_use_cases(root.get("use_cases"), issues)
+    audit = _validate(AuditSettings, root.get("audit"), ("audit",), issues)
     policy = Policy(
         admins=_parse_admins(root.get("admins"), issues),
         groups=_parse_groups(root.get("groups"), issues),
         defaults=defaults or Defaults(),
         use_cases=use_cases,
         channels=_parse_channels(root.get("channels"), declared, issues),
+        audit=audit or AuditSettings(),
         source_name=source_name,
         source_hash=source_hash,
     )

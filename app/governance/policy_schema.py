@@ -175,6 +175,12 @@ class ChannelUseCase(_Section):
     approval: ApprovalConfig | None = None
 
 
+class AuditSettings(_Section):
+    """`audit:`: where signed checkpoints of the audit log are published besides the file."""
+
+    checkpoint_channel: ChannelId | None = None
+
+
 class Policy(BaseModel):
     """A validated policy. Build one with `load_policy`/`load_policy_text`, not directly."""
 
@@ -185,6 +191,7 @@ class Policy(BaseModel):
     defaults: Defaults = Defaults()
     use_cases: dict[str, UseCase] = {}
     channels: dict[str, dict[str, ChannelUseCase]] = {}
+    audit: AuditSettings = AuditSettings()
     source_name: str = "<policy>"
     source_hash: str = ""  # sha256 of the file's bytes, recorded in policy_changed events
 
@@ -195,6 +202,7 @@ TOP_LEVEL: dict[str, type[BaseModel] | None] = {
     "defaults": Defaults,
     "use_cases": UseCase,
     "channels": ChannelUseCase,
+    "audit": AuditSettings,
 }
 
 # ---------------------------------------------------------------------------------------------

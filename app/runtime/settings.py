@@ -44,6 +44,15 @@ FIXES: dict[str, str] = {
     "STEWARD_MAX_BODY_BYTES": "set it to a whole number of bytes such as 1048576 (1 MiB), "
     "or unset it",
     "STEWARD_USER_JOBS_IN_FLIGHT": "set it to a whole number of jobs (0 for no cap)",
+    "STEWARD_AUDIT_SIGNING_KEY": "set it to an Ed25519 private key: PEM (PKCS#8) or the base64 "
+    "of its 32-byte seed, or unset it",
+    "STEWARD_AUDIT_SIGNING_KEY_FILE": "set it to the path of a readable Ed25519 private key file "
+    "(PEM, or the base64 of its 32-byte seed)",
+    "STEWARD_AUDIT_CHECKPOINT_FILE": "set it to a writable file path, or unset it for "
+    "STEWARD_DATA_DIR/audit-checkpoints.jsonl",
+    "STEWARD_AUDIT_CHECKPOINT_EVERY": "set it to a whole number of events, 1 or more",
+    "STEWARD_AUDIT_CHECKPOINT_SECONDS": "set it to a whole number of seconds, 10 or more",
+    "STEWARD_AUDIT_LOG_ID": "set it to a short name for this log, such as acme-steward-prod",
 }
 
 
@@ -106,6 +115,35 @@ class Settings(BaseSettings):
 
     # A person's requests running at once; the next is refused at once (0: no cap).
     steward_user_jobs_in_flight: int = 3
+
+    # Signed checkpoints of the audit log (app/audit/signing.py, app/audit/checkpoints.py). The
+    # key is never read from Redis: whoever can write the log must not be able to sign for it.
+    steward_audit_signing_key: SecretStr | None = None
+    steward_audit_signing_key_file: Path | None = None
+    steward_audit_checkpoint_file: Path | None = None
+    steward_audit_checkpoint_every: int = 1000  # events since the last checkpoint
+    steward_audit_checkpoint_seconds: int = 3600  # or this long, if any event came meanwhile
+    steward_audit_log_id: str | None = None  # default: steward/<public key fingerprint prefix>
+
+    @field_validator("steward_audit_checkpoint_every")
+    @classmethod
+    def _every(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("below 1")
+        return value
+
+    @field_validator("steward_audit_checkpoint_seconds")
+    @classmethod
+    def _seconds(cls, value: int) -> int:
+        if value < 10:
+            raise ValueError("below 10 seconds")
+        return value
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.steward_audit_checkpoint_file or (
+            self.steward_data_dir / "audit-checkpoints.jsonl"
+        )
 
     @field_validator("slack_api_url")
     @classmethod
