@@ -4,7 +4,9 @@ Slack gives an app 3 seconds, and `serve` with in-process workers shares one eve
 the requests it is answering and the jobs it is running. While requests are being answered, the
 in-process workers start no new job (jobs already running go on). "Being answered" lasts until
 the front door has been quiet for `quiet` seconds: under a burst, requests overlap only now and
-then, and a worker woken by every momentary lull would start a handful of jobs each time.
+then, and a worker woken by every momentary lull would start a handful of jobs each time. A
+peer opening a new connection per request leaves gaps of several milliseconds between answers
+while its next requests are still being connected and parsed, so `quiet` is 30 ms, not 10.
 
 A worker waits at most `max_wait` at a time, so a steady stream of requests can never starve
 the work; one that stops waiting while requests are still coming takes one job, not a handful:
@@ -24,7 +26,7 @@ from app.runtime.keys import Lane
 
 
 class AcksFirst:
-    def __init__(self, max_wait: float = 0.05, quiet: float = 0.01, normal_wait: float = 0.25):
+    def __init__(self, max_wait: float = 0.05, quiet: float = 0.03, normal_wait: float = 0.25):
         self.max_wait = max_wait
         self.normal_wait = normal_wait
         self.quiet = quiet
