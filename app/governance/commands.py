@@ -19,8 +19,8 @@ from typing import Any
 
 from app.governance import gate as governance
 from app.governance import policy_schema as policy_
-from app.governance import resolution
-from app.governance.admins import require_admin
+from app.governance import resolution, roles
+from app.governance.admins import require_role
 from app.governance.approvers import handle_members
 from app.governance.budget import Budget, LimitName, Usage
 from app.governance.durations import format_duration
@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 
 async def run_pause(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
-    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "pause AI"):
+    if not await require_role(
+        services, reply_to, cmd.team_id, cmd.name, "pause AI", action="pause"
+    ):
         return
     reason = cmd.text.strip()[:500]
     state = await services.pause.pause(cmd.user_id, reason)
@@ -65,7 +67,9 @@ async def run_pause(services: Services, reply_to: ReplyTo, cmd: StewardCommand) 
 
 
 async def run_resume(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
-    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "resume AI"):
+    if not await require_role(
+        services, reply_to, cmd.team_id, cmd.name, "resume AI", action="pause"
+    ):
         return
     ended = await services.pause.resume(cmd.user_id)
     if ended is None:
@@ -203,7 +207,7 @@ def _usage_text(which: LimitName, usage: Usage) -> str:
 def _grant_blocks(grants: list[StoredGrant], policy: policy_.Policy, user_id: str) -> list[Any]:
     if not grants:
         return []
-    admin = resolution.is_admin(policy, user_id)
+    admin = roles.may(policy, user_id, "grants.revoke")
     parts: list[Any] = [bk.divider(), bk.section("*Granted here by request*")]
     for grant in grants:
         line = (
