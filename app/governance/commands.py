@@ -123,8 +123,12 @@ async def policy_view(services: Services, user_id: str, team_id: str, channel: s
     parts += _grant_blocks(await GrantStore(services.redis).for_channel(channel), policy, user_id)
     admins = ", ".join(f"<@{a}>" for a in policy.admins) or "none named"
     short = policy.source_hash[:12] or "—"
+    role = roles.role_of(policy, user_id)
     parts.append(
-        bk.context(f"Policy `{policy.source_name}` · version `{short}` · admins: {admins}")
+        bk.context(
+            f"You are *{ROLE_WORDS[role]}* · Policy `{policy.source_name}` · version `{short}` "
+            f"· admins: {admins}"
+        )
     )
     return bk.message(f"AI policy for <#{channel}>", parts)
 
@@ -133,6 +137,8 @@ async def _use_case_line(
     services: Services, policy: policy_.Policy, decision: resolution.Decision
 ) -> str:
     name = decision.use_case
+    if not decision.allowed and _about_who(decision.rule):
+        return f":no_entry: *{name}* — not for you (rule `{decision.rule}`)"
     if not decision.allowed:
         ask = (
             f" · ask for it: `/steward request {name} <purpose>`"
@@ -141,7 +147,9 @@ async def _use_case_line(
         )
         return f":no_entry: *{name}* — off (rule `{decision.rule}`){ask}"
     model = governance.model_for(services, decision) if services.llm else "offline engine"
+    who = f"you may: `{decision.audience_rule}`" if decision.audience_rule else "for everyone"
     details = [
+        who,
         f"approval: {await _approval_text(services, policy, decision.approval)}",
         f"model: {model}",
         f"PII redaction: {'on' if decision.redact_pii else 'off'}",
@@ -149,6 +157,11 @@ async def _use_case_line(
     return f":white_check_mark: *{name}* — on (rule `{decision.rule}`)\n      " + " · ".join(
         details
     )
+
+
+def _about_who(rule: str) -> bool:
+    """Whether a refusal came from `users` / `deny_users` (a grant for the channel won't help)."""
+    return rule.endswith((".users", ".deny_users")) or rule.startswith("users of ")
 
 
 async def _approval_text(
@@ -178,6 +191,13 @@ async def members_text(services: Services, policy: policy_.Policy, group: str) -
         people += [f"<@{u}>" for u in expanded] if expanded else [f"`{handle}`"]
     return ", ".join(dict.fromkeys(people))
 
+
+ROLE_WORDS: dict[roles.Role, str] = {
+    "admin": "an admin (everything)",
+    "auditor": "an auditor (read the audit, Why? on anything, export, usage)",
+    "approver": "an approver (in a policy group)",
+    "member": "a member",
+}
 
 _LIMIT_WORDS: dict[LimitName, str] = {
     "user_daily_tokens": "your tokens today",
