@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.governance.audience import handles_needed, verdict
+from app.governance.diff import diff
 from app.governance.policy import check_policy_text, load_policy_text
 from app.governance.policy_schema import Policy
 from app.governance.resolution import resolve
@@ -113,3 +114,15 @@ def test_one_role_check(policy: Policy) -> None:
     assert all(may(policy, "U0AUDIT", a) for a in READS)
     assert not any(may(policy, "U0AUDIT", a) for a in CHANGES)
     assert not any(may(policy, u, a) for u in ("U0MGR1", "U0EMP") for a in READS + CHANGES)
+
+
+def test_who_changes_are_policy_changes(policy: Policy) -> None:
+    changed = load_policy_text(
+        POLICY.replace("auditors: [U0AUDIT]", "auditors: [U0AUDIT, U0AUD2]").replace(
+            "users: [managers, U0EMP]", "users: [managers]"
+        )
+    )
+    assert diff(policy, changed) == [
+        "auditors: U0AUDIT → U0AUD2, U0AUDIT",
+        "use_cases.summarize.users: managers, U0EMP → managers",
+    ]
