@@ -98,6 +98,8 @@ async def test_a_member_of_the_allowed_user_group_is_served(who: Stack, model: M
     assert model.requests  # served by the model, not refused on the way
     generated = [e async for e in who.runtime.services.audit.export() if e.event == "generated"]
     assert [e.actor_id for e in generated] == [DESIGNER]
+    # Why? shows both rules that let them in: where, then who.
+    assert generated[0].rule == "channels.C0LAUNCH.summarize; channels.C0LAUNCH.summarize.users"
 
 
 async def test_deny_beats_allow(who: Stack, model: ModelServer) -> None:

@@ -8,7 +8,7 @@ from app.governance.audience import handles_needed, verdict
 from app.governance.diff import diff
 from app.governance.policy import check_policy_text, load_policy_text
 from app.governance.policy_schema import Policy
-from app.governance.resolution import resolve
+from app.governance.resolution import channel_rule, resolve
 from app.governance.roles import Action, may, role_of
 
 POLICY = """\
@@ -126,3 +126,19 @@ def test_who_changes_are_policy_changes(policy: Policy) -> None:
         "auditors: U0AUDIT → U0AUD2, U0AUDIT",
         "use_cases.summarize.users: managers, U0EMP → managers",
     ]
+
+
+def test_a_channel_question_ignores_who_asks() -> None:
+    policy = load_policy_text(
+        "use_cases:\n  summarize: {channels: [C0GENERAL], users: [U0EMP]}\n"
+        "channels:\n  C0LEADERSHIP:\n    summarize: {enabled: false}\n"
+    )
+    assert channel_rule(policy, "summarize", "C0GENERAL") == (
+        True,
+        "use_cases.summarize (channels: C0GENERAL)",
+    )
+    assert channel_rule(policy, "summarize", "C0LAUNCH") == (False, "use_cases.summarize.channels")
+    assert channel_rule(policy, "summarize", "C0LEADERSHIP") == (
+        False,
+        "channels.C0LEADERSHIP.summarize.enabled",
+    )

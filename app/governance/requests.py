@@ -177,13 +177,13 @@ def _request_problem(
         return f"Please say what you need *{use_case}* for. {USAGE}"
     if not policy.admins:
         return "This workspace's AI policy names no admins, so there is nobody to ask yet."
-    decision = resolution.resolve(policy, "", use_case, channel_id)
-    if decision.allowed:
-        return f"*{use_case}* is already on in <#{channel_id}> (rule: `{decision.rule}`)."
+    on, rule = resolution.channel_rule(policy, use_case, channel_id)
+    if on:
+        return f"*{use_case}* is already on in <#{channel_id}> (rule: `{rule}`)."
     if not resolution.grantable(policy, use_case, channel_id):
         return (
             f"*{use_case}* is turned off in <#{channel_id}> on purpose by the policy file "
-            f"(rule: `{decision.rule}`), so a request cannot enable it; that takes a policy "
+            f"(rule: `{rule}`), so a request cannot enable it; that takes a policy "
             "change by the admins."
         )
     return None

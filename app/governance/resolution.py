@@ -70,6 +70,11 @@ class Decision:
     grant_id: str | None = None
     audience_rule: str = ""  # the `users` list that let the person in; "" when none applies
 
+    @property
+    def full_rule(self) -> str:
+        """Every rule that decided, for the audit trail and Why?: where, then who."""
+        return f"{self.rule}; {self.audience_rule}" if self.audience_rule else self.rule
+
 
 @dataclass(frozen=True)
 class GroupMembers:
@@ -198,6 +203,19 @@ def grantable(policy: Policy, use_case: str, channel_id: str) -> bool:
     if _denied(config, use_case, channel_id, override) is not None:
         return False
     return _allowing_rule(config, use_case, channel_id, override, ())[0] is None
+
+
+def channel_rule(policy: Policy, use_case: str, channel_id: str) -> tuple[bool, str]:
+    """Whether the file turns `use_case` on in `channel_id` for the people it lets use it, and
+    the rule that says so: the channel half of `resolve`, for questions about a channel rather
+    than a person (a use-case request enables a channel; `users` still apply after a grant)."""
+    config = policy.use_cases.get(use_case)
+    override = policy.channels.get(channel_id, {}).get(use_case)
+    denied = _denied(config, use_case, channel_id, override)
+    if denied is not None or config is None:
+        return False, denied[0] if denied is not None else ""
+    rule = _allowing_rule(config, use_case, channel_id, override, ())[0]
+    return (True, rule) if rule is not None else (False, f"use_cases.{use_case}.channels")
 
 
 def _listed(config: UseCase, channel_id: str) -> bool:
