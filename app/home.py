@@ -1,4 +1,5 @@
-"""The App Home tab: your recent requests, what awaits your approval, and (for admins) usage.
+"""The App Home tab: your recent requests, what awaits your approval, and (for admins and
+auditors: `usage.read` in app/governance/roles.py) usage.
 
 Everything shown is read back from the audit trail: the user index for "your requests", the
 awaiting-approver index for "awaiting you" (checked against each interaction's current state),
