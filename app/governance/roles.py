@@ -42,9 +42,6 @@ _ALLOWED: dict[Role, frozenset[Action]] = {
     "member": frozenset(),
 }
 
-# The roles an action is open to, for refusal messages ("admins only", "admins and auditors").
-WHO_WORDS = {True: "admins and auditors", False: "admins"}
-
 
 def role_of(policy: Policy, user_id: str) -> Role:
     """The person's strongest role under `policy`."""
@@ -63,4 +60,4 @@ def may(policy: Policy, user_id: str, action: Action) -> bool:
 
 def open_to(action: Action) -> str:
     """Who may do `action`, in words: "admins" or "admins and auditors"."""
-    return WHO_WORDS[action in READS]
+    return "admins and auditors" if action in READS else "admins"
