@@ -9,9 +9,9 @@ from app.slack import blocks as bk
 COMMANDS = [
     ("/summarize [3d | 6h | #channel 2d | thread link]", "summarise this channel or a thread"),
     ("/draft <what you want>", "draft a message; a manager approves it when policy says so"),
-    ("/steward policy", "what AI may do in this channel, who approves, your budget left"),
+    ("/steward policy", "what you may use here and why, your role, who approves, budget left"),
     ("/steward request <use-case>", "ask the admins to enable a use case here"),
-    ("/steward audit | usage", "admins: review interactions and usage"),
+    ("/steward audit | usage", "admins and auditors: review interactions and usage"),
     ("/steward pause [reason] | resume", "admins: stop or restart all AI calls"),
 ]
 

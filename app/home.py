@@ -1,4 +1,5 @@
-"""The App Home tab: your recent requests, what awaits your approval, and (for admins) usage.
+"""The App Home tab: your recent requests, what awaits your approval, and (for admins and
+auditors: `usage.read` in app/governance/roles.py) usage.
 
 Everything shown is read back from the audit trail: the user index for "your requests", the
 awaiting-approver index for "awaiting you" (checked against each interaction's current state),
@@ -22,7 +23,7 @@ from app.audit.query import AuditFilters
 from app.audit.state import InteractionState
 from app.audit.usage import usage_reports
 from app.audit.usage_view import DASHBOARD_BLOCKS, dashboard_blocks
-from app.governance import resolution
+from app.governance import roles
 from app.runtime.services import Services
 from app.slack import blocks as bk
 from app.slack.mrkdwn import escape
@@ -161,7 +162,7 @@ async def home_blocks(services: Services, user_id: str) -> list[Block]:
         await my_recent(services.audit, user_id),
         await awaiting_approval(services.audit, user_id),
     )
-    if resolution.is_admin(services.policy, user_id):
+    if roles.may(services.policy, user_id, "usage.read"):
         blocks += await _dashboard(services)
     return blocks
 

@@ -130,10 +130,12 @@ async def test_group_members_resolve_handles_and_cache_them(r: aioredis.Redis) -
         "groups:\n  legal: ['@legal-team', U0ADMIN]\nuse_cases:\n  draft:\n    channels: ['*']\n"
     )
     slack = CountingSlack()
-    services = fake_services(r, policy=policy, slack=slack)
+    settings = SimpleNamespace(steward_group_cache_seconds=60)
+    services = fake_services(r, policy=policy, slack=slack, settings=settings)
     assert await members_of(services, "legal") == ["U0ADMIN", "U0LEGAL"]
     assert await members_of(services, "legal") == ["U0ADMIN", "U0LEGAL"]
     assert slack.calls == 1  # cached in Redis between clicks
+    assert 0 < await r.ttl("steward:usergroup:@legal-team") <= 60  # STEWARD_GROUP_CACHE_SECONDS
     assert await members_of(services, "nobody") == []
 
 

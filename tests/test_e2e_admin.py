@@ -249,10 +249,12 @@ async def test_bad_arguments_get_usage(stack: Stack, args: str, problem: str) ->
 async def test_non_admins_are_refused_and_it_is_recorded(stack: Stack, sub: str) -> None:
     sandbox = stack.sandbox
     await sandbox.user(EMPLOYEE).command("/steward", f"{sub} 7d")
-    refusal = await sandbox.wait_for(ephemeral_with(stack, EMPLOYEE, "admins only"))
+    refusal = await sandbox.wait_for(ephemeral_with(stack, EMPLOYEE, "admins and auditors only"))
     assert refusal.channel == GENERAL
     refused = [e for e in await events(stack) if e.event == "refused"]
-    assert [(e.actor_id, e.reason) for e in refused] == [(EMPLOYEE, f"/steward {sub}: admins only")]
+    assert [(e.actor_id, e.reason) for e in refused] == [
+        (EMPLOYEE, f"/steward {sub}: admins and auditors only")
+    ]
 
 
 async def test_non_admin_export_click_is_refused(stack: Stack) -> None:
@@ -266,7 +268,7 @@ async def test_non_admin_export_click_is_refused(stack: Stack) -> None:
     )
     assert not stack.sandbox.workspace.files
     assert [e.reason for e in await events(stack) if e.event == "refused"] == [
-        "/steward audit export: admins only"
+        "/steward audit export: admins and auditors only"
     ]
 
 

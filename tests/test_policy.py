@@ -18,7 +18,8 @@ from app.governance.policy import (
 )
 from app.governance.policy_issues import PolicyError, PolicyIssue
 from app.governance.policy_schema import ApprovalRule, ApprovalStep, Policy
-from app.governance.resolution import Grant, GroupMembers, approvers_for, is_admin, resolve
+from app.governance.resolution import Grant, GroupMembers, approvers_for, resolve
+from app.governance.roles import role_of
 
 # The example from PRODUCT.md ("Policy file"), verbatim.
 PRODUCT_EXAMPLE = dedent(
@@ -496,7 +497,7 @@ def test_override_approvers_imply_required() -> None:
 
 
 def test_groups_and_admins(example: Policy) -> None:
-    assert is_admin(example, "U0ADMIN") and not is_admin(example, "U0MGR1")
+    assert role_of(example, "U0ADMIN") == "admin" and role_of(example, "U0MGR1") != "admin"
     assert approvers_for(example, "managers") == GroupMembers(("U0MGR1", "U0MGR2"), ())
     assert approvers_for(example, "legal") == GroupMembers((), ("@legal-team",))
     assert not approvers_for(example, "gone")

@@ -110,7 +110,7 @@ async def test_an_admin_exports_evidence_from_why_and_others_cannot(stack: Stack
     interaction, request = await submitted(stack, "announce the office move")
     await sb.user(EMPLOYEE).click("Why?", in_=request)
     employee_view = await sb.wait_for(lambda: sb.user(EMPLOYEE).modal)
-    assert "Export evidence" not in json.dumps(employee_view.blocks)  # admins only
+    assert "Export evidence" not in json.dumps(employee_view.blocks)  # admins and auditors only
 
     admin = sb.user(ADMIN)
     await admin.click("Why?", in_=request)
@@ -132,5 +132,5 @@ async def test_an_admin_exports_evidence_from_why_and_others_cannot(stack: Stack
     )
     (last,) = await stack.runtime.services.audit.recent(1)
     assert (last.event, last.actor_id) == ("refused", EMPLOYEE)
-    assert last.reason == "why: export evidence: admins only"
+    assert last.reason == "why: export evidence: admins and auditors only"
     assert len([f for f in sb.workspace.files.values() if dm in f.channels]) == 1

@@ -25,7 +25,7 @@ from app.audit.query import AuditFilters
 from app.audit.state import InteractionState
 from app.audit.usage import usage_report
 from app.audit.usage_view import usage_message
-from app.governance.admins import require_admin
+from app.governance.admins import require_role
 from app.governance.durations import format_duration, parse_duration
 from app.runtime.services import Services
 from app.slack.port import SlackError
@@ -189,7 +189,9 @@ async def matching_interactions(
 
 async def run_audit(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward audit [@user] [#channel] [status] [7d]`."""
-    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "review AI interactions"):
+    if not await require_role(
+        services, reply_to, cmd.team_id, cmd.name, "review AI interactions", action="audit.read"
+    ):
         return
     try:
         query = parse_audit_args(cmd.args)
@@ -203,7 +205,9 @@ async def run_audit(services: Services, reply_to: ReplyTo, cmd: StewardCommand) 
 
 async def run_usage(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
     """`/steward usage [7d]`: the dashboard numbers, privately."""
-    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "review AI usage"):
+    if not await require_role(
+        services, reply_to, cmd.team_id, cmd.name, "review AI usage", action="usage.read"
+    ):
         return
     try:
         days = parse_usage_args(cmd.args)
@@ -234,8 +238,13 @@ class AuditExportRequest(BaseModel):
 
 async def run_audit_export(services: Services, req: AuditExportRequest) -> None:
     reply_to = ReplyTo.of(req)
-    if not await require_admin(
-        services, reply_to, req.team_id, "/steward audit export", "export the audit trail"
+    if not await require_role(
+        services,
+        reply_to,
+        req.team_id,
+        "/steward audit export",
+        "export the audit trail",
+        action="audit.export",
     ):
         return
     try:

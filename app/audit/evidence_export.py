@@ -1,7 +1,7 @@
 """**Export evidence** in Why?: an admin gets the interaction's evidence package in their DM.
 
 The button is shown to admins only, but a click can be forged, so the job checks the role again
-on the server (`require_admin`, which records a `refused` event for anyone else). The package is
+on the server (`require_role`, which records a `refused` event for anyone else). The package is
 the one `steward audit evidence` writes (`app.audit.evidence_build`), checkable offline with
 `steward audit check-evidence`.
 """
@@ -18,7 +18,7 @@ from app.audit import evidence
 from app.audit.checkpoints import Checkpointer, CheckpointRefused
 from app.audit.evidence_build import NoEvidence, evidence_package
 from app.audit.trace_view import EVIDENCE_ACTION
-from app.governance.admins import require_admin
+from app.governance.admins import require_role
 from app.runtime.services import Services
 from app.slack.port import SlackError
 from app.slack.reply import ReplyTo
@@ -38,8 +38,13 @@ class EvidenceExportRequest(BaseModel):
 
 async def run_evidence_export(services: Services, req: EvidenceExportRequest) -> None:
     reply_to = ReplyTo.of(req)
-    if not await require_admin(
-        services, reply_to, req.team_id, "why: export evidence", "export audit evidence"
+    if not await require_role(
+        services,
+        reply_to,
+        req.team_id,
+        "why: export evidence",
+        "export audit evidence",
+        action="audit.export",
     ):
         return
     signer = Checkpointer(

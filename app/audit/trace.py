@@ -7,7 +7,7 @@ unlock the trace on the next click. Who may see it:
 - the requester (the actor of its `requested` event);
 - the approvers of its steps: everyone asked (`approval_requested` / `escalated` name them) and
   whoever decided (`approver_id` on `approved` / `rejected` / `edited`);
-- the policy's `admins`, and its auditors once the policy has that role (`_auditors`).
+- the roles that may see any trace (`why.any` in app/governance/roles.py: admins, auditors).
 
 A shared summary or a posted draft does not open the trace to everyone: those messages carry no
 Why? button (the trace holds more than the post — the sources read, the request, edits, who was
@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from app.audit.event import AuditEvent
 from app.audit.trace_view import build_trace, why_modal
 from app.governance import policy_schema as policy_
-from app.governance import resolution
+from app.governance import roles
 from app.runtime.services import Services
 from app.slack.reply import ReplyTo
 
@@ -59,17 +59,10 @@ def approvers(events: Sequence[AuditEvent]) -> set[str]:
     return asked | decided
 
 
-def _auditors(policy: policy_.Policy) -> list[str]:
-    """The policy's read-only `auditors`. PRODUCT.md names the role, but the policy schema
-    (`app/governance/policy_schema.py`) has no such key yet, so this is empty until it does; when
-    it is added, this is the one place that reads it."""
-    return [str(a) for a in getattr(policy, "auditors", None) or []]
-
-
 def may_see(events: Sequence[AuditEvent], user_id: str, policy: policy_.Policy) -> bool:
     """By role only: the requester, the approvers of its steps (asked or deciding), admins and
     auditors. Nothing anyone clicked (refused, feedback) ever adds someone."""
-    if resolution.is_admin(policy, user_id) or user_id in _auditors(policy):
+    if roles.may(policy, user_id, "why.any"):
         return True
     return user_id == requester(events) or user_id in approvers(events)
 
@@ -120,6 +113,6 @@ async def run_why(services: Services, req: WhyRequest) -> None:
         services, req, "why", ":lock: You can't see the trace of that interaction."
     )
     if events is not None:
-        admin = resolution.is_admin(services.policy, req.user_id)
-        modal = why_modal(build_trace(events), evidence=admin)
+        exporter = roles.may(services.policy, req.user_id, "audit.export")
+        modal = why_modal(build_trace(events), evidence=exporter)
         await services.slack.open_view(req.trigger_id, modal)

@@ -106,7 +106,7 @@ async def _record_generated(
         event="generated",
         **base,
         approval_status="not_required" if decision.approval is None else "pending",
-        rule=decision.rule,
+        rule=decision.full_rule,
         model=gen.model,
         engine=gen.engine,
         prompt_version=gen.prompt_version,
@@ -142,7 +142,7 @@ async def _run_draft(services: Services, req: DraftRequest, slot: bool) -> None:
         event="requested",
         **base,
         approval_status="not_required" if decision.approval is None else "pending",
-        rule=decision.rule,
+        rule=decision.full_rule,
         extra={
             "trigger": req.trigger,
             "request": asked,
@@ -160,13 +160,13 @@ async def _run_draft(services: Services, req: DraftRequest, slot: bool) -> None:
         gen = await generate(services, decision, req.what, req.team_id, req.user_id, thread)
     except Refusal as refusal:
         await services.audit.record(
-            event="refused", **base, reason=refusal.code, rule=decision.rule
+            event="refused", **base, reason=refusal.code, rule=decision.full_rule
         )
         await services.slack.tell(req.reply_to, refusal.message)
         return
     except ModelError as exc:
         await services.audit.record(
-            event="failed", **base, reason=f"model: {exc.code}", rule=decision.rule
+            event="failed", **base, reason=f"model: {exc.code}", rule=decision.full_rule
         )
         await services.slack.tell(
             req.reply_to, f":warning: {exc.user_message} No draft was made. {exc.next_step}"
@@ -185,7 +185,7 @@ async def _run_draft(services: Services, req: DraftRequest, slot: bool) -> None:
         confidence=gen.confidence.value,
         confidence_label=gen.confidence.label,
         redactions=sum(gen.redactions.values()),
-        rule=decision.rule,
+        rule=decision.full_rule,
         reply_channel=req.reply_channel,
         reply_thread_ts=req.reply_thread_ts,
         needs_approval=decision.approval is not None,

@@ -27,7 +27,7 @@ from app.drafts import views as view
 from app.drafts.approval_message import show_outcome
 from app.drafts.store import Drafts, DraftState, PostClaim
 from app.drafts.trail import audit
-from app.governance.admins import require_admin
+from app.governance.admins import require_role
 from app.runtime import timers
 from app.runtime.services import Services
 from app.slack.mrkdwn import escape
@@ -258,9 +258,9 @@ async def run_post_cancel(services: Services, req: PostCancel) -> None:
         await services.slack.tell(reply, "That draft no longer exists.")
         return
     r = state.record
-    allowed = await require_admin(
+    allowed = await require_role(
         services, reply, req.team_id, "cancel posting", "cancel a draft's post",
-        channel_id=r.channel_id, use_case="draft",
+        action="posts.cancel", channel_id=r.channel_id, use_case="draft",
     )  # fmt: skip
     if not allowed:
         return

@@ -19,8 +19,8 @@ from typing import Any
 
 from app.governance import gate as governance
 from app.governance import policy_schema as policy_
-from app.governance import resolution
-from app.governance.admins import require_admin
+from app.governance import resolution, roles
+from app.governance.admins import require_role
 from app.governance.approvers import handle_members
 from app.governance.budget import Budget, LimitName, Usage
 from app.governance.durations import format_duration
@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 
 async def run_pause(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
-    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "pause AI"):
+    if not await require_role(
+        services, reply_to, cmd.team_id, cmd.name, "pause AI", action="pause"
+    ):
         return
     reason = cmd.text.strip()[:500]
     state = await services.pause.pause(cmd.user_id, reason)
@@ -65,7 +67,9 @@ async def run_pause(services: Services, reply_to: ReplyTo, cmd: StewardCommand) 
 
 
 async def run_resume(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
-    if not await require_admin(services, reply_to, cmd.team_id, cmd.name, "resume AI"):
+    if not await require_role(
+        services, reply_to, cmd.team_id, cmd.name, "resume AI", action="pause"
+    ):
         return
     ended = await services.pause.resume(cmd.user_id)
     if ended is None:
@@ -119,8 +123,12 @@ async def policy_view(services: Services, user_id: str, team_id: str, channel: s
     parts += _grant_blocks(await GrantStore(services.redis).for_channel(channel), policy, user_id)
     admins = ", ".join(f"<@{a}>" for a in policy.admins) or "none named"
     short = policy.source_hash[:12] or "—"
+    role = roles.role_of(policy, user_id)
     parts.append(
-        bk.context(f"Policy `{policy.source_name}` · version `{short}` · admins: {admins}")
+        bk.context(
+            f"You are *{ROLE_WORDS[role]}* · Policy `{policy.source_name}` · version `{short}` "
+            f"· admins: {admins}"
+        )
     )
     return bk.message(f"AI policy for <#{channel}>", parts)
 
@@ -129,6 +137,8 @@ async def _use_case_line(
     services: Services, policy: policy_.Policy, decision: resolution.Decision
 ) -> str:
     name = decision.use_case
+    if not decision.allowed and _about_who(decision.rule):
+        return f":no_entry: *{name}* — not for you (rule `{decision.rule}`)"
     if not decision.allowed:
         ask = (
             f" · ask for it: `/steward request {name} <purpose>`"
@@ -137,7 +147,9 @@ async def _use_case_line(
         )
         return f":no_entry: *{name}* — off (rule `{decision.rule}`){ask}"
     model = governance.model_for(services, decision) if services.llm else "offline engine"
+    who = f"you may: `{decision.audience_rule}`" if decision.audience_rule else "for everyone"
     details = [
+        who,
         f"approval: {await _approval_text(services, policy, decision.approval)}",
         f"model: {model}",
         f"PII redaction: {'on' if decision.redact_pii else 'off'}",
@@ -145,6 +157,11 @@ async def _use_case_line(
     return f":white_check_mark: *{name}* — on (rule `{decision.rule}`)\n      " + " · ".join(
         details
     )
+
+
+def _about_who(rule: str) -> bool:
+    """Whether a refusal came from `users` / `deny_users` (a grant for the channel won't help)."""
+    return rule.endswith((".users", ".deny_users")) or rule.startswith("users of ")
 
 
 async def _approval_text(
@@ -175,6 +192,13 @@ async def members_text(services: Services, policy: policy_.Policy, group: str) -
     return ", ".join(dict.fromkeys(people))
 
 
+ROLE_WORDS: dict[roles.Role, str] = {
+    "admin": "an admin (everything)",
+    "auditor": "an auditor (read the audit, Why? on anything, export, usage)",
+    "approver": "an approver (in a policy group)",
+    "member": "a member",
+}
+
 _LIMIT_WORDS: dict[LimitName, str] = {
     "user_daily_tokens": "your tokens today",
     "team_daily_tokens": "team tokens today",
@@ -203,7 +227,7 @@ def _usage_text(which: LimitName, usage: Usage) -> str:
 def _grant_blocks(grants: list[StoredGrant], policy: policy_.Policy, user_id: str) -> list[Any]:
     if not grants:
         return []
-    admin = resolution.is_admin(policy, user_id)
+    admin = roles.may(policy, user_id, "grants.revoke")
     parts: list[Any] = [bk.divider(), bk.section("*Granted here by request*")]
     for grant in grants:
         line = (

@@ -48,7 +48,10 @@ def _flatten_layer(prefix: str, layer: BaseModel, out: dict[str, str]) -> None:
 
 def _flatten(policy: Policy) -> dict[str, str]:
     """Each effective setting as "dotted.path" → text, so comments and layout never show."""
-    out: dict[str, str] = {"admins": _show(sorted(policy.admins))}
+    out: dict[str, str] = {
+        "admins": _show(sorted(policy.admins)),
+        "auditors": _show(sorted(policy.auditors)),
+    }
     for name, members in policy.groups.items():
         out[f"groups.{name}"] = _show(sorted(members))
     _flatten_layer("defaults", policy.defaults, out)

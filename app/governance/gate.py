@@ -13,14 +13,17 @@ cost of a few Redis calls each, never a fetch of the conversation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 
-from app.governance import resolution
+from app.governance import audience, resolution
+from app.governance.approvers import handles_of
 from app.governance.budget import BudgetExceeded, Reservation
 from app.governance.grants import GrantStore
 from app.runtime import metrics
 from app.runtime.services import Services
 from app.slack.mrkdwn import escape
+from app.slack.port import SlackError
 
 IN_FLIGHT = "in_flight"  # the refusal code when the user has too many jobs running
 
@@ -37,10 +40,12 @@ class Refusal(Exception):
 async def decide(
     services: Services, user_id: str, use_case: str, channel_id: str
 ) -> resolution.Decision:
-    """The policy decision for this request (file policy plus granted use-case requests).
+    """The policy decision for this request (file policy, granted use-case requests, and the
+    Slack user groups its `users` / `deny_users` name).
 
     `services.policy` is read here, per request, so a hot-reloaded policy applies to the next
-    request in every process (app/governance/watch.py swaps it).
+    request in every process (app/governance/watch.py swaps it). When Slack cannot say who is in
+    a user group the answer is a refusal, never a guess: an empty group would lift a deny.
     """
     policy = services.policy
     grants: list[resolution.Grant] = []
@@ -48,7 +53,18 @@ async def decide(
         stored = await GrantStore(services.redis).get(use_case, channel_id)
         if stored is not None:
             grants.append(stored.as_policy_grant())
-    return resolution.resolve(policy, user_id, use_case, channel_id, grants)
+    needed = audience.handles_needed(policy, use_case, channel_id)
+    try:
+        groups = await handles_of(services, user_id, needed) if needed else []
+    except SlackError as exc:
+        refused = resolution.resolve(policy, user_id, "", channel_id)
+        rule = f"users of {use_case}: Slack user groups unavailable ({exc.code})"
+        reason = (
+            f"Couldn't check who may use '{use_case}' here: Slack did not say who is in "
+            f"{escape(', '.join(needed))}. Try again in a few minutes."
+        )
+        return dataclasses.replace(refused, rule=rule, reason=reason, use_case=use_case)
+    return resolution.resolve(policy, user_id, use_case, channel_id, grants, groups)
 
 
 async def check(services: Services, decision: resolution.Decision) -> None:

@@ -166,9 +166,10 @@ def _checked(check: Callable[[Any], str], value: Any, path: PathT, issues: Issue
         return None
 
 
-def _parse_admins(data: Any, issues: Issues) -> list[str]:
-    items = _as_list(data, ("admins",), issues)
-    checked = (_checked(schema.user_id, v, ("admins", i), issues) for i, v in enumerate(items))
+def _parse_people(key: str, data: Any, issues: Issues) -> list[str]:
+    """`admins` / `auditors`: user IDs only, so a role never waits on Slack to be known."""
+    items = _as_list(data, (key,), issues)
+    checked = (_checked(schema.user_id, v, (key, i), issues) for i, v in enumerate(items))
     return [v for v in checked if v is not None]
 
 
@@ -241,6 +242,17 @@ def _check_group(
 ) -> None:
     if name is not None and name not in groups:
         issues.add(path, f"unknown group '{name}'{suggest(name, groups)}")
+
+
+def _check_audience(
+    layer: UseCase | ChannelUseCase, path: PathT, groups: dict[str, list[str]], issues: Issues
+) -> None:
+    """Bare names in `users` / `deny_users` are policy groups, so they must exist: a typo
+    would otherwise silently shrink (or fail to deny) an audience."""
+    for key in ("users", "deny_users"):
+        for index, entry in enumerate(getattr(layer, key) or []):
+            if schema.NAME.fullmatch(entry):
+                _check_group(entry, (*path, key, index), groups, issues)
 
 
 def _check_approval_groups(
@@ -321,6 +333,7 @@ def _check_use_case(policy: Policy, name: str, use_case: UseCase, issues: Issues
             (*path, "allowed_models"),
             f"the default model '{policy.defaults.model}' is not allowed here; set a model",
         )
+    _check_audience(use_case, path, policy.groups, issues)
     both = set(use_case.channels) & set(use_case.deny_channels)
     for channel in sorted(both):
         index = use_case.deny_channels.index(channel)
@@ -342,6 +355,7 @@ def _check_override(
             (*path, "enabled"),
             f"conflicts with use_cases.{name}.deny_channels, which lists {channel} (deny wins)",
         )
+    _check_audience(override, path, policy.groups, issues)
     _check_model(override.model, _allowlist(policy, use_case), (*path, "model"), issues)
     if override.approval is None:
         return
@@ -381,7 +395,8 @@ def parse_sections(data: Any, issues: Issues, source_name: str, source_hash: str
     use_cases, declared = _parse_use_cases(root.get("use_cases"), issues)
     audit = _validate(AuditSettings, root.get("audit"), ("audit",), issues)
     policy = Policy(
-        admins=_parse_admins(root.get("admins"), issues),
+        admins=_parse_people("admins", root.get("admins"), issues),
+        auditors=_parse_people("auditors", root.get("auditors"), issues),
         groups=_parse_groups(root.get("groups"), issues),
         defaults=defaults or Defaults(),
         use_cases=use_cases,

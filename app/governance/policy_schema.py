@@ -65,6 +65,18 @@ def member(value: Any) -> str:
     )
 
 
+def audience_entry(value: Any) -> str:
+    """One entry of `users` / `deny_users`: a user ID, a user-group handle or a policy group."""
+    if isinstance(value, str) and (
+        USER_ID.fullmatch(value) or HANDLE.fullmatch(value) or NAME.fullmatch(value)
+    ):
+        return value
+    raise ValueError(
+        f"{value!r} is not a Slack user ID (like U0123ABCD), a user group handle "
+        '(like "@eng-managers") or a group name from `groups`'
+    )
+
+
 def name(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a name, got {value!r}")
@@ -81,6 +93,7 @@ ChannelId = Annotated[str, PlainValidator(channel_id)]
 ChannelPattern = Annotated[str, PlainValidator(_channel_pattern)]
 UserId = Annotated[str, PlainValidator(user_id)]
 Member = Annotated[str, PlainValidator(member)]
+AudienceEntry = Annotated[str, PlainValidator(audience_entry)]
 Name = Annotated[str, PlainValidator(name)]
 Count = Annotated[int, Field(strict=True, ge=0)]
 
@@ -158,6 +171,8 @@ class Defaults(_Section):
 class UseCase(_Section):
     channels: list[ChannelPattern] = ["*"]
     deny_channels: list[ChannelId] = []
+    users: list[AudienceEntry] | None = None  # None: everyone
+    deny_users: list[AudienceEntry] = []
     model: str | None = None
     allowed_models: list[str] | None = None
     redact_pii: bool | None = None
@@ -169,6 +184,8 @@ class ChannelUseCase(_Section):
     """`channels.<ID>.<use case>`: overrides for one use case in one channel."""
 
     enabled: bool | None = None
+    users: list[AudienceEntry] | None = None  # None: the use case's list applies
+    deny_users: list[AudienceEntry] = []
     model: str | None = None
     redact_pii: bool | None = None
     budget: BudgetLimits | None = None
@@ -187,6 +204,7 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     admins: list[str] = []
+    auditors: list[str] = []
     groups: dict[str, list[str]] = {}
     defaults: Defaults = Defaults()
     use_cases: dict[str, UseCase] = {}
@@ -198,6 +216,7 @@ class Policy(BaseModel):
 
 TOP_LEVEL: dict[str, type[BaseModel] | None] = {
     "admins": None,
+    "auditors": None,
     "groups": None,
     "defaults": Defaults,
     "use_cases": UseCase,

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from app.governance import keys, resolution
 from app.governance import policy_schema as policy_
-from app.governance.admins import require_admin
+from app.governance.admins import require_role
 from app.governance.grants import GrantStore
 from app.runtime.services import Services
 from app.slack import blocks as bk
@@ -177,13 +177,13 @@ def _request_problem(
         return f"Please say what you need *{use_case}* for. {USAGE}"
     if not policy.admins:
         return "This workspace's AI policy names no admins, so there is nobody to ask yet."
-    decision = resolution.resolve(policy, "", use_case, channel_id)
-    if decision.allowed:
-        return f"*{use_case}* is already on in <#{channel_id}> (rule: `{decision.rule}`)."
+    on, rule = resolution.channel_rule(policy, use_case, channel_id)
+    if on:
+        return f"*{use_case}* is already on in <#{channel_id}> (rule: `{rule}`)."
     if not resolution.grantable(policy, use_case, channel_id):
         return (
             f"*{use_case}* is turned off in <#{channel_id}> on purpose by the policy file "
-            f"(rule: `{decision.rule}`), so a request cannot enable it; that takes a policy "
+            f"(rule: `{rule}`), so a request cannot enable it; that takes a policy "
             "change by the admins."
         )
     return None
@@ -238,12 +238,13 @@ async def run_decision(services: Services, click: UseCaseDecision) -> None:
         await services.slack.tell(reply_to, "That use-case request no longer exists.")
         return
     verb = "approve" if click.verdict == "approved" else "reject"
-    if not await require_admin(
+    if not await require_role(
         services,
         reply_to,
         click.team_id,
         f"/steward request {verb}",
         "decide use-case requests",
+        action="requests.decide",
         channel_id=request.channel_id,
         use_case=request.use_case,
     ):
@@ -356,12 +357,13 @@ async def _update_admins(services: Services, request: UseCaseRequest, outcome: s
 
 async def run_revoke(services: Services, click: GrantRevoke) -> None:
     reply_to = ReplyTo.of(click)
-    if not await require_admin(
+    if not await require_role(
         services,
         reply_to,
         click.team_id,
         "/steward policy revoke",
         "revoke a grant",
+        action="grants.revoke",
         channel_id=click.grant_channel_id,
         use_case=click.use_case,
     ):

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from app.governance import audience
 from app.governance.budget import Budget
 from app.governance.policy_schema import (
     DEFAULT_MODEL,
@@ -67,6 +68,12 @@ class Decision:
     channel_id: str = ""
     policy_hash: str = ""
     grant_id: str | None = None
+    audience_rule: str = ""  # the `users` list that let the person in; "" when none applies
+
+    @property
+    def full_rule(self) -> str:
+        """Every rule that decided, for the audit trail and Why?: where, then who."""
+        return f"{self.rule}; {self.audience_rule}" if self.audience_rule else self.rule
 
 
 @dataclass(frozen=True)
@@ -102,17 +109,21 @@ def resolve(
     use_case: str,
     channel_id: str,
     grants: Collection[Grant] = (),
+    user_handles: Collection[str] = (),
 ) -> Decision:
     """May `user_id` use `use_case` in `channel_id`, and under which settings?
 
-    Pure and deterministic (grants may come in any order). `user_id` does not change the outcome
-    today (the file format has no per-user rules) but is part of the question so callers do not
-    have to change when it does.
+    Pure and deterministic (grants may come in any order). `user_handles` are the Slack user
+    groups the person is in, of those `audience.handles_needed` names (looked up by the caller).
+    Who is checked after the file's channel denials and before anything that turns the use case
+    on, so a grant never lets in someone the file leaves out.
     """
-    del user_id
     config = policy.use_cases.get(use_case)
     override = policy.channels.get(channel_id, {}).get(use_case)
     refusal = _denied(config, use_case, channel_id, override)
+    who = audience.verdict(policy, user_id, use_case, channel_id, user_handles)
+    if refusal is None and not who.allowed:
+        refusal = (who.rule, who.reason)
     rule, grant_id = (None, None)
     if config is not None and refusal is None:
         rule, grant_id = _allowing_rule(config, use_case, channel_id, override, grants)
@@ -128,7 +139,18 @@ def resolve(
         rule, reason = refusal or ("", "")
         return Decision(False, rule, reason, model, redact, budget, None, **common)
     model, redact, budget, approval = _settings(policy, config, override)
-    return Decision(True, rule, "", model, redact, budget, approval, **common, grant_id=grant_id)
+    return Decision(
+        True,
+        rule,
+        "",
+        model,
+        redact,
+        budget,
+        approval,
+        **common,
+        grant_id=grant_id,
+        audience_rule=who.rule,
+    )
 
 
 def _denied(
@@ -183,12 +205,21 @@ def grantable(policy: Policy, use_case: str, channel_id: str) -> bool:
     return _allowing_rule(config, use_case, channel_id, override, ())[0] is None
 
 
+def channel_rule(policy: Policy, use_case: str, channel_id: str) -> tuple[bool, str]:
+    """Whether the file turns `use_case` on in `channel_id` for the people it lets use it, and
+    the rule that says so: the channel half of `resolve`, for questions about a channel rather
+    than a person (a use-case request enables a channel; `users` still apply after a grant)."""
+    config = policy.use_cases.get(use_case)
+    override = policy.channels.get(channel_id, {}).get(use_case)
+    denied = _denied(config, use_case, channel_id, override)
+    if denied is not None or config is None:
+        return False, denied[0] if denied is not None else ""
+    rule = _allowing_rule(config, use_case, channel_id, override, ())[0]
+    return (True, rule) if rule is not None else (False, f"use_cases.{use_case}.channels")
+
+
 def _listed(config: UseCase, channel_id: str) -> bool:
     return "*" in config.channels or channel_id in config.channels
-
-
-def is_admin(policy: Policy, user_id: str) -> bool:
-    return user_id in policy.admins
 
 
 def approvers_for(policy: Policy, group_name: str) -> GroupMembers:

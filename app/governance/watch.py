@@ -32,6 +32,7 @@ from typing import Literal
 
 from app.governance import diff as policy_diff
 from app.governance import policy as policy_
+from app.governance.approvers import forget_groups
 from app.governance.keys import POLICY_CURRENT, policy_reported_bad
 from app.governance.policy_issues import PolicyError, PolicyIssue
 from app.governance.policy_schema import DEFAULT_MODEL, Policy
@@ -197,6 +198,7 @@ class PolicyWatcher:
             self._seen = seen
             raise
         self.services.policy = candidate
+        await forget_groups(self.services, running, candidate)
         log.info("policy reloaded", extra={"hash": digest[:12], "path": str(self.path)})
         return "reloaded"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -127,6 +127,9 @@ class Settings(BaseSettings):
 
     # A person's requests running at once; the next is refused at once (0: no cap).
     steward_user_jobs_in_flight: int = 3
+    # How long the members of a Slack user group (`@eng-managers` in the policy) are trusted
+    # before Slack is asked again; a policy reload forgets them at once.
+    steward_group_cache_seconds: int = Field(default=60, ge=1)
 
     # Signed checkpoints of the audit log (app/audit/signing.py, app/audit/checkpoints.py). The
     # key is never read from Redis: whoever can write the log must not be able to sign for it.

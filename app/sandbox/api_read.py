@@ -213,6 +213,9 @@ def users_list(ctx: ApiContext, args: Args) -> JsonDict:
 
 
 def usergroups_list(ctx: ApiContext, args: Args) -> JsonDict:
+    # Source: Slack's method reference, api.slack.com/methods/usergroups.list — every group of
+    # the team "in no particular order", members only with `include_users`; scope
+    # usergroups:read (contract.py), which Steward needs for policy `@handles`.
     include_users = args.flag("include_users")
     groups = ctx.workspace.usergroups.values()
     return {
@@ -222,6 +225,9 @@ def usergroups_list(ctx: ApiContext, args: Args) -> JsonDict:
 
 
 def usergroups_users(ctx: ApiContext, args: Args) -> JsonDict:
+    # Source: api.slack.com/methods/usergroups.users.list — `usergroup` (the encoded ID, not the
+    # handle) is required and answers `users`, a list of user IDs; an unknown ID is
+    # `no_such_subteam`; scope usergroups:read.
     group = ctx.workspace.usergroups.get(args.opt("usergroup") or "")
     if group is None:
         raise SlackError("no_such_subteam")

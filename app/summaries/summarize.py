@@ -109,7 +109,7 @@ async def _run(services: Services, req: SummarizeRequest, slot: bool) -> None:
     await session.audit(
         "requested",
         approval_status="not_required",
-        rule=decision.rule,
+        rule=decision.full_rule,
         extra={"trigger": req.trigger, "target": req.target.model_dump()},
     )
     try:
@@ -129,7 +129,7 @@ async def _run(services: Services, req: SummarizeRequest, slot: bool) -> None:
             raise
         messages = cap(session, await fetching)
     except Refusal as refusal:
-        await session.audit("refused", reason=refusal.code, rule=decision.rule)
+        await session.audit("refused", reason=refusal.code, rule=decision.full_rule)
         await services.slack.tell(req.reply_to, refusal.message)
         return
     progress = asyncio.ensure_future(
@@ -215,7 +215,7 @@ async def _summarize(
         run = await _with_budget(services, session, decision, engine, conversation, messages)
     except Refusal as refusal:
         await progress
-        await session.audit("refused", reason=refusal.code, rule=decision.rule)
+        await session.audit("refused", reason=refusal.code, rule=decision.full_rule)
         await services.slack.tell(req.reply_to, refusal.message)
         return
     except ModelError as exc:
@@ -223,7 +223,7 @@ async def _summarize(
         await session.audit(
             "failed",
             reason=f"model: {exc.code}",
-            rule=decision.rule,
+            rule=decision.full_rule,
             engine=engine.config.engine,
             model=engine.config.model,
             latency_ms=session.elapsed_ms(),
@@ -320,7 +320,7 @@ async def _deliver(
     await session.audit(
         "generated",
         approval_status="not_required",
-        rule=decision.rule,
+        rule=decision.full_rule,
         model=summary.model,
         engine=summary.engine,
         prompt_version=PROMPT_VERSION,
@@ -413,7 +413,7 @@ async def run_share(services: Services, req: ShareRequest) -> None:
         "team_id": req.team_id,
         "channel_id": target.channel_id,
         "use_case": USE_CASE,
-        "rule": decision.rule,
+        "rule": decision.full_rule,
     }
     if req.user_id != stored.user_id or not decision.allowed:
         why = (
