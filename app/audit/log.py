@@ -209,9 +209,16 @@ class AuditLog:
         return [InteractionState.model_validate(raw) if raw else None for raw in raws]
 
     async def events_for(self, interaction_id: str) -> list[AuditEvent]:
-        """The interaction's events in chain order (archived ones are gone)."""
+        """The interaction's events in chain order: those archived are gone, unless a legal
+        hold kept them (`app.audit.archive`)."""
         stream_ids = await self._r.zrange(self.keys.by_interaction(interaction_id), 0, -1)
-        return await self._stream.load(cast(list[str], stream_ids))
+        live = await self._stream.load(cast(list[str], stream_ids))
+        kept = cast(dict[str, str], await self._r.hgetall(self.keys.held(interaction_id)))
+        if not kept:
+            return live
+        events = {e.id: e for e in map(AuditEvent.model_validate_json, kept.values())}
+        events.update({e.id: e for e in live})
+        return [events[k] for k in sorted(events)]
 
     def iter_stored(
         self, start: str = "-", end: str = "+", *, reverse: bool = False
