@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from app.audit.archive import Archiver, ArchiveResult
 from app.audit.chain import SCRIPT_FIELDS, for_script
+from app.audit.content import ContentMode, kept
 from app.audit.event import (
     ApprovalStatus,
     AuditContext,
@@ -60,6 +61,9 @@ class AuditLog:
         self._archiver = Archiver(self._stream, clock)
         self._clock = clock
         self._append = redis.register_script(APPEND_LUA)
+        # What outputs the log keeps (the policy's `audit.content`), read per event: the runtime
+        # points it at the policy in force, which a reload replaces.
+        self.content: Callable[[], ContentMode] = lambda: "full"
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -137,7 +141,7 @@ class AuditLog:
         )
 
     async def _commit(self, draft: AuditEvent) -> AuditEvent:
-        draft = bounded(draft)
+        draft = kept(bounded(draft), self.content())
         try:
             keys, args = self.append_call(draft)
         except UnicodeEncodeError:  # raised while hashing, before anything was sent

@@ -70,6 +70,7 @@ class Runtime:
             pause=PauseSwitch(redis),
             llm=build_llm(self.settings, redis),
         )
+        self.services.audit.content = lambda: self.services.policy.audit.content
 
     @property
     def queue(self) -> JobQueue:
