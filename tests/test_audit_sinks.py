@@ -20,12 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from app.audit.log import AuditLog
+from app.audit.retention import RetentionJob
 from app.audit.sink_kinds import OtlpLogs, SinkDown, SplunkHec, Syslog
 from app.audit.sinks import BACKOFF_MAX_S, Forwarder, LeaseLost, backoff, configured_sinks
 from app.runtime.metrics import REGISTRY
 from app.runtime.settings import ConfigError, load_settings
 from tests.clock import ManualClock
 from tests.sink_receivers import HecReceiver, OtlpReceiver, SyslogReceiver, free_port
+from tests.test_audit import _aged_log
 
 TOKEN = "hec-token-4f1c"
 
@@ -336,3 +338,29 @@ def test_sinks_come_from_the_settings_and_bad_ones_are_named(tmp_path: Path) -> 
         load_settings(steward_audit_otlp_headers="Bearer-s3cret")
     assert "s3cret" not in str(bad.value)
     assert free_port() > 0
+
+
+async def test_retention_never_trims_what_a_configured_sink_has_not_taken(
+    r: aioredis.Redis, tmp_path: Path
+) -> None:
+    log, _ = await _aged_log(r)  # events 1-5 are 40 days old, 6-8 recent
+    settings = load_settings(
+        steward_data_dir=tmp_path,
+        steward_audit_splunk_url="http://127.0.0.1:9/",
+        steward_audit_splunk_token=TOKEN,
+    )
+    job = RetentionJob(log, r, lambda: 30, tmp_path / "a", sinks=settings)
+    assert (await job.run_once()) is not None
+    assert await r.xlen("steward:audit") == 8  # the sink has taken nothing yet: all stay
+    stream = await r.xrange("steward:audit")
+    await r.hset(Forwarder(r, SplunkHec("http://x", TOKEN)).cursor_key,
+                 mapping={"stream_id": stream[1][0], "seq": 2})  # fmt: skip
+    await r.delete("steward:audit:retention:gate")
+    result = await job.run_once()
+    assert result is not None and result.archived == 2
+    assert await r.xlen("steward:audit") == 6
+    assert (await log.verify()).ok
+    unconfigured = RetentionJob(log, r, lambda: 30, tmp_path / "b", sinks=load_settings())
+    await r.delete("steward:audit:retention:gate")
+    result = await unconfigured.run_once()  # a sink no longer configured holds nothing back
+    assert result is not None and result.archived == 3

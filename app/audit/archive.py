@@ -57,12 +57,18 @@ class Archiver:
         self._prune = self._r.register_script(PRUNE_LUA)
 
     async def archive_older_than(
-        self, days: int, archive_dir: Path, *, now: datetime | None = None
+        self,
+        days: int,
+        archive_dir: Path,
+        *,
+        now: datetime | None = None,
+        keep_after: int | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to a JSONL file under `archive_dir`, then trim them.
 
         Runs at most once at a time across processes (others return `skipped=True`). The file
-        is fsynced and the anchor stored before anything leaves Redis.
+        is fsynced and the anchor stored before anything leaves Redis. Events after id
+        `keep_after` (what a sink has yet to take) stay, however old.
         """
         cutoff = format_at((now or self._clock()) - timedelta(days=days))
         token = secrets.token_hex(16)
@@ -72,21 +78,26 @@ class Archiver:
             await self._prune_pending()  # finish a run that died after its trim
             holds = await active_holds(self._r, self.keys)
             await self._drop_released(holds)
-            result = await self._archive(cutoff, Path(archive_dir), token, holds)
+            result = await self._archive(cutoff, Path(archive_dir), token, holds, keep_after)
             await self._prune_pending()
             return result
         finally:
             await self._release(keys=[self.keys.lock], args=[token])
 
     async def _archive(
-        self, cutoff: str, archive_dir: Path, token: str, holds: list[Hold]
+        self,
+        cutoff: str,
+        archive_dir: Path,
+        token: str,
+        holds: list[Hold],
+        keep_after: int | None,
     ) -> ArchiveResult:
         anchor = await self._stream.hash(self.keys.anchor)
         start = "(" + anchor["stream_id"] if anchor.get("stream_id") else "-"
         archive_dir.mkdir(parents=True, exist_ok=True)
         path = _archive_path(archive_dir, self._clock())
         partial = path.with_name(path.name + ".partial")
-        count, last, held = await self._write_archive(partial, start, cutoff, holds)
+        count, last, held = await self._write_archive(partial, start, cutoff, holds, keep_after)
         if last is None:
             partial.unlink(missing_ok=True)
             return ArchiveResult(archived=0)
@@ -107,7 +118,7 @@ class Archiver:
         return ArchiveResult(archived=count, path=path, anchor_id=int(data["id"]), held=len(held))
 
     async def _write_archive(
-        self, partial: Path, start: str, cutoff: str, holds: list[Hold]
+        self, partial: Path, start: str, cutoff: str, holds: list[Hold], keep_after: int | None
     ) -> tuple[int, tuple[str, dict[str, Any]] | None, list[tuple[dict[str, Any], str]]]:
         """Write the old prefix of the stream; returns (count, last (stream id, event), the
         held events among them as (event, stored JSON))."""
@@ -120,6 +131,8 @@ class Archiver:
                 # Only a prefix can be trimmed, so stop at the first event inside the window.
                 if data.get("at", "") >= cutoff:
                     break
+                if keep_after is not None and int(data["id"]) > keep_after:
+                    break  # a sink has yet to take it
                 fh.write(fields["json"] + "\n")
                 count, last = count + 1, (sid, data)
                 if holds and covered(holds, data):

@@ -335,7 +335,14 @@ class AuditLog:
         return await verify_chain(self._stream, sink)
 
     async def archive_older_than(
-        self, days: int, archive_dir: Path, *, now: datetime | None = None
+        self,
+        days: int,
+        archive_dir: Path,
+        *,
+        now: datetime | None = None,
+        keep_after: int | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to JSONL under `archive_dir`; see `app.audit.archive`."""
-        return await self._archiver.archive_older_than(days, archive_dir, now=now)
+        return await self._archiver.archive_older_than(
+            days, archive_dir, now=now, keep_after=keep_after
+        )

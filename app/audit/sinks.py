@@ -188,6 +188,27 @@ class Forwarder:
                 await self.release()
 
 
+def configured_names(settings: Settings) -> list[str]:
+    """The names of the sinks the settings configure (what their cursors are keyed by)."""
+    urls = {
+        "splunk": settings.steward_audit_splunk_url,
+        "syslog": settings.steward_audit_syslog_url,
+        "otlp": settings.steward_audit_otlp_url,
+    }
+    return [name for name, url in urls.items() if url]
+
+
+async def taken_by_all(redis: aioredis.Redis, keys: AuditKeys, names: list[str]) -> int | None:
+    """The id of the last event every named sink has taken (None: no sinks), which retention
+    never trims past: a sink that is down loses nothing, even to the archive."""
+    if not names:
+        return None
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(keys.sink_cursor(name), "seq")
+    return min(int(seq or 0) for seq in cast(list[str | None], await pipe.execute()))
+
+
 def configured_sinks(settings: Settings) -> list[Sink]:
     """The sinks the settings name, each at most once (see the README's settings table)."""
     sinks: list[Sink] = []
