@@ -26,8 +26,10 @@ from app.audit.sinks import BACKOFF_MAX_S, Forwarder, LeaseLost, backoff, config
 from app.runtime.metrics import REGISTRY
 from app.runtime.settings import ConfigError, load_settings
 from tests.clock import ManualClock
+from tests.e2e import EMPLOYEE, running_stack
 from tests.sink_receivers import HecReceiver, OtlpReceiver, SyslogReceiver, free_port
 from tests.test_audit import _aged_log
+from tests.test_e2e_summarize import launch_thread, results
 
 TOKEN = "hec-token-4f1c"
 
@@ -364,3 +366,29 @@ async def test_retention_never_trims_what_a_configured_sink_has_not_taken(
     await r.delete("steward:audit:retention:gate")
     result = await unconfigured.run_once()  # a sink no longer configured holds nothing back
     assert result is not None and result.archived == 3
+
+
+async def test_worker_processes_forward_what_the_app_records(
+    redis_url: str, redis_sync: object, tmp_path: Path
+) -> None:
+    receiver = HecReceiver(TOKEN)
+    await receiver.start()
+    try:
+        async with running_stack(
+            redis_url,
+            tmp_path,
+            steward_audit_splunk_url=receiver.url,
+            steward_audit_splunk_token=TOKEN,
+        ) as stack:
+            sandbox = stack.sandbox
+            await sandbox.user(EMPLOYEE).message_shortcut(
+                "summarize_thread", launch_thread(sandbox)
+            )
+            await sandbox.wait_for(lambda: results(sandbox))
+            await receiver.tally.wait_for(2)
+            stored = [e async for e in stack.runtime.services.audit.export()]
+    finally:
+        await receiver.stop()
+    got = {e["event"]["id"]: e["event"]["event"] for e in receiver.tally.items}
+    assert {e.id: e.event for e in stored}.items() <= got.items()
+    assert {"requested", "generated"} <= set(got.values())
