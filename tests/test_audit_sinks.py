@@ -392,3 +392,16 @@ async def test_worker_processes_forward_what_the_app_records(
     got = {e["event"]["id"]: e["event"]["event"] for e in receiver.tally.items}
     assert {e.id: e.event for e in stored}.items() <= got.items()
     assert {"requested", "generated"} <= set(got.values())
+
+
+async def test_a_round_that_breaks_is_retried_and_the_forwarder_lives_on(
+    r: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    await r.xadd("steward:audit", {"id": "1", "json": "not json"})  # what no append writes
+    forwarder = Forwarder(r, SplunkHec("http://127.0.0.1:9", TOKEN))
+    with caplog.at_level(logging.ERROR):
+        assert await forwarder.step() == backoff(1)
+        assert await forwarder.step() == backoff(2)
+    assert "audit sink round failed" in caplog.text
+    assert await forwarder.cursor() == (None, 0)
+    await forwarder.sink.close()

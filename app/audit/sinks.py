@@ -169,6 +169,10 @@ class Forwarder:
                 extra={"sink": self.sink.name, "error": type(exc).__name__},
             )
             return IDLE_S
+        except Exception:  # an event that will not encode, a bug: say so, retry, never die
+            self.failures += 1
+            log.exception("audit sink round failed", extra={"sink": self.sink.name})
+            return backoff(self.failures)
         if self.failures:
             log.info("audit sink back", extra={"sink": self.sink.name, "after": self.failures})
             self.failures = 0
