@@ -191,12 +191,15 @@ def _serve_port(args: argparse.Namespace) -> int:
 
 
 def _startup_checks(settings: Settings) -> None:
-    """What must hold before a process says it is running: the policy loads and Slack accepts
-    the bot token (`auth.test`). Each failure is a ConfigError (one line, exit 2)."""
+    """What must hold before a process says it is running: the policy loads, the audit sinks
+    are complete, and Slack accepts the bot token (`auth.test`). Each failure is a ConfigError
+    (one line, exit 2)."""
+    from app.audit.sinks import configured_sinks
     from app.runtime.process import load_startup_policy
     from app.slack.token_check import check_bot_token
 
     load_startup_policy(settings)
+    configured_sinks(settings)  # a Splunk URL without its token, say
     warning = check_bot_token(settings)
     if warning:
         print(f"steward: warning: {warning}", file=sys.stderr)

@@ -8,8 +8,11 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import os
 import re
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,6 +86,7 @@ async def test_a_hec_sink_down_for_1000_events_gets_all_1000_when_it_returns(
     assert first["sourcetype"] == "_json" and first["fields"]["steward_id"] == "1"
     assert isinstance(first["time"], float) and first["time"] > 1.7e9
     assert {h["Authorization"] for h in receiver.headers} == {f"Splunk {TOKEN}"}
+    assert len({h["X-Splunk-Request-Channel"] for h in receiver.headers}) == 1  # one channel
     assert (await forwarder.cursor())[1] == 1000
     assert _lag("splunk") == 0
     assert forwarder.failures == 0
@@ -405,3 +409,28 @@ async def test_a_round_that_breaks_is_retried_and_the_forwarder_lives_on(
     assert "audit sink round failed" in caplog.text
     assert await forwarder.cursor() == (None, 0)
     await forwarder.sink.close()
+
+
+def test_a_worker_with_an_incomplete_sink_stops_at_start_naming_the_setting(
+    redis_url: str, redis_sync: object, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STEWARD_", "REDIS_URL"))}
+    env |= {
+        "REDIS_URL": redis_url,
+        "STEWARD_DATA_DIR": str(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "STEWARD_AUDIT_SPLUNK_URL": "https://splunk.example:8088",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    *announced, error = proc.stderr.strip().splitlines()  # after the storage line, one line
+    assert error.startswith("steward: STEWARD_AUDIT_SPLUNK_TOKEN is not set")
+    assert all("storage" in line for line in announced)

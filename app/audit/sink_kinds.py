@@ -12,6 +12,7 @@ import contextlib
 import socket
 import ssl
 import time
+import uuid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -79,7 +80,13 @@ class SplunkHec(_HttpSink):
             if urlsplit(url).path.rstrip("/").endswith(self.PATH)
             else (url.rstrip("/") + self.PATH)
         )
-        super().__init__("splunk", full, {"Authorization": f"Splunk {token}"})
+        # A channel id on every request: a token with indexer acknowledgment enabled refuses
+        # requests without one ("Format events for HTTP Event Collector"), others ignore it.
+        headers = {
+            "Authorization": f"Splunk {token}",
+            "X-Splunk-Request-Channel": str(uuid.uuid4()),
+        }
+        super().__init__("splunk", full, headers)
         self.index = index
 
     async def send(self, events: list[SinkEvent]) -> None:
