@@ -110,13 +110,7 @@ class Forwarder:
         return raw.get("stream_id"), int(raw.get("seq", 0))
 
     async def lag(self) -> int:
-        """Events in the log the sink has not taken (archived ones are no longer owed)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(self.keys.head, "seq")
-        pipe.hget(self.keys.anchor, "seq")
-        pipe.hget(self.cursor_key, "seq")
-        head, anchor, seq = cast(list[str | None], await pipe.execute())
-        return max(0, int(head or 0) - max(int(anchor or 0), int(seq or 0)))
+        return await sink_lag(self.redis, self.keys, self.sink.name)
 
     async def pump(self) -> int:
         """Send the batch after the cursor and move the cursor past it; returns its size (0:
@@ -190,6 +184,16 @@ class Forwarder:
             # Let another process take over at once; unreachable, the lease expires on its own.
             with contextlib.suppress(RedisError, OSError):
                 await self.release()
+
+
+async def sink_lag(redis: aioredis.Redis, keys: AuditKeys, name: str) -> int:
+    """Events in the log the sink `name` has not taken (archived ones are no longer owed)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hget(keys.head, "seq")
+    pipe.hget(keys.anchor, "seq")
+    pipe.hget(keys.sink_cursor(name), "seq")
+    head, anchor, seq = cast(list[str | None], await pipe.execute())
+    return max(0, int(head or 0) - max(int(anchor or 0), int(seq or 0)))
 
 
 def configured_names(settings: Settings) -> list[str]:
