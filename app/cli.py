@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from app.audit import cli_attest as attest
+from app.audit import holds
 from app.runtime import logs
 from app.runtime.queue import QueueConfig
 from app.runtime.settings import ConfigError, Settings, load_settings
@@ -190,12 +191,15 @@ def _serve_port(args: argparse.Namespace) -> int:
 
 
 def _startup_checks(settings: Settings) -> None:
-    """What must hold before a process says it is running: the policy loads and Slack accepts
-    the bot token (`auth.test`). Each failure is a ConfigError (one line, exit 2)."""
+    """What must hold before a process says it is running: the policy loads, the audit sinks
+    are complete, and Slack accepts the bot token (`auth.test`). Each failure is a ConfigError
+    (one line, exit 2)."""
+    from app.audit.sinks import configured_sinks
     from app.runtime.process import load_startup_policy
     from app.slack.token_check import check_bot_token
 
     load_startup_policy(settings)
+    configured_sinks(settings)  # a Splunk URL without its token, say
     warning = check_bot_token(settings)
     if warning:
         print(f"steward: warning: {warning}", file=sys.stderr)
@@ -374,6 +378,7 @@ def _audit_parsers(sub: Any) -> None:
     audit = sub.add_parser("audit", help="verify or export the audit log")
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     attest.add_parsers(actions)  # verify, public-key, checkpoint, evidence, check-evidence
+    holds.add_parsers(actions)  # hold, release
     export = actions.add_parser("export", help="stream audit events as JSONL or CSV")
     when = "a date (2024-05-01) or ISO datetime"
     export.add_argument("--since", metavar="D", help=f"from {when}, inclusive")
@@ -397,6 +402,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     try:
         if args.audit_command in attest.NEEDS_REDIS:
             return attest.run(args, settings, target.url)
+        if args.audit_command in ("hold", "release"):
+            return holds.run(args, target.url)
         try:
             sink = (
                 open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115

@@ -3,7 +3,8 @@ admin views at 10k / 100k / 1M events, and the Merkle tree's proofs at 1M leaves
 
     python bench/audit.py [--redis-url URL] [--events 100000] [--writer-events 3000]
                           [--scales 10000,100000,1000000] [--proof-leaves 1000000]
-                          [--parts basic,writers,views,sources,proofs]
+                          [--sink-events 20000]
+                          [--parts basic,writers,views,sources,proofs,sinks]
 
 Uses --redis-url, else $REDIS_URL, else an embedded Valkey. Keys go under throwaway prefixes
 (`stewardbench-...-<pid>`) that are deleted at the end, so it is safe against a live database.
@@ -13,7 +14,8 @@ views read the running totals; the events are loaded through the real append scr
 pipelined, spread over 30 days); a 20,000-message `generated` event < 4 KB. Issue 15: append
 p99 still < 2 ms with the Merkle tree and 4 writer processes (against the same appends on a log
 without the tree, in the same run); inclusion and consistency proofs at 1,000,000 leaves
-O(log n) in size and < 5 ms to build; verify's rate with the tree checked against a checkpoint.
+O(log n) in size and < 5 ms to build; verify's rate with the tree checked against a checkpoint;
+sink throughput (events/s to loopback HEC, OTLP and syslog receivers, `bench/audit_sinks.py`).
 """
 
 from __future__ import annotations
@@ -525,6 +527,10 @@ def run_all(url: str, args: argparse.Namespace) -> None:
             asyncio.run(bench_views(url, scales, Path(data_dir)))
     if "proofs" in parts:
         asyncio.run(bench_proofs(url, args.proof_leaves))
+    if "sinks" in parts:
+        from bench.audit_sinks import bench_sinks
+
+        asyncio.run(bench_sinks(url, args.sink_events, load, _drop))
     if "sources" in parts:
         size = generated_event_size()
         print(f"sources a 20,000-message `generated` event: {size:,} bytes stored (target < 4,096)")
@@ -537,8 +543,9 @@ def main() -> int:
     parser.add_argument("--writer-events", type=int, default=3000, help="appends per writer")
     parser.add_argument("--scales", default="10000,100000,1000000")
     parser.add_argument("--proof-leaves", type=int, default=1_000_000)
+    parser.add_argument("--sink-events", type=int, default=20_000)
     parser.add_argument(
-        "--parts", default="basic,writers,views,sources,proofs", help="which to run"
+        "--parts", default="basic,writers,views,sources,proofs,sinks", help="which to run"
     )
     args = parser.parse_args()
     if args.redis_url:

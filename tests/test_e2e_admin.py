@@ -317,3 +317,32 @@ async def test_offline_engine_costs_nothing(stack: Stack) -> None:
     answer = await stack.sandbox.wait_for(ephemeral_with(stack, ADMIN, "Usage, last 7 days"))
     assert field_value(answer.blocks, "Estimated cost") == "$0.00"
     assert "unpriced" not in dumps(answer.blocks)
+
+
+async def test_admin_home_shows_sink_lag_and_holds_in_force(
+    redis_url: str, redis_sync: object, tmp_path: Path
+) -> None:
+    from app.audit.holds import Holds
+    from tests.sink_receivers import free_port
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    down = f"http://127.0.0.1:{free_port()}"  # a collector that is down
+    async with running_stack(
+        redis_url,
+        tmp_path,
+        steward_policy=str(policy),
+        steward_audit_splunk_url=down,
+        steward_audit_splunk_token="t0k",
+    ) as stack:
+        first = await open_home(stack, ADMIN)
+        assert "*Audit sinks:* splunk up to date" in first  # nothing recorded yet
+        assert "Legal holds" not in first
+        audit = stack.runtime.services.audit
+        for k in range(3):
+            await audit.record(interaction_id=f"i{k}", event="requested", actor_id=EMPLOYEE)
+        await Holds(audit).place("#C0LAUNCH", "regulator request")
+        home = await open_home(stack, ADMIN)
+        assert "*Audit sinks:* splunk 4 events behind" in home  # three and the hold's event
+        assert "*Legal holds in force:* 1 (channel C0LAUNCH)" in home
+        assert "Audit sinks" not in await open_home(stack, EMPLOYEE)  # admins only

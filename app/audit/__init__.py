@@ -14,5 +14,10 @@ append-only file and the Slack channel), `tree_check` (verify against what was p
 `evidence` (packages and their offline check), `evidence_build` (from the live log),
 `evidence_export` (Why?'s Export evidence), `cli_attest` (their commands).
 
+Out of the box and kept back: `sinks` (forwarding at least once, cursors, leases, lag) with
+`sink_kinds` (Splunk HEC, syslog, OTLP) and `sink_formats` (their encodings); `hold` (what a
+legal hold covers, a leaf) and `holds` (placing and releasing, the commands); `content` (what
+the log keeps of outputs: `audit.content`).
+
 May import: `runtime`, `slack`, `model`, `governance` (roles and policy for admin checks).
 """

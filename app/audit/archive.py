@@ -3,6 +3,12 @@
 Runs at most once at a time across processes (a lock in Redis). The file is fsynced and the
 anchor stored before anything leaves Redis, so verification can start after the anchor and an
 archived file can be verified on its own. `app.audit.retention` decides when this runs.
+
+Legal holds (`app.audit.hold`): the stream can only be trimmed as a prefix, so a held event is
+archived like any other (the chain and the archive files stay whole) and also kept, before the
+trim, as a copy under `{p}:audit:held:{iid}` that `AuditLog.events_for` still returns. Copies no
+hold covers any more (released) go at the next run. So a hold never stops retention for anyone
+else, and never lets a held event leave Redis.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.audit.event import approvers_named, format_at
+from app.audit.hold import Hold, active_holds, covered
 from app.audit.scripts import PRUNE_LUA, RELEASE_LUA, TRIM_LUA
 from app.audit.stream import PAGE, AuditError, AuditStream
 
@@ -29,6 +36,7 @@ class ArchiveResult:
     path: Path | None = None
     anchor_id: int | None = None
     skipped: bool = False  # another process holds the archive lock
+    held: int = 0  # archived events kept in Redis too, because a legal hold covers them
 
 
 def _next_stream_id(stream_id: str) -> str:
@@ -49,12 +57,18 @@ class Archiver:
         self._prune = self._r.register_script(PRUNE_LUA)
 
     async def archive_older_than(
-        self, days: int, archive_dir: Path, *, now: datetime | None = None
+        self,
+        days: int,
+        archive_dir: Path,
+        *,
+        now: datetime | None = None,
+        keep_after: int | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to a JSONL file under `archive_dir`, then trim them.
 
         Runs at most once at a time across processes (others return `skipped=True`). The file
-        is fsynced and the anchor stored before anything leaves Redis.
+        is fsynced and the anchor stored before anything leaves Redis. Events after id
+        `keep_after` (what a sink has yet to take) stay, however old.
         """
         cutoff = format_at((now or self._clock()) - timedelta(days=days))
         token = secrets.token_hex(16)
@@ -62,24 +76,34 @@ class Archiver:
             return ArchiveResult(archived=0, skipped=True)
         try:
             await self._prune_pending()  # finish a run that died after its trim
-            result = await self._archive(cutoff, Path(archive_dir), token)
+            holds = await active_holds(self._r, self.keys)
+            await self._drop_released(holds)
+            result = await self._archive(cutoff, Path(archive_dir), token, holds, keep_after)
             await self._prune_pending()
             return result
         finally:
             await self._release(keys=[self.keys.lock], args=[token])
 
-    async def _archive(self, cutoff: str, archive_dir: Path, token: str) -> ArchiveResult:
+    async def _archive(
+        self,
+        cutoff: str,
+        archive_dir: Path,
+        token: str,
+        holds: list[Hold],
+        keep_after: int | None,
+    ) -> ArchiveResult:
         anchor = await self._stream.hash(self.keys.anchor)
         start = "(" + anchor["stream_id"] if anchor.get("stream_id") else "-"
         archive_dir.mkdir(parents=True, exist_ok=True)
         path = _archive_path(archive_dir, self._clock())
         partial = path.with_name(path.name + ".partial")
-        count, last = await self._write_archive(partial, start, cutoff)
+        count, last, held = await self._write_archive(partial, start, cutoff, holds, keep_after)
         if last is None:
             partial.unlink(missing_ok=True)
             return ArchiveResult(archived=0)
         os.replace(partial, path)
         _fsync_dir(archive_dir)
+        await self._keep(held)  # before the trim: a held event is never out of Redis
         sid, data = last
         anchor_fields = ["hash", data["hash"], "seq", str(data["id"]), "stream_id", sid]
         anchor_fields += ["at", data["at"], "file", path.name]
@@ -91,13 +115,15 @@ class Archiver:
             raise AuditError(
                 "archive lock expired before the trim; archive file kept, nothing trimmed"
             )
-        return ArchiveResult(archived=count, path=path, anchor_id=int(data["id"]))
+        return ArchiveResult(archived=count, path=path, anchor_id=int(data["id"]), held=len(held))
 
     async def _write_archive(
-        self, partial: Path, start: str, cutoff: str
-    ) -> tuple[int, tuple[str, dict[str, Any]] | None]:
-        """Write the old prefix of the stream; returns (count, last (stream id, event))."""
+        self, partial: Path, start: str, cutoff: str, holds: list[Hold], keep_after: int | None
+    ) -> tuple[int, tuple[str, dict[str, Any]] | None, list[tuple[dict[str, Any], str]]]:
+        """Write the old prefix of the stream; returns (count, last (stream id, event), the
+        held events among them as (event, stored JSON))."""
         count, last = 0, None
+        held: list[tuple[dict[str, Any], str]] = []
         pending: set[str] = set()
         with partial.open("w", encoding="utf-8") as fh:
             async for sid, fields in self._stream.iter_stored(start):
@@ -105,8 +131,12 @@ class Archiver:
                 # Only a prefix can be trimmed, so stop at the first event inside the window.
                 if data.get("at", "") >= cutoff:
                     break
+                if keep_after is not None and int(data["id"]) > keep_after:
+                    break  # a sink has yet to take it
                 fh.write(fields["json"] + "\n")
                 count, last = count + 1, (sid, data)
+                if holds and covered(holds, data):
+                    held.append((data, fields["json"]))
                 pending |= _index_members(data)
                 if len(pending) >= PAGE:
                     await self._r.sadd(self.keys.pending, *pending)
@@ -115,7 +145,26 @@ class Archiver:
             os.fsync(fh.fileno())
         if pending:
             await self._r.sadd(self.keys.pending, *pending)
-        return count, last
+        return count, last, held
+
+    async def _keep(self, held: list[tuple[dict[str, Any], str]]) -> None:
+        for start in range(0, len(held), PAGE):
+            pipe = self._r.pipeline(transaction=False)
+            for data, text in held[start : start + PAGE]:
+                iid = str(data["interaction_id"])
+                pipe.hset(self.keys.held(iid), str(data["id"]), text)
+                pipe.sadd(self.keys.held_index, iid)
+            await pipe.execute()
+
+    async def _drop_released(self, holds: list[Hold]) -> None:
+        """Let retention have the kept copies that no hold in force covers any more."""
+        for iid in cast(list[str], await self._r.smembers(self.keys.held_index)):
+            copies = cast(dict[str, str], await self._r.hgetall(self.keys.held(iid)))
+            gone = [seq for seq, text in copies.items() if not covered(holds, json.loads(text))]
+            if gone:
+                await self._r.hdel(self.keys.held(iid), *gone)
+            if len(gone) == len(copies):
+                await self._r.srem(self.keys.held_index, iid)
 
     async def _prune_pending(self) -> None:
         """Drop index entries (and finished interactions' state) for trimmed events."""

@@ -34,6 +34,8 @@ EventName = Literal[
     "use_case_granted",
     "paused",
     "resumed",
+    "hold_placed",
+    "hold_released",
 ]
 ApprovalStatus = Literal[
     "not_required", "pending", "approved", "rejected", "escalated", "expired", "withdrawn"

@@ -22,6 +22,12 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:archive:lock         retention lock (SET NX PX), so one process archives at a time
     {p}:audit:archive:pending      set: index keys left to prune after a trim (crash-safe)
     {p}:audit:retention:gate       SET NX PX: one retention run per interval across processes
+    {p}:audit:sink:{name}:cursor   hash: `stream_id`, `seq` of the last event the sink took
+    {p}:audit:sink:{name}:lease    SET PX: the one process forwarding to that sink just now
+    {p}:audit:holds                hash: legal holds in force, `kind:target` → the Hold's JSON
+    {p}:audit:held:{iid}           hash: event id → stored JSON of a held event retention
+                                   archived: kept here (archive-and-keep) while a hold covers it
+    {p}:audit:held:index           set: interaction ids with events in `held:{iid}`
     {p}:audit:usage:{YYYY-MM-DDTHH} hash: running totals of the events of that UTC hour (by
                                    `at`), see `app.audit.totals`; expires 400 days after its
                                    first write
@@ -51,6 +57,23 @@ class AuditKeys:
         self.usage_open = f"{prefix}:audit:usage:open"
         self.usage_rejections = f"{prefix}:audit:usage:rejections"
         self.usage_low = f"{prefix}:audit:usage:low"
+
+    @property
+    def holds(self) -> str:
+        return f"{self.prefix}:audit:holds"
+
+    @property
+    def held_index(self) -> str:
+        return f"{self.prefix}:audit:held:index"
+
+    def held(self, interaction_id: str) -> str:
+        return f"{self.prefix}:audit:held:{interaction_id}"
+
+    def sink_cursor(self, sink: str) -> str:
+        return f"{self.prefix}:audit:sink:{sink}:cursor"
+
+    def sink_lease(self, sink: str) -> str:
+        return f"{self.prefix}:audit:sink:{sink}:lease"
 
     def usage_day(self, day: str) -> str:
         """The totals of one UTC day, `day` being an `at` cut to `YYYY-MM-DD`."""

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from app.audit.archive import Archiver, ArchiveResult
 from app.audit.chain import SCRIPT_FIELDS, for_script
+from app.audit.content import ContentMode, kept
 from app.audit.event import (
     ApprovalStatus,
     AuditContext,
@@ -60,6 +61,9 @@ class AuditLog:
         self._archiver = Archiver(self._stream, clock)
         self._clock = clock
         self._append = redis.register_script(APPEND_LUA)
+        # What outputs the log keeps (the policy's `audit.content`), read per event: the runtime
+        # points it at the policy in force, which a reload replaces.
+        self.content: Callable[[], ContentMode] = lambda: "full"
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -137,7 +141,7 @@ class AuditLog:
         )
 
     async def _commit(self, draft: AuditEvent) -> AuditEvent:
-        draft = bounded(draft)
+        draft = kept(bounded(draft), self.content())
         try:
             keys, args = self.append_call(draft)
         except UnicodeEncodeError:  # raised while hashing, before anything was sent
@@ -209,9 +213,16 @@ class AuditLog:
         return [InteractionState.model_validate(raw) if raw else None for raw in raws]
 
     async def events_for(self, interaction_id: str) -> list[AuditEvent]:
-        """The interaction's events in chain order (archived ones are gone)."""
+        """The interaction's events in chain order: those archived are gone, unless a legal
+        hold kept them (`app.audit.archive`)."""
         stream_ids = await self._r.zrange(self.keys.by_interaction(interaction_id), 0, -1)
-        return await self._stream.load(cast(list[str], stream_ids))
+        live = await self._stream.load(cast(list[str], stream_ids))
+        kept = cast(dict[str, str], await self._r.hgetall(self.keys.held(interaction_id)))
+        if not kept:
+            return live
+        events = {e.id: e for e in map(AuditEvent.model_validate_json, kept.values())}
+        events.update({e.id: e for e in live})
+        return [events[k] for k in sorted(events)]
 
     def iter_stored(
         self, start: str = "-", end: str = "+", *, reverse: bool = False
@@ -324,7 +335,14 @@ class AuditLog:
         return await verify_chain(self._stream, sink)
 
     async def archive_older_than(
-        self, days: int, archive_dir: Path, *, now: datetime | None = None
+        self,
+        days: int,
+        archive_dir: Path,
+        *,
+        now: datetime | None = None,
+        keep_after: int | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to JSONL under `archive_dir`; see `app.audit.archive`."""
-        return await self._archiver.archive_older_than(days, archive_dir, now=now)
+        return await self._archiver.archive_older_than(
+            days, archive_dir, now=now, keep_after=keep_after
+        )

@@ -4,7 +4,9 @@ Every process with workers runs this loop, but a Redis gate (SET NX with the int
 expiry) lets only one of them do a run per interval, and AuditLog.archive_older_than holds its
 own lock besides, so an archive is written once across processes. A run with nothing to archive
 reads one page of the stream: cheap. The first run happens at start, so a deployment restarted
-more often than hourly still archives.
+more often than hourly still archives. Nothing a configured sink has yet to take is archived
+(`app.audit.sinks.taken_by_all`): a sink down for longer than the retention window holds
+events in Redis rather than lose them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import redis.asyncio as aioredis
 
 from app.audit.archive import ArchiveResult
 from app.audit.log import AuditLog
+from app.audit.sinks import configured_names, taken_by_all
 from app.runtime.queue import Worker
 from app.runtime.services import Services
+from app.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class RetentionJob:
         *,
         stopped: Callable[[], bool] = lambda: False,
         interval: float = INTERVAL,
+        sinks: Settings | None = None,
     ) -> None:
         self.audit = audit
         self.redis = redis
@@ -46,6 +51,7 @@ class RetentionJob:
         self.stopped = stopped
         self.interval = interval
         self.gate = audit.keys.retention_gate
+        self.sinks = configured_names(sinks) if sinks else []  # their cursors bound the trim
 
     async def run_once(self) -> ArchiveResult | None:
         """Archive now unless another process did within the interval (then None)."""
@@ -53,7 +59,8 @@ class RetentionJob:
         if not await self.redis.set(self.gate, "1", nx=True, px=ms):
             return None
         days = self.retention_days()
-        result = await self.audit.archive_older_than(days, self.archive_dir)
+        floor = await taken_by_all(self.redis, self.audit.keys, self.sinks)
+        result = await self.audit.archive_older_than(days, self.archive_dir, keep_after=floor)
         log.info(
             "audit retention run",
             extra={
@@ -62,6 +69,8 @@ class RetentionJob:
                 "anchor_id": result.anchor_id,
                 "archive_file": result.path.name if result.path else None,
                 "skipped": result.skipped,
+                "held": result.held,
+                "sinks_taken": floor,
             },
         )
         return result
@@ -91,6 +100,7 @@ def start_retention(
         lambda: services.policy.defaults.retention_days,
         services.settings.steward_data_dir / "archive",
         stopped=lambda: not workers or all(w._stop.is_set() for w in workers),
+        sinks=services.settings,
     )
     spawn(job.run)
     return job

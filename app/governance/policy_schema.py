@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
@@ -193,9 +193,11 @@ class ChannelUseCase(_Section):
 
 
 class AuditSettings(_Section):
-    """`audit:`: where signed checkpoints of the audit log are published besides the file."""
+    """`audit:`: where signed checkpoints of the audit log are published besides the file, and
+    what the log keeps of outputs (`app.audit.content`)."""
 
     checkpoint_channel: ChannelId | None = None
+    content: Literal["full", "redacted", "hashed"] = "full"
 
 
 class Policy(BaseModel):

@@ -131,6 +131,13 @@ FEEDBACK = Counter(
     "steward_feedback_total", "👍/👎 on AI outputs, by verdict.", ["verdict"], registry=REGISTRY
 )
 
+SINK_LAG = Gauge(
+    "steward_audit_sink_lag_events",
+    "Audit events a sink has not yet taken (app/audit/sinks.py), after each forwarding round.",
+    ["sink"],
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

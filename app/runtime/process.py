@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import jobs
-from app.audit import checkpoints, retention
+from app.audit import checkpoints, retention, sinks
 from app.audit.log import AuditLog
 from app.governance.budget import Budgets
 from app.governance.pause import PauseSwitch
@@ -70,6 +70,7 @@ class Runtime:
             pause=PauseSwitch(redis),
             llm=build_llm(self.settings, redis),
         )
+        self.services.audit.content = lambda: self.services.policy.audit.content
 
     @property
     def queue(self) -> JobQueue:
@@ -99,6 +100,7 @@ class Runtime:
         timers.start_timer_poller(self.services.redis, self._spawn, self._workers, self.clock)
         retention.start_retention(self.services, self._spawn, self._workers)  # hourly archive
         checkpoints.start_checkpoints(self.services, self._spawn, self._workers, self.clock)
+        sinks.start_sinks(self.services, self._spawn, self._workers, self.clock)
 
     def start_background(self) -> None:
         """Per-process duties beside the workers (policy hot reload); safe to call twice."""

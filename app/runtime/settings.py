@@ -53,6 +53,17 @@ FIXES: dict[str, str] = {
     "STEWARD_AUDIT_CHECKPOINT_EVERY": "set it to a whole number of events, 1 or more",
     "STEWARD_AUDIT_CHECKPOINT_SECONDS": "set it to a whole number of seconds, 10 or more",
     "STEWARD_AUDIT_LOG_ID": "set it to a short name for this log, such as acme-steward-prod",
+    "STEWARD_AUDIT_SPLUNK_URL": "set it to the http(s) URL of a Splunk HTTP Event Collector, "
+    "such as https://splunk.example.com:8088",
+    "STEWARD_AUDIT_SPLUNK_TOKEN": "set it to the HEC token of that collector, or unset "
+    "STEWARD_AUDIT_SPLUNK_URL",
+    "STEWARD_AUDIT_SYSLOG_URL": "set it to tcp://host:port, or tls://host:port for TLS",
+    "STEWARD_AUDIT_SYSLOG_CA_FILE": "set it to a readable PEM file of the CA that signed the "
+    "syslog server's certificate, or unset it to use the system's",
+    "STEWARD_AUDIT_OTLP_URL": "set it to the http(s) base URL of an OTLP/HTTP collector, such as "
+    "http://otel-collector:4318",
+    "STEWARD_AUDIT_OTLP_HEADERS": "set it to name=value pairs separated by commas, such as "
+    "Authorization=Bearer abc,X-Tenant=acme",
 }
 
 
@@ -67,14 +78,18 @@ def _check_http_url(value: str | None) -> str | None:
 
 def parse_deployments(value: str) -> dict[str, str]:
     """`gpt-4o-mini=my-mini, gpt-4o=big` -> {"gpt-4o-mini": "my-mini", "gpt-4o": "big"}."""
+    return _pairs(value, "model=deployment")
+
+
+def _pairs(value: str, shape: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in value.split(","):
         if not item.strip():
             continue
-        model, sep, deployment = item.partition("=")
-        if not sep or not model.strip() or not deployment.strip():
-            raise ValueError("not a list of model=deployment pairs")
-        pairs[model.strip()] = deployment.strip()
+        name, sep, setting = item.partition("=")
+        if not sep or not name.strip() or not setting.strip():
+            raise ValueError(f"not a list of {shape} pairs")
+        pairs[name.strip()] = setting.strip()
     return pairs
 
 
@@ -139,6 +154,42 @@ class Settings(BaseSettings):
     steward_audit_checkpoint_every: int = 1000  # events since the last checkpoint
     steward_audit_checkpoint_seconds: int = 3600  # or this long, if any event came meanwhile
     steward_audit_log_id: str | None = None  # default: steward/<public key fingerprint prefix>
+
+    # Audit sinks (app/audit/sinks.py): every event is forwarded, at least once, to each set.
+    steward_audit_splunk_url: str | None = None
+    steward_audit_splunk_token: SecretStr | None = None
+    steward_audit_splunk_index: str | None = None
+    steward_audit_syslog_url: str | None = None
+    steward_audit_syslog_ca_file: Path | None = None
+    steward_audit_otlp_url: str | None = None
+    steward_audit_otlp_headers: SecretStr | None = None  # may carry a token
+
+    @field_validator("steward_audit_splunk_url", "steward_audit_otlp_url")
+    @classmethod
+    def _sink_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    @field_validator("steward_audit_syslog_url")
+    @classmethod
+    def _syslog_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or not parts.port:
+            raise ValueError("not a tcp://host:port or tls://host:port URL")
+        return value
+
+    @field_validator("steward_audit_otlp_headers")
+    @classmethod
+    def _otlp_headers(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            _pairs(value.get_secret_value(), "name=value")
+        return value or None
+
+    @property
+    def otlp_headers(self) -> dict[str, str]:
+        raw = self.steward_audit_otlp_headers
+        return _pairs(raw.get_secret_value(), "name=value") if raw else {}
 
     @field_validator("steward_audit_checkpoint_every")
     @classmethod
