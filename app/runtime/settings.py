@@ -44,6 +44,8 @@ FIXES: dict[str, str] = {
     "STEWARD_MAX_BODY_BYTES": "set it to a whole number of bytes such as 1048576 (1 MiB), "
     "or unset it",
     "STEWARD_USER_JOBS_IN_FLIGHT": "set it to a whole number of jobs (0 for no cap)",
+    "STEWARD_MAX_BACKLOG": "set it to a whole number of jobs per lane, such as 1000 (0 for no "
+    "bound)",
 }
 
 
@@ -106,6 +108,16 @@ class Settings(BaseSettings):
 
     # A person's requests running at once; the next is refused at once (0: no cap).
     steward_user_jobs_in_flight: int = 3
+    # Jobs waiting or running in the normal lane past which a new request is answered "busy, try
+    # again in a minute" at once instead of queued (0: no bound). The interactive lane has none.
+    steward_max_backlog: int = 1000
+
+    @field_validator("steward_max_backlog")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("negative")
+        return value
 
     @field_validator("slack_api_url")
     @classmethod
