@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.backlog import BUSY_TEXT
 from app.runtime import metrics
 from app.runtime.acks_first import AcksFirst
 from app.runtime.process import Runtime
@@ -88,8 +89,13 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
     late: set[asyncio.Task[Response]] = set()  # answered already, still waiting on Redis
 
     async def handle(arrived: Arrived, headers: Mapping[str, str]) -> Response:
-        if await front_door.accept(arrived, headers):
-            return Response()  # queued: a worker reads it (handlers/inbox.py)
+        taken = await front_door.accept(arrived, headers)
+        if taken == "queued":
+            return Response()  # a worker reads it (handlers/inbox.py)
+        if taken == "busy":  # refused, counted and audited (app/backlog.py)
+            if arrived.kind == "command":
+                return JSONResponse({"response_type": "ephemeral", "text": BUSY_TEXT})
+            return Response()  # an event: no retry wanted; the person is told by ephemeral
         request = AsyncBoltRequest(body=arrived.body, headers=dict(headers))
         return to_starlette_response(await bolt.async_dispatch(request))
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app import jobs
+from app import backlog, jobs
 from app.audit import retention
 from app.audit.log import AuditLog
 from app.governance.budget import Budgets
@@ -74,6 +75,8 @@ class Runtime:
             pause=PauseSwitch(redis),
             llm=build_llm(self.settings, redis),
         )
+
+        self.services.queue.on_busy = functools.partial(backlog.refuse, self.services)
 
     @property
     def queue(self) -> JobQueue:

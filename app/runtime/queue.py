@@ -92,6 +92,8 @@ class QueueBusy(Exception):
 
 Handler = Callable[[Job], Awaitable[None]]
 DeadLetterHook = Callable[[Job, str], Awaitable[None]]
+# Told of each refused request (kind, payload, who asked) before QueueBusy is raised: app/backlog.py
+BusyHook = Callable[[str, BaseModel, ReplyTo | None], Awaitable[None]]
 
 
 @dataclass
@@ -128,6 +130,7 @@ class JobQueue:
         self._finish = redis.register_script(FINISH)
         self.trimmer = Trimmer(redis)
         self._batch = XaddBatch(redis)
+        self.on_busy: BusyHook | None = None
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[list[Job]]:
@@ -168,11 +171,13 @@ class JobQueue:
         notify: ReplyTo | None = None,
         lane: Lane = "normal",
         refuse_when_busy: bool = False,
+        asker: ReplyTo | None = None,
     ) -> str | None:
         """Queue a job on `lane` (interactive: clicks, modals, approval decisions — anything a
         person waits on that calls no model); None when `dedupe_key` was already queued.
         With `refuse_when_busy` (a person's new request), a normal-lane job is refused with
-        QueueBusy past the lane's backlog bound. Raises QueueUnavailable."""
+        QueueBusy past the lane's backlog bound (`asker`, else `notify`, is who is told).
+        Raises QueueUnavailable."""
         job = Job(
             id=uuid.uuid4().hex,
             kind=kind,
@@ -203,6 +208,8 @@ class JobQueue:
             return None
         if added == "":
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="busy").inc()
+            if self.on_busy is not None:
+                await self.on_busy(kind, payload, asker or notify)
             raise QueueBusy(lane)
         metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="queued").inc()
         return job.id
