@@ -20,8 +20,7 @@ from app.governance.policy_issues import PolicyError
 from app.governance.policy_schema import Policy
 from app.runtime.settings import Settings
 from app.slack import scopes
-from app.slack.port import SlackError, SlackPort
-from app.slack.retries import web_client
+from app.slack.port import SlackError, SlackPort, web_client
 
 Level = Literal["ok", "warning", "error"]
 SIGNING_SECRET = re.compile(r"^[0-9a-f]{32}$")  # the form Slack issues (Basic Information)

@@ -7,10 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from app.backlog import BUSY_TEXT
 from app.jobs import kind_of
 from app.runtime.keys import Lane
-from app.runtime.queue import JobQueue, QueueBusy, QueueUnavailable
+from app.runtime.queue import JobQueue, QueueUnavailable
 from app.slack.reply import ReplyTo
 
 UNAVAILABLE = (
@@ -26,19 +25,12 @@ async def submit(
     notify: ReplyTo | None = None,
     dedupe_key: str | None = None,
     lane: Lane = "normal",
-    from_person: bool = False,
 ) -> str | None:
     """Queue the job for `payload` on `lane`: "interactive" for a click, a modal or a decision
     that calls no model (it must not wait behind model jobs: a trigger_id lasts 3 s), else
-    "normal". Raises QueueUnavailable when Redis does not take it, and — for a person's new
-    request (`from_person`) in the normal lane — QueueBusy past its backlog bound."""
+    "normal". Raises QueueUnavailable when Redis does not take it."""
     return await queue.enqueue(
-        kind_of(payload),
-        payload,
-        dedupe_key=dedupe_key,
-        notify=notify,
-        lane=lane,
-        refuse_when_busy=from_person,
+        kind_of(payload), payload, dedupe_key=dedupe_key, notify=notify, lane=lane
     )
 
 
@@ -76,16 +68,9 @@ def notify_of(body: dict[str, Any]) -> ReplyTo:
 async def submit_command(
     queue: JobQueue, ack: AsyncAck, body: dict[str, Any], job: BaseModel, *, lane: Lane = "normal"
 ) -> None:
-    """Queue a slash command's job, then ack; if Redis is down or the lane is full, the ack
-    itself says so."""
+    """Queue a slash command's job, then ack; if Redis is down, the ack itself says so."""
     try:
-        await submit(
-            queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane,
-            from_person=True,
-        )  # fmt: skip
-    except QueueBusy:
-        await ack(text=BUSY_TEXT)
-        return
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane)
     except QueueUnavailable:
         await ack(text=UNAVAILABLE)
         return
@@ -100,15 +85,9 @@ async def submit_click(
     *,
     lane: Lane = "normal",
 ) -> None:
-    """Queue a click's or shortcut's job (already acked); if Redis is down or the lane is
-    full, say so privately."""
+    """Queue a click's or shortcut's job (already acked); if Redis is down, say so privately."""
     try:
-        await submit(
-            queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane,
-            from_person=True,
-        )  # fmt: skip
-    except QueueBusy:
-        await respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False)
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane)
     except QueueUnavailable:
         await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
 
@@ -125,13 +104,7 @@ async def submit_modal(
     """Queue a modal submission's job, then close the modal; if Redis is down, keep it open
     (with what was typed) and say so on `block_id`. Modals are interactive work."""
     try:
-        await submit(
-            queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane,
-            from_person=True,
-        )  # fmt: skip
-    except QueueBusy:
-        await ack(response_action="errors", errors={block_id: BUSY_TEXT[:150]})
-        return
+        await submit(queue, job, notify=notify_of(body), dedupe_key=replay_key(body), lane=lane)
     except QueueUnavailable:
         await ack(response_action="errors", errors={block_id: UNAVAILABLE[:150]})
         return

@@ -175,9 +175,8 @@ def parse(body: str, content_type: str) -> Arrived | Answer:
     return Answer(400, "shape")
 
 
-# The form fields the front door reads (the kind, the workspace, who to tell if the backlog is
-# full: handlers/inbox.py); a worker's Bolt reads the rest from the queued raw body.
-GATE_FIELDS = frozenset({"payload", "command", "ssl_check", "team_id", "user_id", "channel_id"})
+# The form fields the gate reads; a worker's Bolt reads the rest from the queued raw body.
+GATE_FIELDS = frozenset({"payload", "command", "ssl_check", "team_id"})
 
 
 def parse_form(body: str, only: frozenset[str] | None = None) -> dict[str, str]:

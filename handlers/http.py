@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Literal
 
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -27,7 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.backlog import BUSY_TEXT
 from app.runtime import metrics
 from app.runtime.acks_first import AcksFirst
 from app.runtime.process import Runtime
@@ -94,9 +92,8 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
     late: set[asyncio.Task[Response]] = set()  # answered already, still waiting on Redis
 
     async def handle(arrived: Arrived, headers: Mapping[str, str]) -> Response:
-        taken = await front_door.accept(arrived, headers)
-        if taken is not None:
-            return answer_taken(arrived, taken)
+        if await front_door.accept(arrived, headers):
+            return QUEUED  # queued: a worker reads it (handlers/inbox.py)
         request = AsyncBoltRequest(body=arrived.body, headers=dict(headers))
         return to_starlette_response(await bolt.async_dispatch(request))
 
@@ -108,11 +105,10 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
             # XADD: the job may still land, as the slow answer says.
             try:
                 async with asyncio.timeout(ACK_BUDGET_S):
-                    taken = await front_door.accept(arrived, headers)
+                    if await front_door.accept(arrived, headers):
+                        return QUEUED
             except TimeoutError:
                 return slow(arrived)
-            if taken is not None:
-                return answer_taken(arrived, taken)
         task = asyncio.ensure_future(handle(arrived, headers))  # Bolt, now: it must run on
         done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET_S)
         if task in done:
@@ -121,14 +117,6 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
         task.add_done_callback(_settle_late)
         task.add_done_callback(late.discard)
         return slow(arrived)
-
-    def answer_taken(arrived: Arrived, taken: Literal["queued", "busy"]) -> Response:
-        if taken == "queued":
-            return QUEUED  # a worker reads it (handlers/inbox.py)
-        # busy: refused, counted and audited (app/backlog.py)
-        if arrived.kind == "command":
-            return JSONResponse({"response_type": "ephemeral", "text": BUSY_TEXT})
-        return Response()  # an event: no retry wanted; the person is told by ephemeral
 
     def slow(arrived: Arrived) -> Response:
         metrics.SLOW_ACKS.inc()

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -22,7 +22,7 @@ from slack_bolt.response import BoltResponse
 from app.runtime.inbox import KIND, SlackRequest
 from app.runtime.keys import Lane
 from app.runtime.process import Runtime
-from app.runtime.queue import Job, JobQueue, QueueBusy, QueueUnavailable
+from app.runtime.queue import Job, JobQueue, QueueUnavailable
 from app.slack.reply import ReplyTo
 from handlers.bolt import build_bolt
 from handlers.common import notify_of
@@ -64,13 +64,11 @@ class FrontDoor:
     def __init__(self, queue: JobQueue) -> None:
         self._queue = queue
 
-    async def accept(
-        self, arrived: Arrived, headers: Mapping[str, str]
-    ) -> Literal["queued", "busy"] | None:
-        """ "queued": answer 200 with an empty body. "busy": the normal lane is full and the
-        request was refused (app/backlog.py); answer at once. None: Bolt must handle it now."""
+    async def accept(self, arrived: Arrived, headers: Mapping[str, str]) -> bool:
+        """True when the request was queued: answer 200 with an empty body.
+        False: Bolt must handle it now."""
         if arrived.kind not in QUEUED_KINDS:
-            return None
+            return False
         request = SlackRequest(
             body=arrived.body,
             content_type=arrived.content_type,
@@ -79,32 +77,10 @@ class FrontDoor:
             received_at=time.time(),
         )
         try:
-            await self._queue.enqueue(
-                KIND,
-                request,
-                lane=lane_of(arrived.body),
-                refuse_when_busy=True,
-                asker=asker_of(arrived),
-            )
-        except QueueBusy:
-            return "busy"
+            await self._queue.enqueue(KIND, request, lane=lane_of(arrived.body))
         except QueueUnavailable:
-            return None
-        return "queued"
-
-
-def asker_of(arrived: Arrived) -> ReplyTo | None:
-    """Who to tell privately if the request is refused: a command's caller; a person who
-    mentioned Steward or wrote to it (never a bot's message: no answering ourselves)."""
-    payload = arrived.payload
-    if arrived.kind == "command":
-        return notify_of(payload)
-    event = payload.get("event")
-    if not isinstance(event, dict) or event.get("bot_id") or event.get("subtype"):
-        return None
-    if event.get("type") not in ("app_mention", "message") or not event.get("user"):
-        return None
-    return ReplyTo(user_id=str(event["user"]), channel_id=event.get("channel"))
+            return False
+        return True
 
 
 class Replayer:

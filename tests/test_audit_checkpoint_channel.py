@@ -16,8 +16,7 @@ from app.governance.policy import load_policy_text
 from app.runtime.settings import load_settings
 from app.sandbox import Sandbox, seed_demo_workspace
 from app.sandbox.seed import PRIVATE_NOT_INVITED
-from app.slack.port import SlackPort
-from app.slack.retries import web_client
+from app.slack.port import SlackPort, web_client
 
 AUDIT = "C0AUDITLOG"
 

@@ -40,8 +40,7 @@ from app.governance.policy_issues import PolicyError
 from app.governance.policy_schema import Policy
 from app.governance.watch import load_policy_in_force
 from app.runtime.settings import FIXES, ConfigError, Settings
-from app.slack.port import SlackError, SlackPort
-from app.slack.retries import web_client
+from app.slack.port import SlackError, SlackPort, web_client
 
 NEEDS_REDIS = ("verify", "checkpoint", "evidence")
 

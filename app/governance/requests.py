@@ -149,12 +149,8 @@ async def run_request(services: Services, reply_to: ReplyTo, cmd: StewardCommand
         approval_status="pending",
         extra={"purpose": request.purpose},
     )
-    await _save(services, request)  # before its buttons exist: a quick admin's click finds it
-    sent = await _ask_admins(services, request)
-    # The stored copy, which a decision may have changed meanwhile, gains the DMs' addresses.
-    current = await load_request(services, request.id) or request
-    current.admin_messages = sent
-    await _save(services, current)
+    request.admin_messages = await _ask_admins(services, request)
+    await _save(services, request)
     await services.slack.tell(
         reply_to,
         f":envelope_with_arrow: Asked the admins to enable *{use_case}* in <#{cmd.channel_id}>. "

@@ -14,17 +14,20 @@ STREAM = "steward:jobs"  # the normal lane's job stream, read by one consumer gr
 INTERACTIVE_STREAM = "steward:jobs:interactive"  # the interactive lane's
 GROUP = "steward-workers"  # that consumer group (on each stream)
 DEAD = "steward:jobs:dead"  # jobs of either lane that failed for good, with their error and lane
+ATTEMPTS = "steward:jobs:attempts"  # normal stream entry id → starts so far
+INTERACTIVE_ATTEMPTS = "steward:jobs:interactive:attempts"  # the same, interactive lane
 TIMERS = "steward:timers"  # timer id → due time (a sorted set)
 TIMER_JOBS = "steward:timers:jobs"  # timer id → the job it queues when due
 
 STREAMS: dict[Lane, str] = {"normal": STREAM, "interactive": INTERACTIVE_STREAM}
+LANE_ATTEMPTS: dict[Lane, str] = {"normal": ATTEMPTS, "interactive": INTERACTIVE_ATTEMPTS}
 
 
-def dedupe_bucket(bucket: int, shard: int) -> str:
-    """Dedupe keys first seen in one 10-minute bucket, one shard of them (app/runtime/dedupe.py)."""
-    return f"steward:dedupe:{bucket}:{shard}"
+def dedupe(key: str) -> str:
+    """Claimed by the first job for `key` (e.g. a Slack event id), so a retry is dropped."""
+    return f"steward:dedupe:{key}"
 
 
-def job_sent(job_id: str) -> str:
-    """What a job's runs sent to Slack (app/runtime/sent.py); deleted with the job."""
-    return f"steward:job:{job_id}:sent"
+def job_done(job_id: str) -> str:
+    """Set when a job finished, before its XACK: a re-run after a crash in between skips it."""
+    return f"steward:job:{job_id}:done"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from app import backlog, jobs
+from app import jobs
 from app.audit import checkpoints, retention, sinks
 from app.audit.log import AuditLog
 from app.governance.budget import Budgets
@@ -25,8 +24,7 @@ from app.runtime.queue import Job, JobQueue, QueueConfig, Worker
 from app.runtime.services import Services
 from app.runtime.settings import FIXES, ConfigError, Settings
 from app.runtime.store import async_client
-from app.slack.port import SlackPort
-from app.slack.retries import web_client
+from app.slack.port import SlackPort, web_client
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +57,6 @@ class Runtime:
     _health: Any = None  # the health/metrics server of `serve_health` (an aiohttp AppRunner)
 
     def __post_init__(self) -> None:
-        self.queue_config = replace(
-            self.queue_config, max_backlog=self.settings.steward_max_backlog
-        )
         redis = async_client(self.redis_url)
         token = self.settings.secret("SLACK_BOT_TOKEN")
         self.services = Services(
@@ -76,8 +71,6 @@ class Runtime:
             llm=build_llm(self.settings, redis),
         )
         self.services.audit.content = lambda: self.services.policy.audit.content
-
-        self.services.queue.on_busy = functools.partial(backlog.refuse, self.services)
 
     @property
     def queue(self) -> JobQueue:

@@ -4,32 +4,23 @@ Listeners acknowledge Slack at once and `enqueue`; workers run the job and XACK 
 The whole model:
 
 - `enqueue` is one XADD. A job with a dedupe key (e.g. Slack's `event_id` on a retry) is one Lua
-  call instead, which drops the duplicate and XADDs otherwise, atomically (app/runtime/dedupe.py).
-  Plain XADDs that are queued at the same moment share one script call (app/runtime/batch.py):
-  under a burst of requests, one write to Redis carries many jobs, which keeps the
-  acknowledgement path cheap.
-- Backpressure: a person's request for the normal lane (`refuse_when_busy`) is refused with
-  `QueueBusy` once the lane holds `max_backlog` jobs (waiting or running), checked in the same
-  script as its XADD, so a burst cannot overshoot the bound. The interactive lane, and the
-  runtime's own jobs (timers, retries), are never refused.
+  call instead, which drops the duplicate and XADDs otherwise, atomically. Plain XADDs that are
+  queued at the same moment share one pipelined round trip (app/runtime/batch.py): under a
+  burst of requests, one write to Redis carries many jobs, which keeps the acknowledgement path
+  cheap.
 - A worker reads with XREADGROUP, and keeps each job it holds "fresh" by re-claiming it for itself
   (a heartbeat). A job whose holder died goes idle and is taken over by another worker with
   XAUTOCLAIM after `visibility_timeout`.
 - A job that raised is left pending and retried the same way, after the visibility timeout.
-- After `max_attempts` starts (the entry's delivery count: a reclaim counts one) the job goes to
-  the dead-letter stream and the user is told.
-- A finished job is XACKed and XDELed in one script (app/runtime/trim.py), so the stream holds
-  only work still owed and its length is the lane's backlog; nothing is kept per finished job.
-  A job re-run after its worker died does not send what its first run sent
-  (app/runtime/sent.py).
-- Each worker creates the consumer groups once, when it starts; a read that finds its group
-  gone (Redis restarted without its data, or flushed) creates it again and carries on.
+- After `max_attempts` starts the job goes to the dead-letter stream and the user is told.
+- A finished job is marked done before it is XACKed, so a worker that dies between the two does
+  not make another worker run it again.
 - Two lanes (app/runtime/keys.py), one stream each: `normal` for model work and queued Slack
   requests, `interactive` for clicks, modals and approval decisions. Every worker reads both,
   each lane with its own slots (`concurrency` and `interactive_concurrency`), so a click's job
   starts at once however long the model backlog is: a flood of summaries can fill the normal
   slots, never the interactive ones. Reclaim, attempts and dead letters are per lane (the dead
-  letter names its lane); dedupe keys are shared.
+  letter names its lane); dedupe keys and done markers are shared (job ids are unique).
 - Inside `collecting()`, jobs are handed back to the caller instead of streamed: the HTTP inbox
   runs the job a replayed request's listener queued in the same worker, one hop as in Socket
   Mode. A dedupe key is still claimed, by the job being run, so a Slack retry is still dropped
@@ -59,16 +50,32 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.runtime import dedupe, metrics, sent
+from app.runtime import metrics
 from app.runtime.batch import XaddBatch
 from app.runtime.clock import SYSTEM, Clock, sleep_unless
-from app.runtime.keys import DEAD, GROUP, LANES, STREAMS, Lane, job_sent
-from app.runtime.trim import FINISH, Trimmer
+from app.runtime.keys import (
+    DEAD,
+    GROUP,
+    LANE_ATTEMPTS,
+    LANES,
+    STREAMS,
+    Lane,
+    dedupe,
+    job_done,
+)
 from app.slack.reply import ReplyTo  # who to tell if a job cannot be completed
 
 log = logging.getLogger(__name__)
 
-DEAD_MAXLEN = 10_000  # dead letters kept for the operators (approximately: XADD MAXLEN ~)
+DEDUPE_TTL_S = 24 * 3600
+DONE_TTL_S = 24 * 3600
+
+# Add the job unless its dedupe key was seen: one atomic step, so two deliveries of the same
+# Slack event racing each other still produce one job.
+_ENQUEUE = """
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
+return redis.call('XADD', KEYS[1], '*', 'job', ARGV[3])
+"""
 
 
 class Job(BaseModel):
@@ -85,15 +92,8 @@ class QueueUnavailable(Exception):
     """Redis did not take the job. The caller must tell the person; nothing was queued."""
 
 
-class QueueBusy(Exception):
-    """The lane's backlog is at its bound (STEWARD_MAX_BACKLOG): nothing was queued. The caller
-    tells the person to try again shortly."""
-
-
 Handler = Callable[[Job], Awaitable[None]]
 DeadLetterHook = Callable[[Job, str], Awaitable[None]]
-# Told of each refused request (kind, payload, who asked) before QueueBusy is raised: app/backlog.py
-BusyHook = Callable[[str, BaseModel, ReplyTo | None], Awaitable[None]]
 
 
 @dataclass
@@ -103,8 +103,14 @@ class QueueConfig:
     concurrency: int = 8  # normal-lane jobs one worker runs at once
     interactive_concurrency: int = 4  # interactive-lane jobs, on slots of their own
     block_ms: int = 1000  # how long one XREADGROUP waits for work
-    max_backlog: int = 1000  # a lane's jobs (waiting or running) past which requests are refused
 
+
+# KEYS[1] dedupe key; ARGV: owner (the job being run), ttl. 1 when the owner holds the claim.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
 
 # The job the current task is running (set by the worker), and jobs being collected instead of
 # queued (set by `JobQueue.collecting`).
@@ -125,12 +131,9 @@ class JobQueue:
     def __init__(self, redis: aioredis.Redis, config: QueueConfig | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
-        self._enqueue = redis.register_script(dedupe.ENQUEUE)
-        self._claim = redis.register_script(dedupe.CLAIM)
-        self._finish = redis.register_script(FINISH)
-        self.trimmer = Trimmer(redis)
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._claim = redis.register_script(_CLAIM)
         self._batch = XaddBatch(redis)
-        self.on_busy: BusyHook | None = None
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[list[Job]]:
@@ -170,13 +173,9 @@ class JobQueue:
         dedupe_key: str | None = None,
         notify: ReplyTo | None = None,
         lane: Lane = "normal",
-        refuse_when_busy: bool = False,
-        asker: ReplyTo | None = None,
     ) -> str | None:
         """Queue a job on `lane` (interactive: clicks, modals, approval decisions — anything a
         person waits on that calls no model); None when `dedupe_key` was already queued.
-        With `refuse_when_busy` (a person's new request), a normal-lane job is refused with
-        QueueBusy past the lane's backlog bound (`asker`, else `notify`, is who is told).
         Raises QueueUnavailable."""
         job = Job(
             id=uuid.uuid4().hex,
@@ -189,38 +188,28 @@ class JobQueue:
         collector = _COLLECTING.get()
         if collector is not None and collector.open:
             return await self._collect(collector, job, dedupe_key)
-        bound = self.config.max_backlog if refuse_when_busy and lane == "normal" else 0
         try:
             if dedupe_key:
-                key = dedupe.digest(dedupe_key)
                 added = await self._enqueue(
-                    keys=[STREAMS[lane], *dedupe.buckets(key)],
-                    args=[key, dedupe.digest(job.id), dedupe.ttl(), job.model_dump_json(), bound],
+                    keys=[STREAMS[lane], dedupe(dedupe_key)],
+                    args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
                 )
             else:
-                # None: refused by the bound (the batch's script has no duplicates to drop)
-                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json(), bound) or ""
+                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json())
         except RedisError as exc:
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="unavailable").inc()
             raise QueueUnavailable(str(type(exc).__name__)) from exc
         if added is None:
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="duplicate").inc()
             return None
-        if added == "":
-            metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="busy").inc()
-            if self.on_busy is not None:
-                await self.on_busy(kind, payload, asker or notify)
-            raise QueueBusy(lane)
         metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="queued").inc()
         return job.id
 
     async def _collect(self, collector: _Collector, job: Job, dedupe_key: str | None) -> str | None:
         if dedupe_key:
-            key = dedupe.digest(dedupe_key)
             try:
-                owner = dedupe.digest(collector.owner)
                 claimed = await self._claim(
-                    keys=dedupe.buckets(key), args=[key, owner, dedupe.ttl()]
+                    keys=[dedupe(dedupe_key)], args=[collector.owner, DEDUPE_TTL_S]
                 )
             except RedisError as exc:
                 metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="unavailable").inc()
@@ -233,17 +222,18 @@ class JobQueue:
         return job.id
 
     async def depth(self, lane: Lane | None = None) -> int:
-        """Jobs waiting or running (in `lane`, or in both): a finished job leaves its stream,
-        so a stream's length is its backlog (app/runtime/trim.py)."""
+        """Jobs waiting or running (in `lane`, or in both): entries the group has not acked."""
         total = 0
         for each in (lane,) if lane else LANES:
-            total += int(await self.redis.xlen(STREAMS[each]))
+            try:
+                groups = await self.redis.xinfo_groups(STREAMS[each])
+            except ResponseError:
+                continue
+            for group in groups:
+                if group["name"] == GROUP:
+                    lag = group.get("lag") or 0
+                    total += int(group.get("pending", 0)) + int(lag)
         return total
-
-    async def finish(self, lane: Lane, message_id: str, job_id: str | None) -> None:
-        """The job is done with (finished or dead): acknowledged, deleted, its marks dropped."""
-        marks = job_sent(job_id) if job_id else job_sent("-")
-        await self._finish(keys=[STREAMS[lane], marks], args=[GROUP, message_id])
 
     async def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         entries: Any = await self.redis.xrange(DEAD, count=count)
@@ -291,28 +281,15 @@ class Worker:
     async def _run_lane(self, lane: Lane) -> None:
         backoff = 0.2
         last_reclaim: float | None = None
-        grouped = False  # the consumer group is created once, not on every pass
         while not self._stop.is_set():
             try:
-                if not grouped:
-                    await self.queue.ensure_group(lane)
-                    grouped = True
+                await self.queue.ensure_group(lane)
                 now = self.clock.monotonic()
                 if last_reclaim is None or now - last_reclaim >= self.config.visibility_timeout / 2:
                     last_reclaim = now
                     await self._reclaim(lane)
-                    await self.queue.trimmer.trim(STREAMS[lane])
                 await self._read(lane)
                 backoff = 0.2
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                # Redis lost the group (restarted without its data, or flushed): make it again.
-                log.warning(
-                    "consumer group missing; creating it again",
-                    extra={"worker": self.name, "lane": lane},
-                )
-                grouped = False
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning(
                     "worker cannot reach redis; retrying",
@@ -371,18 +348,14 @@ class Worker:
                 extra={"message_id": message_id, "lane": lane, "worker": self.name},
             )
             metrics.JOBS_RECLAIMED.inc()
-            self._start(lane, message_id, fields, reclaimed=True)
+            self._start(lane, message_id, fields)
 
-    def _start(
-        self, lane: Lane, message_id: str, fields: dict[str, str], *, reclaimed: bool = False
-    ) -> None:
-        task = asyncio.create_task(self._process(lane, message_id, fields, reclaimed))
+    def _start(self, lane: Lane, message_id: str, fields: dict[str, str]) -> None:
+        task = asyncio.create_task(self._process(lane, message_id, fields))
         self._running[(lane, message_id)] = task
         task.add_done_callback(lambda _t: self._running.pop((lane, message_id), None))
 
-    async def _process(
-        self, lane: Lane, message_id: str, fields: dict[str, str], reclaimed: bool
-    ) -> None:
+    async def _process(self, lane: Lane, message_id: str, fields: dict[str, str]) -> None:
         try:
             job = Job.model_validate_json(fields["job"])
         except (KeyError, ValueError):
@@ -392,15 +365,22 @@ class Worker:
             )
             await self._dead_letter(lane, message_id, fields.get("job", ""), "malformed job", None)
             return
-        # A job read for the first time is on its first delivery: nothing to ask Redis. A
-        # reclaimed one's delivery count says how many runs it had (each reclaim adds one).
-        runs = await self._deliveries(lane, message_id) if reclaimed else 1
-        attempt = job.prior_attempts + runs
+        done_key = job_done(job.id)
+        attempts = LANE_ATTEMPTS[lane]
+        pipe = self.redis.pipeline(transaction=False)  # one round trip for both questions
+        pipe.exists(done_key)
+        pipe.hincrby(attempts, message_id, 1)
+        done, tries = await pipe.execute()
+        if done:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xack(STREAMS[lane], GROUP, message_id)
+            pipe.hdel(attempts, message_id)
+            await pipe.execute()
+            return
+        attempt = job.prior_attempts + int(tries)
         if attempt > self.config.max_attempts:
             await self._dead_letter(lane, message_id, fields["job"], "too many attempts", job)
             return
-        rerun = attempt > 1
-        sent.CURRENT.set(await sent.begin(self.redis, job.id, job.enqueued_at, rerun=rerun))
         heartbeat = asyncio.create_task(self._heartbeat(lane, message_id))
         started = time.perf_counter()
         CURRENT_JOB.set(job)  # this task's own context: one job per task
@@ -415,14 +395,8 @@ class Worker:
         finally:
             heartbeat.cancel()
             metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
-        await self.queue.finish(lane, message_id, job.id)
+        await self._complete(lane, message_id, done_key)
         metrics.JOBS_DONE.labels(kind=job.kind, outcome="ok").inc()
-
-    async def _deliveries(self, lane: Lane, message_id: str) -> int:
-        entries: Any = await self.redis.xpending_range(
-            STREAMS[lane], GROUP, min=message_id, max=message_id, count=1
-        )
-        return int(entries[0]["times_delivered"]) if entries else 1
 
     def _failed(self, job: Job, message_id: str, attempt: int, exc: Exception) -> str:
         final = attempt >= self.config.max_attempts
@@ -440,6 +414,13 @@ class Worker:
         )
         # A non-final failure stays pending; _reclaim retries it after the visibility timeout.
         return "dead" if final else "retry"
+
+    async def _complete(self, lane: Lane, message_id: str, done_key: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(done_key, "1", ex=DONE_TTL_S)
+        pipe.xack(STREAMS[lane], GROUP, message_id)
+        pipe.hdel(LANE_ATTEMPTS[lane], message_id)
+        await pipe.execute()
 
     async def _heartbeat(self, lane: Lane, message_id: str) -> None:
         """Reset the job's idle time so nobody reclaims it while we are still working."""
@@ -459,13 +440,14 @@ class Worker:
     async def _dead_letter(
         self, lane: Lane, message_id: str, raw: str, error: str, job: Job | None
     ) -> None:
-        await self.redis.xadd(
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(
             DEAD,
             {"job": raw, "error": error, "message_id": message_id, "lane": lane, "at": time.time()},
-            maxlen=DEAD_MAXLEN,
-            approximate=True,
         )
-        await self.queue.finish(lane, message_id, job.id if job else None)
+        pipe.xack(STREAMS[lane], GROUP, message_id)
+        pipe.hdel(LANE_ATTEMPTS[lane], message_id)
+        await pipe.execute()
         metrics.JOBS_DEAD.inc()
         log.error(
             "job dead-lettered", extra={"message_id": message_id, "lane": lane, "error": error}

@@ -64,8 +64,6 @@ FIXES: dict[str, str] = {
     "http://otel-collector:4318",
     "STEWARD_AUDIT_OTLP_HEADERS": "set it to name=value pairs separated by commas, such as "
     "Authorization=Bearer abc,X-Tenant=acme",
-    "STEWARD_MAX_BACKLOG": "set it to a whole number of jobs per lane, such as 1000 (0 for no "
-    "bound)",
 }
 
 
@@ -200,17 +198,6 @@ class Settings(BaseSettings):
         return self.steward_audit_checkpoint_file or (
             self.steward_data_dir / "audit-checkpoints.jsonl"
         )
-
-    # Jobs waiting or running in the normal lane past which a new request is answered "busy, try
-    # again in a minute" at once instead of queued (0: no bound). The interactive lane has none.
-    steward_max_backlog: int = 1000
-
-    @field_validator("steward_max_backlog")
-    @classmethod
-    def _not_negative(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("negative")
-        return value
 
     @field_validator("slack_api_url")
     @classmethod

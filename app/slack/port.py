@@ -31,20 +31,29 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from app.runtime import sent
 from app.slack.message_split import split_message
 from app.slack.reply import ReplyTo
-from app.slack.retries import HTTP_TIMEOUT_S, webhook_retry_handlers
 
 log = logging.getLogger(__name__)
 
 Blocks = Sequence[dict[str, Any]]
+HTTP_TIMEOUT_S = 15
 
 
 class SlackError(Exception):
@@ -98,6 +107,66 @@ _JOIN_IMPOSSIBLE = {
 }
 
 
+# Methods that add something each time they run: never re-sent after a 5xx or a lost answer,
+# since the first call may have landed. (chat.update, views.*, conversations.* and every read are
+# safe to repeat; a views.open trigger_id is single-use, so a repeat cannot open a second modal.)
+NOT_REPEATABLE = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
+)
+
+
+def method_of(request: HttpRequest) -> str:
+    """`chat.postMessage` for `https://slack.com/api/chat.postMessage`."""
+    return urlparse(request.url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class _RepeatableOnly(AsyncRetryHandler):
+    """A retry handler that never re-sends a `NOT_REPEATABLE` method (mixed in first)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if method_of(request) in NOT_REPEATABLE:
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class ServerErrorRetryHandler(_RepeatableOnly, AsyncServerErrorRetryHandler):
+    """500 / 503 retried, except for calls that may have landed anyway."""
+
+
+class ConnectionErrorRetryHandler(_RepeatableOnly, AsyncConnectionErrorRetryHandler):
+    """A dropped connection retried, except for calls that may have landed anyway."""
+
+
+def retry_handlers() -> list[Any]:
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def webhook_retry_handlers() -> list[Any]:
+    """A response_url post shows a message each time it lands: only a 429 (nothing happened)
+    is retried."""
+    return [AsyncRateLimitErrorRetryHandler(max_retry_count=5)]
+
+
+def web_client(token: str, api_url: str) -> AsyncWebClient:
+    """A Web API client that honours SLACK_API_URL and retries what Slack asks us to retry."""
+    client = AsyncWebClient(token=token, base_url=api_url, timeout=HTTP_TIMEOUT_S)
+    client.retry_handlers.extend(retry_handlers())
+    return client
+
+
 class SlackPort:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
@@ -136,48 +205,7 @@ class SlackPort:
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """`method` through slack_sdk's typed method (`conversations.replies` →
-        `conversations_replies`), so each call is encoded as Slack's spec says it is read.
-        A post is sent once per job, however often the job runs (app/runtime/sent.py)."""
-        if method == "chat.postMessage":
-            where = f"{method}\0{kwargs['channel']}\0{kwargs.get('thread_ts')}"
-            return await sent.once(
-                where,
-                str(kwargs.get("text")),
-                self._marked(method, kwargs),
-                found=self._landed(kwargs),
-                keep=lambda r: {"ok": True, "channel": r.get("channel"), "ts": r.get("ts")},
-            )
-        if method == "chat.postEphemeral":
-            where = f"{method}\0{kwargs['channel']}\0{kwargs['user']}\0{kwargs.get('thread_ts')}"
-            return await sent.once(where, str(kwargs.get("text")), self._marked(method, kwargs))
-        return await self._send(method, kwargs)
-
-    def _marked(self, method: str, kwargs: dict[str, Any]) -> Any:
-        async def send(run: sent.Run | None, mark: str) -> dict[str, Any]:
-            if run is not None and method == "chat.postMessage":  # findable again: _landed
-                return await self._send(method, {**kwargs, "metadata": run.metadata(mark)})
-            return await self._send(method, kwargs)
-
-        return send
-
-    def _landed(self, kwargs: dict[str, Any]) -> sent.Found:
-        """Whether a post carrying `label` in its metadata is in the conversation."""
-
-        async def found(run: sent.Run, label: str) -> dict[str, Any] | None:
-            channel, thread = kwargs["channel"], kwargs.get("thread_ts")
-            where = {"channel": channel, "oldest": f"{run.since - 1:.6f}", "limit": 1000}
-            method = "conversations.replies" if thread else "conversations.history"
-            where |= {"ts": thread} if thread else {}
-            data = await self._send(method, {**where, "include_all_metadata": True})
-            for message in data.get("messages", []):
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("mark") == label:
-                    return {"ok": True, "channel": channel, "ts": message.get("ts")}
-            return None
-
-        return found
-
-    async def _send(self, method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        `conversations_replies`), so each call is encoded as Slack's spec says it is read."""
         self._session()
         typed = getattr(self.client, method.replace(".", "_"))
         try:
@@ -368,24 +396,17 @@ class SlackPort:
             session=self._session(),
             retry_handlers=webhook_retry_handlers(),
         )
-        kind = "in_channel" if in_channel else "ephemeral"
         for part in split_message(text, blocks):
-
-            async def send(_run: sent.Run | None, _mark: str, part: Any = part) -> dict[str, Any]:
-                try:
-                    response = await hook.send(
-                        text=part.text,
-                        blocks=list(part.blocks) if part.blocks else None,
-                        response_type=kind,
-                    )
-                except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    name = type(exc).__name__
-                    raise SlackError("response_url", f"unreachable ({name})") from None
-                if response.status_code >= 300:
-                    raise SlackError("response_url", f"http_{response.status_code}")
-                return {}
-
-            await sent.once(f"response_url\0{response_url}", part.text, send)
+            try:
+                response = await hook.send(
+                    text=part.text,
+                    blocks=list(part.blocks) if part.blocks else None,
+                    response_type="in_channel" if in_channel else "ephemeral",
+                )
+            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise SlackError("response_url", f"unreachable ({type(exc).__name__})") from None
+            if response.status_code >= 300:
+                raise SlackError("response_url", f"http_{response.status_code}")
 
     async def tell(self, to: ReplyTo, text: str, blocks: Blocks | None = None) -> None:
         """Show one person a private message: ephemeral in the channel, else through the
