@@ -142,15 +142,12 @@ async def memory(first: int, total: int) -> None:
     with deployment(1, 1) as running:
         await wait_healthy(f"http://127.0.0.1:{running.port}", running.serve)
         client = redis.Redis.from_url(running.redis_url)
+        connections = await connect(running.port, CONCURRENCY)
         sent, marks = 0, {}
         for target in (first, total):
             while sent < target:
                 batch = min(5000, target - sent)
-                # New connections each batch: uvicorn closes idle keep-alives after 5 s.
-                connections = await connect(running.port, CONCURRENCY)
                 await fire(connections, running.port, sent, batch)
-                for connection in connections:
-                    connection.close()
                 sent += batch
                 await wait_replies(running.conn, sent, timeout=600)
             marks[target] = int(client.info("memory")["used_memory"]) / 2**20
@@ -158,6 +155,8 @@ async def memory(first: int, total: int) -> None:
             print(
                 f"after {target:,} commands: Redis used_memory {marks[target]:.1f} MB, {keys} keys"
             )
+        for connection in connections:
+            connection.close()
     grew = marks[total] - marks[first]
     verdict = "met" if grew <= 10 else "NOT met"
     print(f"grew {grew:.1f} MB from {first:,} to {total:,} commands (target <= 10 MB: {verdict})")
