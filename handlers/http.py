@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.runtime import metrics
 from app.runtime.acks_first import AcksFirst
 from app.runtime.process import Runtime
-from app.runtime.queue import QueueFull
 from handlers import inbox
 from handlers.bolt import build_bolt
 from handlers.gate import Answer, Arrived, Gate, record
@@ -49,12 +48,6 @@ SLOW_TEXT = (
 
 QUEUED = Response()  # 200, empty: the request is queued
 EMPTY_HEADERS = [(b"content-length", b"0")]
-
-
-BUSY_TEXT = (
-    ":hourglass: Steward is busy right now and didn't take this request. "
-    "Please try again in a minute."
-)
 
 
 class InstalledTeam:
@@ -89,7 +82,7 @@ class InstalledTeam:
 def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
     # The gate verifies every request's signature before Bolt sees it (handlers/gate.py).
     bolt = build_bolt(runtime, verified_upstream=True)
-    front_door = inbox.FrontDoor(runtime.queue, runtime.settings.steward_max_backlog)
+    front_door = inbox.FrontDoor(runtime.queue)
     team = InstalledTeam(runtime.services.slack.client)
     gate = Gate(
         runtime.settings.secret("SLACK_SIGNING_SECRET"),
@@ -116,8 +109,6 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
                         return QUEUED
             except TimeoutError:
                 return slow(arrived)
-            except QueueFull:
-                return busy(arrived)
         task = asyncio.ensure_future(handle(arrived, headers))  # Bolt, now: it must run on
         done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET_S)
         if task in done:
@@ -126,13 +117,6 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
         task.add_done_callback(_settle_late)
         task.add_done_callback(late.discard)
         return slow(arrived)
-
-    def busy(arrived: Arrived) -> Response:
-        metrics.LIMITED.labels(use_case="any", limit="backlog").inc()
-        log.warning("refused: the job backlog is at its bound", extra={"kind": arrived.kind})
-        if arrived.kind == "command":
-            return JSONResponse({"response_type": "ephemeral", "text": BUSY_TEXT})
-        return Response(status_code=503)  # an event: Slack redelivers it later
 
     def slow(arrived: Arrived) -> Response:
         metrics.SLOW_ACKS.inc()

@@ -61,14 +61,12 @@ class FrontDoor:
     """Queue a request the gate admitted (handlers/gate.py: signed, well-formed, from the
     installed workspace), if it is one that may be answered before it is read."""
 
-    def __init__(self, queue: JobQueue, max_backlog: int = 0) -> None:
+    def __init__(self, queue: JobQueue) -> None:
         self._queue = queue
-        self._max_backlog = max_backlog
 
     async def accept(self, arrived: Arrived, headers: Mapping[str, str]) -> bool:
         """True when the request was queued: answer 200 with an empty body.
-        False: Bolt must handle it now. Raises QueueFull past the normal lane's backlog bound
-        (the interactive lane has none: a click must never be told to come back later)."""
+        False: Bolt must handle it now."""
         if arrived.kind not in QUEUED_KINDS:
             return False
         request = SlackRequest(
@@ -78,10 +76,8 @@ class FrontDoor:
             retry_reason=headers.get("x-slack-retry-reason"),
             received_at=time.time(),
         )
-        lane = lane_of(arrived.body)
-        bound = self._max_backlog if lane == "normal" else 0
         try:
-            await self._queue.enqueue(KIND, request, lane=lane, bound=bound)
+            await self._queue.enqueue(KIND, request, lane=lane_of(arrived.body))
         except QueueUnavailable:
             return False
         return True

@@ -11,20 +11,10 @@ import redis.asyncio as aioredis
 log = logging.getLogger(__name__)
 
 # One command for the whole batch: redis-py's per-command cost (packing, parsing, a pipeline's
-# bookkeeping) is paid once, not per job. KEYS[i] is the stream of the job in ARGV[2i], and
-# ARGV[2i-1] its bound: with a bound, the job is refused ('') when the stream already holds that
-# many entries. Finished jobs are deleted (app/runtime/queue.py), so a stream's length is its
-# backlog, and checking it in the same script as the XADD means no burst can overshoot.
+# bookkeeping) is paid once, not per job. KEYS[i] is the stream of the job in ARGV[i].
 _XADD_ALL = """
 local ids = {}
-for i = 1, #KEYS do
-  local bound = tonumber(ARGV[2 * i - 1])
-  if bound > 0 and redis.call('XLEN', KEYS[i]) >= bound then
-    ids[i] = ''
-  else
-    ids[i] = redis.call('XADD', KEYS[i], '*', 'job', ARGV[2 * i])
-  end
-end
+for i = 1, #KEYS do ids[i] = redis.call('XADD', KEYS[i], '*', 'job', ARGV[i]) end
 return ids
 """
 
@@ -46,14 +36,13 @@ class XaddBatch:
         self.redis = redis
         self._xadd_all = redis.register_script(_XADD_ALL)
         self.window = window
-        self._waiting: list[tuple[str, str, int, asyncio.Future[str]]] = []
+        self._waiting: list[tuple[str, str, asyncio.Future[str]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._last_sent = 0.0
 
-    async def xadd(self, stream: str, job_json: str, bound: int = 0) -> str:
-        """The new entry's id; '' when `bound` > 0 and the stream already holds that many."""
+    async def xadd(self, stream: str, job_json: str) -> str:
         added: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiting.append((stream, job_json, bound, added))
+        self._waiting.append((stream, job_json, added))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await added
@@ -68,18 +57,17 @@ class XaddBatch:
                 self._last_sent = time.monotonic()
                 await self._send(batch)
         finally:  # cancelled (the process is stopping): nobody may be left waiting forever
-            for *_, added in self._waiting:
+            for _, _, added in self._waiting:
                 added.cancel()
 
-    async def _send(self, batch: list[tuple[str, str, int, asyncio.Future[str]]]) -> None:
-        args: list[str | int] = []
-        for _, job, bound, _ in batch:
-            args += (bound, job)
+    async def _send(self, batch: list[tuple[str, str, asyncio.Future[str]]]) -> None:
         try:
-            ids = await self._xadd_all(keys=[stream for stream, *_ in batch], args=args)
+            ids = await self._xadd_all(
+                keys=[stream for stream, _, _ in batch], args=[job for _, job, _ in batch]
+            )
         except Exception as exc:
             abandoned = 0
-            for *_, added in batch:
+            for _, _, added in batch:
                 if added.done():
                     abandoned += 1  # answered already (Redis was slow): nobody else will know
                 else:
@@ -91,9 +79,9 @@ class XaddBatch:
                 )
             return
         except BaseException:
-            for *_, added in batch:
+            for _, _, added in batch:
                 added.cancel()
             raise
-        for (*_, added), entry_id in zip(batch, ids, strict=True):
+        for (_, _, added), entry_id in zip(batch, ids, strict=True):
             if not added.done():  # its caller may have given up (client disconnected)
                 added.set_result(entry_id)

@@ -26,3 +26,8 @@ LANE_ATTEMPTS: dict[Lane, str] = {"normal": ATTEMPTS, "interactive": INTERACTIVE
 def dedupe(key: str) -> str:
     """Claimed by the first job for `key` (e.g. a Slack event id), so a retry is dropped."""
     return f"steward:dedupe:{key}"
+
+
+def job_done(job_id: str) -> str:
+    """Set when a job finished, before its XACK: a re-run after a crash in between skips it."""
+    return f"steward:job:{job_id}:done"

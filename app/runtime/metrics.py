@@ -79,8 +79,7 @@ JOBS_DEAD = Counter(
 LIMITED = Counter(
     "steward_limited_total",
     "Requests refused by a limit before any work, by use case and limit "
-    "(in_flight, user_requests_per_minute, user_daily_tokens, team_daily_tokens; backlog,"
-    " with use_case any, when serve refused a command because the job backlog was full).",
+    "(in_flight, user_requests_per_minute, user_daily_tokens, team_daily_tokens).",
     ["use_case", "limit"],
     registry=REGISTRY,
 )

@@ -13,17 +13,14 @@ The whole model:
   XAUTOCLAIM after `visibility_timeout`.
 - A job that raised is left pending and retried the same way, after the visibility timeout.
 - After `max_attempts` starts the job goes to the dead-letter stream and the user is told.
-- A finished job is XACKed and XDELed in one MULTI, so there is no moment at which it is done
-  but still pending (nothing for a reclaim to re-run), and the stream holds only live work.
-  The lane loop trims whatever else is left below it (app/runtime/trim.py): Redis stays bounded.
-- Consumer groups are created once per worker start; a read that finds the group gone (Redis
-  restarted empty, or flushed) creates it again.
+- A finished job is marked done before it is XACKed, so a worker that dies between the two does
+  not make another worker run it again.
 - Two lanes (app/runtime/keys.py), one stream each: `normal` for model work and queued Slack
   requests, `interactive` for clicks, modals and approval decisions. Every worker reads both,
   each lane with its own slots (`concurrency` and `interactive_concurrency`), so a click's job
   starts at once however long the model backlog is: a flood of summaries can fill the normal
   slots, never the interactive ones. Reclaim, attempts and dead letters are per lane (the dead
-  letter names its lane); dedupe keys are shared.
+  letter names its lane); dedupe keys and done markers are shared (job ids are unique).
 - Inside `collecting()`, jobs are handed back to the caller instead of streamed: the HTTP inbox
   runs the job a replayed request's listener queued in the same worker, one hop as in Socket
   Mode. A dedupe key is still claimed, by the job being run, so a Slack retry is still dropped
@@ -64,24 +61,14 @@ from app.runtime.keys import (
     STREAMS,
     Lane,
     dedupe,
+    job_done,
 )
-from app.runtime.trim import Trimmer, group_lost
 from app.slack.reply import ReplyTo  # who to tell if a job cannot be completed
 
 log = logging.getLogger(__name__)
 
-# How long a dedupe key holds. A replayed command or click is refused by the gate once its
-# signed timestamp is 5 minutes old (handlers/gate.py), so 10 minutes covers every replay with
-# margin for clock skew; Slack redelivers an event up to 3 times over about 5 minutes, and each
-# retry is signed afresh, so event ids hold for an hour. A day (as before) kept ~230 bytes per
-# command in Redis for 24 h: 23 MB after 100,000 commands.
-DEDUPE_TTL_S = 10 * 60
-EVENT_DEDUPE_TTL_S = 3600
-
-
-def dedupe_ttl(key: str) -> int:
-    return EVENT_DEDUPE_TTL_S if key.startswith("event:") else DEDUPE_TTL_S
-
+DEDUPE_TTL_S = 24 * 3600
+DONE_TTL_S = 24 * 3600
 
 # Add the job unless its dedupe key was seen: one atomic step, so two deliveries of the same
 # Slack event racing each other still produce one job.
@@ -103,10 +90,6 @@ class Job(BaseModel):
 
 class QueueUnavailable(Exception):
     """Redis did not take the job. The caller must tell the person; nothing was queued."""
-
-
-class QueueFull(Exception):
-    """The lane's backlog is at its bound: nothing was queued; the person is told to retry."""
 
 
 Handler = Callable[[Job], Awaitable[None]]
@@ -190,11 +173,10 @@ class JobQueue:
         dedupe_key: str | None = None,
         notify: ReplyTo | None = None,
         lane: Lane = "normal",
-        bound: int = 0,
     ) -> str | None:
         """Queue a job on `lane` (interactive: clicks, modals, approval decisions — anything a
         person waits on that calls no model); None when `dedupe_key` was already queued.
-        Raises QueueUnavailable, or QueueFull when `bound` > 0 and the lane holds that many."""
+        Raises QueueUnavailable."""
         job = Job(
             id=uuid.uuid4().hex,
             kind=kind,
@@ -210,13 +192,10 @@ class JobQueue:
             if dedupe_key:
                 added = await self._enqueue(
                     keys=[STREAMS[lane], dedupe(dedupe_key)],
-                    args=[job.id, dedupe_ttl(dedupe_key), job.model_dump_json()],
+                    args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
                 )
             else:
-                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json(), bound)
-                if not added:
-                    metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="backlog").inc()
-                    raise QueueFull(lane)
+                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json())
         except RedisError as exc:
             metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="unavailable").inc()
             raise QueueUnavailable(str(type(exc).__name__)) from exc
@@ -230,7 +209,7 @@ class JobQueue:
         if dedupe_key:
             try:
                 claimed = await self._claim(
-                    keys=[dedupe(dedupe_key)], args=[collector.owner, dedupe_ttl(dedupe_key)]
+                    keys=[dedupe(dedupe_key)], args=[collector.owner, DEDUPE_TTL_S]
                 )
             except RedisError as exc:
                 metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="unavailable").inc()
@@ -302,25 +281,15 @@ class Worker:
     async def _run_lane(self, lane: Lane) -> None:
         backoff = 0.2
         last_reclaim: float | None = None
-        grouped = False
-        trimmer = Trimmer(self.redis, lane, self.clock)
         while not self._stop.is_set():
             try:
-                if not grouped:
-                    await self.queue.ensure_group(lane)
-                    grouped = True
+                await self.queue.ensure_group(lane)
                 now = self.clock.monotonic()
                 if last_reclaim is None or now - last_reclaim >= self.config.visibility_timeout / 2:
                     last_reclaim = now
                     await self._reclaim(lane)
-                await trimmer.maybe_trim()
                 await self._read(lane)
                 backoff = 0.2
-            except ResponseError as exc:
-                if not group_lost(exc):
-                    raise
-                grouped = False  # made again on the next pass
-                log.warning("job stream or group gone; creating it again", extra={"lane": lane})
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning(
                     "worker cannot reach redis; retrying",
@@ -396,7 +365,18 @@ class Worker:
             )
             await self._dead_letter(lane, message_id, fields.get("job", ""), "malformed job", None)
             return
-        tries = await self.redis.hincrby(LANE_ATTEMPTS[lane], message_id, 1)
+        done_key = job_done(job.id)
+        attempts = LANE_ATTEMPTS[lane]
+        pipe = self.redis.pipeline(transaction=False)  # one round trip for both questions
+        pipe.exists(done_key)
+        pipe.hincrby(attempts, message_id, 1)
+        done, tries = await pipe.execute()
+        if done:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xack(STREAMS[lane], GROUP, message_id)
+            pipe.hdel(attempts, message_id)
+            await pipe.execute()
+            return
         attempt = job.prior_attempts + int(tries)
         if attempt > self.config.max_attempts:
             await self._dead_letter(lane, message_id, fields["job"], "too many attempts", job)
@@ -415,7 +395,7 @@ class Worker:
         finally:
             heartbeat.cancel()
             metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
-        await self._complete(lane, message_id)
+        await self._complete(lane, message_id, done_key)
         metrics.JOBS_DONE.labels(kind=job.kind, outcome="ok").inc()
 
     def _failed(self, job: Job, message_id: str, attempt: int, exc: Exception) -> str:
@@ -435,10 +415,10 @@ class Worker:
         # A non-final failure stays pending; _reclaim retries it after the visibility timeout.
         return "dead" if final else "retry"
 
-    async def _complete(self, lane: Lane, message_id: str) -> None:
+    async def _complete(self, lane: Lane, message_id: str, done_key: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
+        pipe.set(done_key, "1", ex=DONE_TTL_S)
         pipe.xack(STREAMS[lane], GROUP, message_id)
-        pipe.xdel(STREAMS[lane], message_id)
         pipe.hdel(LANE_ATTEMPTS[lane], message_id)
         await pipe.execute()
 
@@ -466,7 +446,6 @@ class Worker:
             {"job": raw, "error": error, "message_id": message_id, "lane": lane, "at": time.time()},
         )
         pipe.xack(STREAMS[lane], GROUP, message_id)
-        pipe.xdel(STREAMS[lane], message_id)
         pipe.hdel(LANE_ATTEMPTS[lane], message_id)
         await pipe.execute()
         metrics.JOBS_DEAD.inc()

@@ -128,18 +128,6 @@ class Settings(BaseSettings):
             raise ValueError("below 1024 bytes")
         return value
 
-    # Jobs the normal lane may hold (waiting or running) before serve answers new commands
-    # "busy, try again in a minute" instead of queueing them (0: no bound). Clicks are never
-    # refused: the interactive lane has no bound.
-    steward_max_backlog: int = 1000
-
-    @field_validator("steward_max_backlog")
-    @classmethod
-    def _max_backlog(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("below 0")
-        return value
-
     # A person's requests running at once; the next is refused at once (0: no cap).
     steward_user_jobs_in_flight: int = 3
     # How long the members of a Slack user group (`@eng-managers` in the policy) are trusted
