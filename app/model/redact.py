@@ -191,9 +191,7 @@ def _find_iban(text: str) -> Iterator[tuple[int, int, str]]:
 
 # digit groups joined by one space or hyphen, or by a line break (a card split across lines);
 # never a run glued to a `/` (the year of `12/05/2024 2024 2024 12/05/2024` is not a card)
-_DIGIT_RUN_RE = re.compile(
-    r"(?<![\w./])\d+(?:(?:[ -]|[ \t]*\r?\n[ \t]*)\d+)*(?!\w|\.\d|/\d)"
-)
+_DIGIT_RUN_RE = re.compile(r"(?<![\w./])\d+(?:(?:[ -]|[ \t]*\r?\n[ \t]*)\d+)*(?!\w|\.\d|/\d)")
 
 
 def luhn_is_valid(digits: str) -> bool:
