@@ -217,6 +217,19 @@ async def test_an_entry_that_is_not_json_is_an_edit(r: aioredis.Redis) -> None:
 # ---- concurrency ----------------------------------------------------------------------------
 
 
+def append_from_processes(redis_url: str, writers: int, each: int) -> list[int | None]:
+    """`writers` processes appending `each` events at once; their exit codes."""
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter, no inherited event loop
+    procs = [
+        ctx.Process(target=_append_from_process, args=(redis_url, w, each)) for w in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    return [p.exitcode for p in procs]
+
+
 def _append_from_process(redis_url: str, worker: int, n: int) -> None:
     async def run() -> None:
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)
@@ -231,13 +244,7 @@ def _append_from_process(redis_url: str, worker: int, n: int) -> None:
 def test_four_processes_appending_keep_one_valid_chain(
     redis_url: str, redis_sync: redis.Redis
 ) -> None:
-    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter, no inherited event loop
-    procs = [ctx.Process(target=_append_from_process, args=(redis_url, w, 200)) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert append_from_processes(redis_url, writers=4, each=200) == [0, 0, 0, 0]
 
     async def check() -> None:
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from app.audit.keys import AuditKeys
 from app.audit.log import AuditLog
 from app.audit.merkle_store import MerkleStore, MissingNodes
 from app.runtime.settings import load_settings
-from tests.test_audit import _append_from_process
+from tests.test_audit import append_from_processes
 from tests.test_audit_merkle import mth
 
 STREAM = "steward:audit"
@@ -87,13 +86,7 @@ async def test_a_log_begun_before_the_tree_leaves_it_alone(r: aioredis.Redis) ->
 
 
 def test_four_processes_appending_keep_one_tree(redis_url: str, redis_sync: redis.Redis) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_from_process, args=(redis_url, w, 150)) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert append_from_processes(redis_url, writers=4, each=150) == [0, 0, 0, 0]
 
     async def check() -> None:
         client = aioredis.Redis.from_url(redis_url, decode_responses=True)
