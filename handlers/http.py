@@ -100,13 +100,12 @@ def build_asgi(runtime: Runtime, *, workers: int = 1) -> ASGIApp:
     async def within_budget(arrived: Arrived, headers: Mapping[str, str]) -> Response:
         """The answer, or — when Redis is too slow for Slack's 3 s — one that does not wait."""
         if arrived.kind in inbox.QUEUED_KINDS:
-            # Nearly every request: queue it with no task of its own (a task per request is a
-            # tenth of the front door's CPU). Past the budget the wait is cancelled, not the
-            # XADD: the job may still land, as the slow answer says.
+            # Nearly every request: queue it with no task or timer of its own (a task per
+            # request is a tenth of the front door's CPU). Past the budget the wait ends, not
+            # the XADD: the job may still land, as the slow answer says.
             try:
-                async with asyncio.timeout(ACK_BUDGET_S):
-                    if await front_door.accept(arrived, headers):
-                        return QUEUED
+                if await front_door.accept(arrived, headers, give_up_after=ACK_BUDGET_S):
+                    return QUEUED
             except TimeoutError:
                 return slow(arrived)
         task = asyncio.ensure_future(handle(arrived, headers))  # Bolt, now: it must run on

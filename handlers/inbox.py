@@ -64,9 +64,11 @@ class FrontDoor:
     def __init__(self, queue: JobQueue) -> None:
         self._queue = queue
 
-    async def accept(self, arrived: Arrived, headers: Mapping[str, str]) -> bool:
+    async def accept(
+        self, arrived: Arrived, headers: Mapping[str, str], give_up_after: float | None = None
+    ) -> bool:
         """True when the request was queued: answer 200 with an empty body.
-        False: Bolt must handle it now."""
+        False: Bolt must handle it now. TimeoutError past `give_up_after` seconds."""
         if arrived.kind not in QUEUED_KINDS:
             return False
         request = SlackRequest(
@@ -77,7 +79,9 @@ class FrontDoor:
             received_at=time.time(),
         )
         try:
-            await self._queue.enqueue(KIND, request, lane=lane_of(arrived.body))
+            await self._queue.enqueue(
+                KIND, request, lane=lane_of(arrived.body), give_up_after=give_up_after
+            )
         except QueueUnavailable:
             return False
         return True

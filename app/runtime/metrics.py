@@ -55,6 +55,18 @@ JOBS_ENQUEUED = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
+_ENQUEUED: dict[tuple[str, str], Counter] = {}  # JOBS_ENQUEUED's children, looked up once
+
+
+def job_enqueued(kind: str, outcome: str) -> None:
+    """Count one job offered to the queue. On every queued request's path, so each labelled
+    child is resolved once, not per request."""
+    child = _ENQUEUED.get((kind, outcome))
+    if child is None:
+        child = _ENQUEUED[(kind, outcome)] = JOBS_ENQUEUED.labels(kind=kind, outcome=outcome)
+    child.inc()
+
+
 JOBS_DONE = Counter(
     "steward_jobs_total",
     "Job runs, by outcome (ok, retry, dead).",

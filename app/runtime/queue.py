@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -86,6 +87,24 @@ class Job(BaseModel):
     enqueued_at: float
     prior_attempts: int = 0  # runs before it was streamed (a replayed request's inline run)
     lane: Lane = "normal"
+
+
+_ids = itertools.count()
+_id_prefix = os.urandom(8).hex()
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _ids
+    _id_prefix, _ids = os.urandom(8).hex(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)  # serve's processes never share a prefix
+
+
+def new_job_id() -> str:
+    """Unique across processes and restarts: 64 random bits per process, then a counter. Not a
+    uuid4 per job: that is a getrandom system call on every request serve answers."""
+    return f"{_id_prefix}{next(_ids):016x}"
 
 
 class QueueUnavailable(Exception):
@@ -173,12 +192,14 @@ class JobQueue:
         dedupe_key: str | None = None,
         notify: ReplyTo | None = None,
         lane: Lane = "normal",
+        give_up_after: float | None = None,
     ) -> str | None:
         """Queue a job on `lane` (interactive: clicks, modals, approval decisions — anything a
         person waits on that calls no model); None when `dedupe_key` was already queued.
-        Raises QueueUnavailable."""
+        Raises QueueUnavailable, or TimeoutError past `give_up_after` seconds (a job with no
+        dedupe key only; the job may still be queued)."""
         job = Job(
-            id=uuid.uuid4().hex,
+            id=new_job_id(),
             kind=kind,
             payload=payload.model_dump(mode="json"),
             notify=notify,
@@ -195,14 +216,14 @@ class JobQueue:
                     args=[job.id, DEDUPE_TTL_S, job.model_dump_json()],
                 )
             else:
-                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json())
+                added = await self._batch.xadd(STREAMS[lane], job.model_dump_json(), give_up_after)
         except RedisError as exc:
-            metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="unavailable").inc()
+            metrics.job_enqueued(kind, "unavailable")
             raise QueueUnavailable(str(type(exc).__name__)) from exc
         if added is None:
-            metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="duplicate").inc()
+            metrics.job_enqueued(kind, "duplicate")
             return None
-        metrics.JOBS_ENQUEUED.labels(kind=kind, outcome="queued").inc()
+        metrics.job_enqueued(kind, "queued")
         return job.id
 
     async def _collect(self, collector: _Collector, job: Job, dedupe_key: str | None) -> str | None:
@@ -212,13 +233,13 @@ class JobQueue:
                     keys=[dedupe(dedupe_key)], args=[collector.owner, DEDUPE_TTL_S]
                 )
             except RedisError as exc:
-                metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="unavailable").inc()
+                metrics.job_enqueued(job.kind, "unavailable")
                 raise QueueUnavailable(str(type(exc).__name__)) from exc
             if not claimed:
-                metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="duplicate").inc()
+                metrics.job_enqueued(job.kind, "duplicate")
                 return None
         collector.jobs.append(job)
-        metrics.JOBS_ENQUEUED.labels(kind=job.kind, outcome="inline").inc()
+        metrics.job_enqueued(job.kind, "inline")
         return job.id
 
     async def depth(self, lane: Lane | None = None) -> int:
