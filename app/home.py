@@ -17,6 +17,8 @@ from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 from app import help as help_
 from app.audit.admin_view import interaction_block, when
 from app.audit.event import AuditEvent, approvers_named
+from app.audit.integrity_view import BLOCKS as INTEGRITY_BLOCKS
+from app.audit.integrity_view import integrity_blocks
 from app.audit.log import AuditLog
 from app.audit.outbound_view import outbound_blocks
 from app.audit.pricing import PricesError, load_prices
@@ -37,7 +39,9 @@ SCAN = 500  # of your newest events read to find them
 OPEN = {"pending", "escalated"}
 WINDOWS = (7, 30)
 # The most blocks the tab can hold: intro, awaiting, recent, admin dashboards. Slack allows 100.
-MAX_BLOCKS = 3 + (2 + AWAITING) + (2 + RECENT) + 2 + len(WINDOWS) * DASHBOARD_BLOCKS
+MAX_BLOCKS = (
+    3 + (2 + AWAITING) + (2 + RECENT) + 2 + len(WINDOWS) * DASHBOARD_BLOCKS + INTEGRITY_BLOCKS
+)
 
 
 class HomeRequest(BaseModel):
@@ -154,7 +158,7 @@ async def _dashboard(services: Services) -> list[Block]:
     blocks: list[Block] = [bk.divider()]
     for report in reports:
         blocks += dashboard_blocks(report, f"Admin · usage, last {report.days} days")
-    return blocks + await outbound_blocks(services)
+    return blocks + await integrity_blocks(services) + await outbound_blocks(services)
 
 
 async def home_blocks(services: Services, user_id: str) -> list[Block]:

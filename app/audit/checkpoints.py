@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.audit import merkle
 from app.audit.checkpoint import Checkpoint
 from app.audit.event import format_at
+from app.audit.integrity import Place, save_published
 from app.audit.keys import AuditKeys
 from app.audit.merkle_store import MerkleStore, MissingNodes
 from app.audit.published import CheckpointFile, post
@@ -114,17 +115,20 @@ class Checkpointer:
         checkpoint = Checkpoint.sign(key, log_id=self.log_id, size=size, root=root, at=at)
         self.file.append(checkpoint)
         result = CheckpointResult(checkpoint, published=[str(self.file.path)])
+        places = [Place(kind="file", where=str(self.file.path))]
         policy = self.policy()
         channel = policy.audit.checkpoint_channel if policy else None
         if channel and self.slack is not None:
             try:
                 ts = await post(self.slack, channel, checkpoint)
                 result.published.append(f"slack {channel} {ts}")
+                places.append(Place(kind="slack", where=channel, ref=ts))
             except SlackError as exc:
                 result.problems.append(f"slack {channel}: {exc.code}")
         elif channel:
             result.problems.append(f"slack {channel}: no SLACK_BOT_TOKEN to post with")
         await self.redis.hset(self.keys.checkpoint_last, mapping={"size": size, "at": moment})
+        await save_published(self.redis, self.keys, checkpoint, places, result.problems)
         log.info(
             "audit checkpoint published",
             extra={"size": size, "root": checkpoint.root, "published": result.published,

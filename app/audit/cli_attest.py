@@ -4,7 +4,8 @@ against what was published, and the evidence an auditor takes away.
 `verify` prints the chain's line as before (`audit chain intact: N events` or `... broken ...`)
 and, when checkpoints were published, one line on the tree: the match, or each problem
 (`app.audit.tree_check`). Exit 0 only when everything holds; 1 naming what is wrong; 2 for bad
-configuration or an unreachable Redis.
+configuration or an unreachable Redis. Its verdict is kept for the admin App Home and recorded as
+an `audit_verified` event (`app.audit.integrity`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit import evidence
 from app.audit.checkpoints import Checkpointer, CheckpointRefused
+from app.audit.event import format_at, utcnow
 from app.audit.evidence_build import NoEvidence, evidence_package
 from app.audit.export import redis_failure
+from app.audit.integrity import cli_runner, save_verify, verify_record
 from app.audit.keys import AuditKeys
 from app.audit.log import AuditLog
 from app.audit.merkle_store import MerkleStore
@@ -194,6 +197,8 @@ async def _verify(settings: Settings, redis_url: str, public_key: str | None) ->
         published, notes = await _published(settings, clients)
         log = AuditLog(clients.redis)
         chain, report = await verify_published(log, published, public)
+        record = verify_record(chain, report, at=format_at(utcnow()), by=cli_runner())
+        await save_verify(log, record, append_event=not chain.empty)
     finally:
         await clients.close()
     for note in notes:

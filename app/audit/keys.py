@@ -9,6 +9,9 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:checkpoint:lock      SET NX PX: one process signs a checkpoint at a time
     {p}:audit:checkpoint:last      hash: `size`, `at` of the last checkpoint published (only
                                    when the next is due; what it proves lives outside Redis)
+    {p}:audit:checkpoint:published string: JSON of the last checkpoint and where it went, for
+                                   the admin App Home (`app.audit.integrity`); a display copy
+    {p}:audit:verify:last          string: JSON of the last `verify`'s result (the same module)
     {p}:audit:anchor               hash: `hash`, `seq`, `stream_id`, `at`, `file` of the last
                                    archived (trimmed) event; verification starts after it
     {p}:audit:interaction:{iid}    zset: stream ids of an interaction's events, scored by sequence
@@ -51,6 +54,8 @@ class AuditKeys:
         self.merkle = f"{prefix}:audit:merkle"
         self.checkpoint_lock = f"{prefix}:audit:checkpoint:lock"
         self.checkpoint_last = f"{prefix}:audit:checkpoint:last"
+        self.checkpoint_published = f"{prefix}:audit:checkpoint:published"
+        self.verify_last = f"{prefix}:audit:verify:last"
         self.lock = f"{prefix}:audit:archive:lock"
         self.pending = f"{prefix}:audit:archive:pending"
         self.retention_gate = f"{prefix}:audit:retention:gate"
