@@ -4,6 +4,12 @@ Runs at most once at a time across processes (a lock in Redis). The file is fsyn
 anchor stored before anything leaves Redis, so verification can start after the anchor and an
 archived file can be verified on its own. `app.audit.retention` decides when this runs.
 
+Archiving and trimming are two steps. A run writes what is old enough to a file and records
+how far the files go (`{p}:audit:archived`); it then trims only up to `trim_through`, the size
+of the newest published checkpoint (`app.audit.coverage`), so an event leaves Redis only once
+it is both in a file and vouched for by a signature kept outside Redis. What was archived but
+not yet covered stays in Redis, and a later run trims it without writing it again.
+
 Legal holds (`app.audit.hold`): the stream can only be trimmed as a prefix, so a held event is
 archived like any other (the chain and the archive files stay whole) and also kept, before the
 trim, as a copy under `{p}:audit:held:{iid}` that `AuditLog.events_for` still returns. Copies no
@@ -17,7 +23,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -36,7 +42,9 @@ class ArchiveResult:
     path: Path | None = None
     anchor_id: int | None = None
     skipped: bool = False  # another process holds the archive lock
-    held: int = 0  # archived events kept in Redis too, because a legal hold covers them
+    held: int = 0  # trimmed events kept in Redis too, because a legal hold covers them
+    trimmed: int = 0  # events that left Redis in this run (archived in this run or before)
+    uncovered: int = 0  # archived events kept in Redis: no published checkpoint covers them yet
 
 
 def _next_stream_id(stream_id: str) -> str:
@@ -63,12 +71,15 @@ class Archiver:
         *,
         now: datetime | None = None,
         keep_after: int | None = None,
+        trim_through: int | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to a JSONL file under `archive_dir`, then trim them.
 
         Runs at most once at a time across processes (others return `skipped=True`). The file
         is fsynced and the anchor stored before anything leaves Redis. Events after id
-        `keep_after` (what a sink has yet to take) stay, however old.
+        `keep_after` (what a sink has yet to take) stay, however old, and are not archived;
+        events after id `trim_through` (no published checkpoint covers them) are archived but
+        stay in Redis. None: no such bound.
         """
         cutoff = format_at((now or self._clock()) - timedelta(days=days))
         token = secrets.token_hex(16)
@@ -78,35 +89,61 @@ class Archiver:
             await self._prune_pending()  # finish a run that died after its trim
             holds = await active_holds(self._r, self.keys)
             await self._drop_released(holds)
-            result = await self._archive(cutoff, Path(archive_dir), token, holds, keep_after)
+            written = await self._archive(cutoff, Path(archive_dir), keep_after)
+            result = await self._trim_archived(written, token, holds, trim_through)
             await self._prune_pending()
             return result
         finally:
             await self._release(keys=[self.keys.lock], args=[token])
 
     async def _archive(
-        self,
-        cutoff: str,
-        archive_dir: Path,
-        token: str,
-        holds: list[Hold],
-        keep_after: int | None,
+        self, cutoff: str, archive_dir: Path, keep_after: int | None
     ) -> ArchiveResult:
+        """Write the old events after the last archived one to a new file; record how far the
+        files go. Nothing leaves Redis here."""
         anchor = await self._stream.hash(self.keys.anchor)
-        start = "(" + anchor["stream_id"] if anchor.get("stream_id") else "-"
+        marker = await self._stream.hash(self.keys.archived)
+        after = marker if int(marker.get("seq", 0)) > int(anchor.get("seq", 0)) else anchor
+        start = "(" + after["stream_id"] if after.get("stream_id") else "-"
         archive_dir.mkdir(parents=True, exist_ok=True)
         path = _archive_path(archive_dir, self._clock())
         partial = path.with_name(path.name + ".partial")
-        count, last, held = await self._write_archive(partial, start, cutoff, holds, keep_after)
+        count, last = await self._write_archive(partial, start, cutoff, keep_after)
         if last is None:
             partial.unlink(missing_ok=True)
             return ArchiveResult(archived=0)
         os.replace(partial, path)
         _fsync_dir(archive_dir)
+        sid, data = last
+        files = [*_files(marker), [int(data["id"]), path.name]]
+        await self._r.hset(
+            self.keys.archived,
+            mapping={"seq": str(data["id"]), "stream_id": sid, "files": json.dumps(files)},
+        )
+        return ArchiveResult(archived=count, path=path)
+
+    async def _trim_archived(
+        self, written: ArchiveResult, token: str, holds: list[Hold], trim_through: int | None
+    ) -> ArchiveResult:
+        """Trim what is archived, up to `trim_through`: held events are copied first, index
+        entries marked for pruning, and the anchor moved in the same script as the trim."""
+        anchor = await self._stream.hash(self.keys.anchor)
+        marker = await self._stream.hash(self.keys.archived)
+        done = int(anchor.get("seq", 0))
+        archived = max(done, int(marker.get("seq", 0)))
+        through = archived if trim_through is None else min(archived, trim_through)
+        result = replace(written, uncovered=archived - max(done, through))
+        if through <= done:
+            return result
+        start = "(" + anchor["stream_id"] if anchor.get("stream_id") else "-"
+        count, last, held = await self._collect(start, through, holds)
+        if last is None:
+            return result
         await self._keep(held)  # before the trim: a held event is never out of Redis
         sid, data = last
+        files = _files(marker)
         anchor_fields = ["hash", data["hash"], "seq", str(data["id"]), "stream_id", sid]
-        anchor_fields += ["at", data["at"], "file", path.name]
+        anchor_fields += ["at", data["at"], "file", _file_of(files, int(data["id"]))]
         trimmed = await self._trim(
             keys=[self.keys.lock, self.keys.anchor, self.keys.stream],
             args=[token, _next_stream_id(sid), *anchor_fields],
@@ -115,16 +152,16 @@ class Archiver:
             raise AuditError(
                 "archive lock expired before the trim; archive file kept, nothing trimmed"
             )
-        return ArchiveResult(archived=count, path=path, anchor_id=int(data["id"]), held=len(held))
+        kept = [entry for entry in files if entry[0] > int(data["id"])]
+        await self._r.hset(self.keys.archived, "files", json.dumps(kept))
+        return replace(result, anchor_id=int(data["id"]), held=len(held), trimmed=count)
 
     async def _write_archive(
-        self, partial: Path, start: str, cutoff: str, holds: list[Hold], keep_after: int | None
-    ) -> tuple[int, tuple[str, dict[str, Any]] | None, list[tuple[dict[str, Any], str]]]:
-        """Write the old prefix of the stream; returns (count, last (stream id, event), the
-        held events among them as (event, stored JSON))."""
+        self, partial: Path, start: str, cutoff: str, keep_after: int | None
+    ) -> tuple[int, tuple[str, dict[str, Any]] | None]:
+        """Write the old prefix of the stream after `start`; returns (count, last (stream id,
+        event))."""
         count, last = 0, None
-        held: list[tuple[dict[str, Any], str]] = []
-        pending: set[str] = set()
         with partial.open("w", encoding="utf-8") as fh:
             async for sid, fields in self._stream.iter_stored(start):
                 data = json.loads(fields["json"])
@@ -135,14 +172,30 @@ class Archiver:
                     break  # a sink has yet to take it
                 fh.write(fields["json"] + "\n")
                 count, last = count + 1, (sid, data)
-                if holds and covered(holds, data):
-                    held.append((data, fields["json"]))
-                pending |= _index_members(data)
-                if len(pending) >= PAGE:
-                    await self._r.sadd(self.keys.pending, *pending)
-                    pending.clear()
             fh.flush()
             os.fsync(fh.fileno())
+        return count, last
+
+    async def _collect(
+        self, start: str, through: int, holds: list[Hold]
+    ) -> tuple[int, tuple[str, dict[str, Any]] | None, list[tuple[dict[str, Any], str]]]:
+        """The archived events after `start` up to id `through`, about to be trimmed: (count,
+        the last one, the held ones as (event, stored JSON)); their index entries go to the
+        pending set, so a run that dies after the trim is finished by the next."""
+        count, last = 0, None
+        held: list[tuple[dict[str, Any], str]] = []
+        pending: set[str] = set()
+        async for sid, fields in self._stream.iter_stored(start):
+            data = json.loads(fields["json"])
+            if int(data["id"]) > through:
+                break
+            count, last = count + 1, (sid, data)
+            if holds and covered(holds, data):
+                held.append((data, fields["json"]))
+            pending |= _index_members(data)
+            if len(pending) >= PAGE:
+                await self._r.sadd(self.keys.pending, *pending)
+                pending.clear()
         if pending:
             await self._r.sadd(self.keys.pending, *pending)
         return count, last, held
@@ -201,6 +254,16 @@ def _index_members(data: Mapping[str, Any]) -> set[str]:
         keys.add("c:" + str(data["channel_id"]))
     keys |= {"a:" + user for user in approvers_named(data)}
     return keys
+
+
+def _files(marker: Mapping[str, str]) -> list[list[Any]]:
+    """The archive files holding events not yet trimmed, as [last event id, file name]."""
+    return cast(list[list[Any]], json.loads(marker.get("files") or "[]"))
+
+
+def _file_of(files: list[list[Any]], seq: int) -> str:
+    """The name of the archive file that holds event `seq` (the first to end at or after it)."""
+    return next((str(name) for last, name in files if int(last) >= seq), "")
 
 
 def _archive_path(archive_dir: Path, moment: datetime) -> Path:

@@ -14,6 +14,10 @@ Keys (all under the prefix, `steward` by default):
     {p}:audit:verify:last          string: JSON of the last `verify`'s result (the same module)
     {p}:audit:anchor               hash: `hash`, `seq`, `stream_id`, `at`, `file` of the last
                                    archived (trimmed) event; verification starts after it
+    {p}:audit:archived             hash: `seq`, `stream_id` of the last event written to an
+                                   archive file (it may not be trimmed yet: no checkpoint
+                                   covers it), `files`: JSON [[last id, name], …] of the files
+                                   holding events not yet trimmed
     {p}:audit:interaction:{iid}    zset: stream ids of an interaction's events, scored by sequence
     {p}:audit:user:{actor_id}      zset: stream ids by the actor, scored by append time (ms)
     {p}:audit:channel:{channel}    zset: stream ids in the channel, scored by append time (ms)
@@ -51,6 +55,7 @@ class AuditKeys:
         self.stream = f"{prefix}:audit"
         self.head = f"{prefix}:audit:head"
         self.anchor = f"{prefix}:audit:anchor"
+        self.archived = f"{prefix}:audit:archived"
         self.merkle = f"{prefix}:audit:merkle"
         self.checkpoint_lock = f"{prefix}:audit:checkpoint:lock"
         self.checkpoint_last = f"{prefix}:audit:checkpoint:last"

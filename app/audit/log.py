@@ -341,8 +341,9 @@ class AuditLog:
         *,
         now: datetime | None = None,
         keep_after: int | None = None,
+        trim_through: int | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to JSONL under `archive_dir`; see `app.audit.archive`."""
         return await self._archiver.archive_older_than(
-            days, archive_dir, now=now, keep_after=keep_after
+            days, archive_dir, now=now, keep_after=keep_after, trim_through=trim_through
         )

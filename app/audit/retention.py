@@ -6,7 +6,8 @@ own lock besides, so an archive is written once across processes. A run with not
 reads one page of the stream: cheap. The first run happens at start, so a deployment restarted
 more often than hourly still archives. Nothing a configured sink has yet to take is archived
 (`app.audit.sinks.taken_by_all`): a sink down for longer than the retention window holds
-events in Redis rather than lose them.
+events in Redis rather than lose them. And nothing is trimmed that no published checkpoint
+covers (`app.audit.coverage`): such events are archived, and stay in Redis until one does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from app.audit.archive import ArchiveResult
+from app.audit.coverage import covered_size
 from app.audit.log import AuditLog
 from app.audit.sinks import configured_names, taken_by_all
 from app.runtime.queue import Worker
@@ -43,6 +45,7 @@ class RetentionJob:
         stopped: Callable[[], bool] = lambda: False,
         interval: float = INTERVAL,
         sinks: Settings | None = None,
+        checkpoints: Settings | None = None,
     ) -> None:
         self.audit = audit
         self.redis = redis
@@ -52,6 +55,9 @@ class RetentionJob:
         self.interval = interval
         self.gate = audit.keys.retention_gate
         self.sinks = configured_names(sinks) if sinks else []  # their cursors bound the trim
+        # Where checkpoints are published and the key that signs them: they bound the trim.
+        # None only in tests of other bounds; every process that runs workers passes them.
+        self.checkpoints = checkpoints
 
     async def run_once(self) -> ArchiveResult | None:
         """Archive now unless another process did within the interval (then None)."""
@@ -60,7 +66,12 @@ class RetentionJob:
             return None
         days = self.retention_days()
         floor = await taken_by_all(self.redis, self.audit.keys, self.sinks)
-        result = await self.audit.archive_older_than(days, self.archive_dir, keep_after=floor)
+        covered = None
+        if self.checkpoints is not None:
+            covered = await covered_size(self.redis, self.audit.keys, self.checkpoints)
+        result = await self.audit.archive_older_than(
+            days, self.archive_dir, keep_after=floor, trim_through=covered
+        )
         log.info(
             "audit retention run",
             extra={
@@ -71,6 +82,9 @@ class RetentionJob:
                 "skipped": result.skipped,
                 "held": result.held,
                 "sinks_taken": floor,
+                "trimmed": result.trimmed,
+                "checkpoint_covers": covered,
+                "uncovered": result.uncovered,
             },
         )
         return result
@@ -101,6 +115,7 @@ def start_retention(
         services.settings.steward_data_dir / "archive",
         stopped=lambda: not workers or all(w._stop.is_set() for w in workers),
         sinks=services.settings,
+        checkpoints=services.settings,
     )
     spawn(job.run)
     return job
