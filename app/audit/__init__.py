@@ -17,7 +17,10 @@ append-only file and the Slack channel), `tree_check` (verify against what was p
 Out of the box and kept back: `sinks` (forwarding at least once, cursors, leases, lag) with
 `sink_kinds` (Splunk HEC, syslog, OTLP) and `sink_formats` (their encodings); `hold` (what a
 legal hold covers, a leaf) and `holds` (placing and releasing, the commands); `content` (what
-the log keeps of outputs: `audit.content`).
+the log keeps of outputs: `audit.content`); `coverage` (how far a published checkpoint vouches
+for the log: retention trims no further) and `s3` (archives and Object Lock checkpoints in
+S3-compatible storage); `integrity` (the last checkpoint's and verify's record) and
+`integrity_view` (the admin App Home's section on them).
 
 May import: `runtime`, `slack`, `model`, `governance` (roles and policy for admin checks).
 """

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,8 @@ from app.audit.stream import PAGE, AuditError, AuditStream
 
 LOCK_MS = 15 * 60 * 1000  # an archive run holds the lock at most this long
 
+Upload = Callable[[Path], Awaitable[str]]  # an archive file to object storage; its address
+
 
 @dataclass(frozen=True)
 class ArchiveResult:
@@ -45,6 +47,7 @@ class ArchiveResult:
     held: int = 0  # trimmed events kept in Redis too, because a legal hold covers them
     trimmed: int = 0  # events that left Redis in this run (archived in this run or before)
     uncovered: int = 0  # archived events kept in Redis: no published checkpoint covers them yet
+    location: str | None = None  # the file's name, or its s3:// address when uploaded
 
 
 def _next_stream_id(stream_id: str) -> str:
@@ -72,6 +75,7 @@ class Archiver:
         now: datetime | None = None,
         keep_after: int | None = None,
         trim_through: int | None = None,
+        upload: Upload | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to a JSONL file under `archive_dir`, then trim them.
 
@@ -79,7 +83,8 @@ class Archiver:
         is fsynced and the anchor stored before anything leaves Redis. Events after id
         `keep_after` (what a sink has yet to take) stay, however old, and are not archived;
         events after id `trim_through` (no published checkpoint covers them) are archived but
-        stay in Redis. None: no such bound.
+        stay in Redis. None: no such bound. `upload` (S3, `app.audit.s3`) takes the file, and
+        returns once the store confirms it; the local file is then only staging and removed.
         """
         cutoff = format_at((now or self._clock()) - timedelta(days=days))
         token = secrets.token_hex(16)
@@ -89,7 +94,7 @@ class Archiver:
             await self._prune_pending()  # finish a run that died after its trim
             holds = await active_holds(self._r, self.keys)
             await self._drop_released(holds)
-            written = await self._archive(cutoff, Path(archive_dir), keep_after)
+            written = await self._archive(cutoff, Path(archive_dir), keep_after, upload)
             result = await self._trim_archived(written, token, holds, trim_through)
             await self._prune_pending()
             return result
@@ -97,7 +102,7 @@ class Archiver:
             await self._release(keys=[self.keys.lock], args=[token])
 
     async def _archive(
-        self, cutoff: str, archive_dir: Path, keep_after: int | None
+        self, cutoff: str, archive_dir: Path, keep_after: int | None, upload: Upload | None
     ) -> ArchiveResult:
         """Write the old events after the last archived one to a new file; record how far the
         files go. Nothing leaves Redis here."""
@@ -114,13 +119,19 @@ class Archiver:
             return ArchiveResult(archived=0)
         os.replace(partial, path)
         _fsync_dir(archive_dir)
+        location = path.name
+        if upload is not None:
+            try:
+                location = await upload(path)
+            finally:  # uploaded: S3 holds it; not: the next run writes these events again
+                path.unlink(missing_ok=True)
         sid, data = last
-        files = [*_files(marker), [int(data["id"]), path.name]]
+        files = [*_files(marker), [int(data["id"]), location]]
         await self._r.hset(
             self.keys.archived,
             mapping={"seq": str(data["id"]), "stream_id": sid, "files": json.dumps(files)},
         )
-        return ArchiveResult(archived=count, path=path)
+        return ArchiveResult(archived=count, path=path, location=location)
 
     async def _trim_archived(
         self, written: ArchiveResult, token: str, holds: list[Hold], trim_through: int | None

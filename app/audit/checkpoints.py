@@ -29,6 +29,7 @@ from app.audit.integrity import Place, save_published
 from app.audit.keys import AuditKeys
 from app.audit.merkle_store import MerkleStore, MissingNodes
 from app.audit.published import CheckpointFile, post
+from app.audit.s3 import CheckpointBucket, S3Error
 from app.audit.scripts import RELEASE_LUA
 from app.audit.signing import fingerprint, load_signing_key
 from app.audit.stream import AuditStream
@@ -78,7 +79,13 @@ class Checkpointer:
         self.slack = slack
         self.clock = clock
         self._key: Ed25519PrivateKey | None = None
+        self._bucket: CheckpointBucket | None = None
         self._release = redis.register_script(RELEASE_LUA)
+
+    def bucket(self) -> CheckpointBucket:
+        if self._bucket is None:
+            self._bucket = CheckpointBucket(self.settings)
+        return self._bucket
 
     def signing_key(self) -> Ed25519PrivateKey:
         if self._key is None:
@@ -111,7 +118,7 @@ class Checkpointer:
         key = self.signing_key()
         await self._check_extends(key, size, root)
         moment = self.clock.time()
-        at = format_at(datetime.fromtimestamp(moment, UTC))
+        at = format_at(_utc(moment))
         checkpoint = Checkpoint.sign(key, log_id=self.log_id, size=size, root=root, at=at)
         self.file.append(checkpoint)
         result = CheckpointResult(checkpoint, published=[str(self.file.path)])
@@ -127,6 +134,13 @@ class Checkpointer:
                 result.problems.append(f"slack {channel}: {exc.code}")
         elif channel:
             result.problems.append(f"slack {channel}: no SLACK_BOT_TOKEN to post with")
+        if self.settings.steward_audit_checkpoint_s3_bucket:
+            try:
+                where, version = await self.bucket().publish(checkpoint)
+                result.published.append(where)
+                places.append(Place(kind="s3", where=where, ref=version))
+            except S3Error as exc:
+                result.problems.append(str(exc))
         await self.redis.hset(self.keys.checkpoint_last, mapping={"size": size, "at": moment})
         await save_published(self.redis, self.keys, checkpoint, places, result.problems)
         log.info(
@@ -181,6 +195,10 @@ class Checkpointer:
             except Exception:  # Redis down, a refusal: say so, and ask again next tick
                 log.exception("audit checkpoint failed")
             await sleep_unless(self.clock, stop, TICK)
+
+
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
 
 
 def start_checkpoints(

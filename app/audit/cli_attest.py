@@ -30,6 +30,7 @@ from app.audit.keys import AuditKeys
 from app.audit.log import AuditLog
 from app.audit.merkle_store import MerkleStore
 from app.audit.published import CheckpointFile, Published, read_channel
+from app.audit.s3 import CheckpointBucket, S3Error
 from app.audit.signing import (
     configured_public_key,
     fingerprint,
@@ -230,6 +231,11 @@ async def _published(settings: Settings, clients: _Clients) -> tuple[list[Publis
             found += await read_channel(clients.slack, channel)
         except SlackError as exc:
             found.append(Published(f"slack {channel}", None, f"unreadable ({exc.code})"))
+    if settings.steward_audit_checkpoint_s3_bucket:
+        try:
+            found += await CheckpointBucket(settings).read()
+        except S3Error as exc:
+            found.append(Published(str(exc), None, "unreadable"))
     return found, notes
 
 

@@ -20,7 +20,7 @@ from typing import Any, Unpack, cast
 
 import redis.asyncio as aioredis
 
-from app.audit.archive import Archiver, ArchiveResult
+from app.audit.archive import Archiver, ArchiveResult, Upload
 from app.audit.chain import SCRIPT_FIELDS, for_script
 from app.audit.content import ContentMode, kept
 from app.audit.event import (
@@ -342,8 +342,10 @@ class AuditLog:
         now: datetime | None = None,
         keep_after: int | None = None,
         trim_through: int | None = None,
+        upload: Upload | None = None,
     ) -> ArchiveResult:
         """Move events older than `days` to JSONL under `archive_dir`; see `app.audit.archive`."""
         return await self._archiver.archive_older_than(
-            days, archive_dir, now=now, keep_after=keep_after, trim_through=trim_through
-        )
+            days, archive_dir, now=now, keep_after=keep_after, trim_through=trim_through,
+            upload=upload,
+        )  # fmt: skip

@@ -56,7 +56,7 @@ class CheckpointFile:
         found = []
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
-                found.append(_parse(line, f"{self.path}:{number}"))
+                found.append(parse_line(line, f"{self.path}:{number}"))
         return found
 
 
@@ -82,7 +82,7 @@ async def read_channel(slack: SlackPort, channel: str) -> list[Published]:
         if start < 0:
             continue
         body = text[start + len(MARK) :].split("```", 1)[0]
-        found.append(_parse(body, f"slack {channel} {message.get('ts', '?')}"))
+        found.append(parse_line(body, f"slack {channel} {message.get('ts', '?')}"))
     return found
 
 
@@ -91,7 +91,7 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _parse(line: str, where: str) -> Published:
+def parse_line(line: str, where: str) -> Published:
     try:
         return Published(where, Checkpoint.model_validate(json.loads(line)))
     except (ValueError, ValidationError):

@@ -8,6 +8,8 @@ more often than hourly still archives. Nothing a configured sink has yet to take
 (`app.audit.sinks.taken_by_all`): a sink down for longer than the retention window holds
 events in Redis rather than lose them. And nothing is trimmed that no published checkpoint
 covers (`app.audit.coverage`): such events are archived, and stay in Redis until one does.
+With STEWARD_AUDIT_ARCHIVE_S3_BUCKET set, each file goes to that bucket (`app.audit.s3`) and
+nothing is trimmed unless the upload was confirmed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import redis.asyncio as aioredis
 from app.audit.archive import ArchiveResult
 from app.audit.coverage import covered_size
 from app.audit.log import AuditLog
+from app.audit.s3 import ArchiveBucket
 from app.audit.sinks import configured_names, taken_by_all
 from app.runtime.queue import Worker
 from app.runtime.services import Services
@@ -46,6 +49,7 @@ class RetentionJob:
         interval: float = INTERVAL,
         sinks: Settings | None = None,
         checkpoints: Settings | None = None,
+        archive_to: ArchiveBucket | None = None,
     ) -> None:
         self.audit = audit
         self.redis = redis
@@ -58,6 +62,7 @@ class RetentionJob:
         # Where checkpoints are published and the key that signs them: they bound the trim.
         # None only in tests of other bounds; every process that runs workers passes them.
         self.checkpoints = checkpoints
+        self.archive_to = archive_to  # an S3 bucket; None: the files stay in archive_dir
 
     async def run_once(self) -> ArchiveResult | None:
         """Archive now unless another process did within the interval (then None)."""
@@ -70,7 +75,11 @@ class RetentionJob:
         if self.checkpoints is not None:
             covered = await covered_size(self.redis, self.audit.keys, self.checkpoints)
         result = await self.audit.archive_older_than(
-            days, self.archive_dir, keep_after=floor, trim_through=covered
+            days,
+            self.archive_dir,
+            keep_after=floor,
+            trim_through=covered,
+            upload=self.archive_to.upload if self.archive_to else None,
         )
         log.info(
             "audit retention run",
@@ -78,7 +87,7 @@ class RetentionJob:
                 "retention_days": days,
                 "archived": result.archived,
                 "anchor_id": result.anchor_id,
-                "archive_file": result.path.name if result.path else None,
+                "archive_file": result.location,
                 "skipped": result.skipped,
                 "held": result.held,
                 "sinks_taken": floor,
@@ -108,6 +117,8 @@ def start_retention(
     workers: Sequence[Worker],
 ) -> RetentionJob:
     """Run the retention loop beside `workers`; it stops once they have all been told to stop."""
+    settings = services.settings
+    bucket = ArchiveBucket(settings) if settings.steward_audit_archive_s3_bucket else None
     job = RetentionJob(
         services.audit,
         services.redis,
@@ -116,6 +127,7 @@ def start_retention(
         stopped=lambda: not workers or all(w._stop.is_set() for w in workers),
         sinks=services.settings,
         checkpoints=services.settings,
+        archive_to=bucket,
     )
     spawn(job.run)
     return job

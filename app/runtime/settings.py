@@ -53,6 +53,9 @@ FIXES: dict[str, str] = {
     "STEWARD_AUDIT_CHECKPOINT_EVERY": "set it to a whole number of events, 1 or more",
     "STEWARD_AUDIT_CHECKPOINT_SECONDS": "set it to a whole number of seconds, 10 or more",
     "STEWARD_AUDIT_LOG_ID": "set it to a short name for this log, such as acme-steward-prod",
+    "STEWARD_AUDIT_S3_ENDPOINT_URL": "set it to the http(s) URL of an S3-compatible server, "
+    "or unset it for AWS S3",
+    "STEWARD_AUDIT_CHECKPOINT_S3_RETAIN_DAYS": "set it to a whole number of days, 1 or more",
     "STEWARD_AUDIT_SPLUNK_URL": "set it to the http(s) URL of a Splunk HTTP Event Collector, "
     "such as https://splunk.example.com:8088",
     "STEWARD_AUDIT_SPLUNK_TOKEN": "set it to the HEC token of that collector, or unset "
@@ -142,6 +145,14 @@ class Settings(BaseSettings):
     steward_audit_checkpoint_every: int = 1000  # events since the last checkpoint
     steward_audit_checkpoint_seconds: int = 3600  # or this long, if any event came meanwhile
     steward_audit_log_id: str | None = None  # default: steward/<public key fingerprint prefix>
+    # Object storage for the audit log (app/audit/s3.py, boto3; credentials and region from the
+    # standard AWS_* environment variables): archives, and checkpoints under Object Lock.
+    steward_audit_s3_endpoint_url: str | None = None  # an S3-compatible server; unset: AWS
+    steward_audit_archive_s3_bucket: str | None = None
+    steward_audit_archive_s3_prefix: str = "steward/audit/archive/"
+    steward_audit_checkpoint_s3_bucket: str | None = None  # must have Object Lock enabled
+    steward_audit_checkpoint_s3_prefix: str = "steward/audit/checkpoints/"
+    steward_audit_checkpoint_s3_retain_days: int = Field(default=3650, ge=1)
 
     # Audit sinks (app/audit/sinks.py): every event is forwarded, at least once, to each set.
     steward_audit_splunk_url: str | None = None
@@ -152,7 +163,9 @@ class Settings(BaseSettings):
     steward_audit_otlp_url: str | None = None
     steward_audit_otlp_headers: SecretStr | None = None  # may carry a token
 
-    @field_validator("steward_audit_splunk_url", "steward_audit_otlp_url")
+    @field_validator(
+        "steward_audit_splunk_url", "steward_audit_otlp_url", "steward_audit_s3_endpoint_url"
+    )
     @classmethod
     def _sink_url(cls, value: str | None) -> str | None:
         return _check_http_url(value)
