@@ -36,6 +36,7 @@ EventName = Literal[
     "resumed",
     "hold_placed",
     "hold_released",
+    "model_evaluated",
 ]
 ApprovalStatus = Literal[
     "not_required", "pending", "approved", "rejected", "escalated", "expired", "withdrawn"

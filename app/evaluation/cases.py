@@ -35,7 +35,9 @@ class CaseMessage(_Frozen):
     text: str
 
     def source(self) -> SourceMessage:
-        return SourceMessage(ts=self.ts, user_id=self.user_id, user_name=self.user_name, text=self.text)
+        return SourceMessage(
+            ts=self.ts, user_id=self.user_id, user_name=self.user_name, text=self.text
+        )
 
 
 class Expected(_Frozen):

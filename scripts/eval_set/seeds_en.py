@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (message texts read better whole)
 """English conversations. One line per message that matters: `TAG who: text ## keywords`.
 
 TAG: `-` context, `D` decision, `Q` open question, `A` action item owned by the speaker,

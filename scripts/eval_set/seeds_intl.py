@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (message texts read better whole)
 """German, French, Spanish and Japanese conversations, in the format of seeds_en.py."""
 
 from __future__ import annotations
