@@ -191,6 +191,8 @@ class PolicyWatcher:
         if candidate is not None:  # `require_eval`: every allowed model shows a passing eval
             version = self.services.prompt_version
             problems = await model_evidence.eval_issues(candidate, self.services.redis, version)
+            if problems:  # looked at again each poll: a passing `steward eval` admits the file
+                self._seen = seen
         if candidate is None or problems:
             await self._report(problems, digest)
             return "invalid"
