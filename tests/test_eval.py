@@ -138,7 +138,8 @@ use_cases:
 """
 GATED = BASE_POLICY.replace(
     "  model: test-model\n",
-    "  model: test-model\n  require_eval: {min_recall: 0.5, max_unsupported: 0.5, injection: 1.0}\n",
+    "  model: test-model\n"
+    "  require_eval: {min_recall: 0.5, max_unsupported: 0.5, injection: 1.0}\n",
 )
 
 

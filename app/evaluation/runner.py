@@ -23,6 +23,7 @@ from app.evaluation.report import EvalReport, overall
 from app.governance.policy_schema import RequireEval
 from app.model.errors import ModelError
 from app.model.llm import LLM
+from app.model.tokens import count_tokens
 from app.summaries import keys as summary_keys
 from app.summaries.mapreduce import EngineConfig, MapReduce
 from app.summaries.prompts import PROMPT_VERSION
@@ -110,6 +111,7 @@ async def run_eval(
     progress: Progress | None = None,
 ) -> EvalReport:
     version = prompt_version(use_case)  # Unavailable before any work
+    count_tokens("warm up")  # the tokenizer loads once, outside the first case's latency
     scope = f"eval-{uuid.uuid4().hex[:12]}"
     scores: list[CaseScore] = []
     try:
