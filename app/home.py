@@ -39,9 +39,7 @@ SCAN = 500  # of your newest events read to find them
 OPEN = {"pending", "escalated"}
 WINDOWS = (7, 30)
 # The most blocks the tab can hold: intro, awaiting, recent, admin dashboards. Slack allows 100.
-MAX_BLOCKS = (
-    3 + (2 + AWAITING) + (2 + RECENT) + 2 + len(WINDOWS) * DASHBOARD_BLOCKS + EVAL_BLOCKS
-)
+MAX_BLOCKS = 3 + (2 + AWAITING) + (2 + RECENT) + 2 + len(WINDOWS) * DASHBOARD_BLOCKS + EVAL_BLOCKS
 
 
 class HomeRequest(BaseModel):

@@ -65,7 +65,7 @@ def test_the_generator_writes_exactly_the_bundled_files() -> None:
 
 
 def test_recall_needs_the_right_section_and_the_owner() -> None:
-    decision, question, own, asked = CASE.expected
+    decision, _question, own, _asked = CASE.expected
     cites = [SummaryPoint(text="Rolled back.", sources=decision.evidence)]
     assert metrics.recall(CASE, summary(decisions=cites))[0] == 1
     assert metrics.recall(CASE, summary(open_questions=cites))[0] == 0  # wrong section
@@ -207,3 +207,28 @@ async def test_admin_home_shows_each_allowed_models_last_eval(
         assert f"*test-model* · {verdict}" in rendered
         assert f"recall {report.scores.recall:.0%}" in rendered
         assert "*gpt-4.1* · no eval yet" in rendered
+
+
+def test_floors_catch_a_regression_of_any_score() -> None:
+    from app.evaluation.floors import floors, regressions
+    from app.evaluation.report import EvalReport
+
+    def report(**changes: float) -> EvalReport:
+        return EvalReport(
+            model="extractive-v1",
+            engine="offline",
+            endpoint="offline",
+            use_case="summarize",
+            prompt_version=PROMPT_VERSION,
+            eval_set_version="v",
+            thresholds=DEFAULT_REQUIREMENT,
+            scores=scores(**({"recall": 1.0, "unsupported": 0.0} | changes)),
+            cases=[],
+        )
+
+    limits = floors()
+    assert regressions(report(), limits) == []
+    assert [p.split(" ")[0] for p in regressions(report(recall=0.97), limits)] == ["recall"]
+    assert [p.split(" ")[0] for p in regressions(report(unsupported=0.01), limits)] == [
+        "unsupported"
+    ]
