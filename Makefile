@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench install dev clean
+.PHONY: demo test lint typecheck unit evalscores bench install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ unit: dev
 	@echo "random order: --randomly-seed=$(SEED)"
 	$(BIN)/pytest -q -p randomly --randomly-seed=$(SEED)
 
-test: lint typecheck unit
+# The offline engine over the bundled evaluation set: scores printed, exit 1 below the floors
+# in app/evaluation/floors.json (a throwaway Valkey; nothing recorded).
+evalscores: dev
+	$(BIN)/python -m app.evaluation.floors
+
+test: lint typecheck unit evalscores
 
 bench: install
 	$(BIN)/python bench/ack.py

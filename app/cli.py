@@ -20,6 +20,7 @@ from typing import Any
 
 from app.audit import cli_attest as attest
 from app.audit import holds
+from app.evaluation import command as evaluation
 from app.runtime import logs
 from app.runtime.queue import QueueConfig
 from app.runtime.settings import ConfigError, Settings, load_settings
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a real deployment: token and scopes, channels, model, Redis (exit 0/1/2)",
     )
 
+    evaluation.add_parser(sub)  # steward eval
     policy = sub.add_parser("policy", help="policy file tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = policy_sub.add_parser("check", help="validate a policy file (errors name the line)")
@@ -145,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "policy": cmd_policy,
         "doctor": cmd_doctor,
+        "eval": evaluation.run,
     }
     try:
         return commands[args.command](args)

@@ -61,7 +61,26 @@ async def run(
             await port.close()
     checks += await _model(settings, policy)
     checks += await _redis(redis_url, redis_problem)
+    if policy is not None and policy.defaults.require_eval is not None and redis_url:
+        checks += await _evals(policy, redis_url)
     return checks
+
+
+async def _evals(policy: Policy, redis_url: str) -> list[Check]:
+    """`defaults.require_eval`: each allowed model's last `steward eval` must pass."""
+    from app.governance.model_evidence import eval_issues, gated_models
+    from app.summaries.prompts import PROMPT_VERSION
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=5)
+    try:
+        issues = await eval_issues(policy, client, PROMPT_VERSION)
+    except (aioredis.RedisError, OSError) as exc:
+        return [Check("warning", "evals", f"cannot read eval results ({type(exc).__name__})")]
+    finally:
+        await client.aclose()
+    fix = "run `steward eval --model M` against each, or change the model list"
+    out = [Check("error", "evals", issue.message, fix) for issue in issues]
+    return out or [Check("ok", "evals", f"{', '.join(gated_models(policy))}: passing evals")]
 
 
 def _policy(settings: Settings, checks: list[Check]) -> Policy | None:

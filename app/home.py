@@ -26,6 +26,8 @@ from app.audit.query import AuditFilters
 from app.audit.state import InteractionState
 from app.audit.usage import usage_reports
 from app.audit.usage_view import DASHBOARD_BLOCKS, dashboard_blocks
+from app.evaluation.home_view import BLOCKS as EVAL_BLOCKS
+from app.evaluation.home_view import eval_blocks
 from app.governance import roles
 from app.runtime.services import Services
 from app.slack import blocks as bk
@@ -40,7 +42,13 @@ OPEN = {"pending", "escalated"}
 WINDOWS = (7, 30)
 # The most blocks the tab can hold: intro, awaiting, recent, admin dashboards. Slack allows 100.
 MAX_BLOCKS = (
-    3 + (2 + AWAITING) + (2 + RECENT) + 2 + len(WINDOWS) * DASHBOARD_BLOCKS + INTEGRITY_BLOCKS
+    3
+    + (2 + AWAITING)
+    + (2 + RECENT)
+    + 2
+    + len(WINDOWS) * DASHBOARD_BLOCKS
+    + INTEGRITY_BLOCKS
+    + EVAL_BLOCKS
 )
 
 
@@ -158,7 +166,12 @@ async def _dashboard(services: Services) -> list[Block]:
     blocks: list[Block] = [bk.divider()]
     for report in reports:
         blocks += dashboard_blocks(report, f"Admin · usage, last {report.days} days")
-    return blocks + await integrity_blocks(services) + await outbound_blocks(services)
+    return (
+        blocks
+        + await integrity_blocks(services)
+        + await outbound_blocks(services)
+        + await eval_blocks(services)
+    )
 
 
 async def home_blocks(services: Services, user_id: str) -> list[Block]:

@@ -87,9 +87,24 @@ def test_logprobs_move_the_score() -> None:
     assert score(SUPPORTED, SOURCES, logprobs=[]).logprob_score is None
 
 
-def test_offline_summaries_are_fully_grounded() -> None:
+def test_offline_summaries_are_grounded_but_never_high() -> None:
+    """Quotes are grounded by construction, so grounding cannot be the offline engine's
+    confidence: it is how clearly the quotes are what they are filed as, and never High."""
     c = score(summarize_offline(MSGS), SOURCES)
-    assert c.grounding == 1.0 and c.label == "High"
+    assert c.grounding == 1.0 and c.label == "Medium"
+    assert c.basis is not None and c.basis.startswith("extractive")
+
+
+def test_offline_confidence_drops_when_the_cues_are_mixed() -> None:
+    clear = [SourceMessage(ts="1.1", user_id="U1", user_name="Ana", text="We decided: Postgres.")]
+    mixed = [
+        SourceMessage(
+            ts="1.1", user_id="U1", user_name="Ana", text="I'll check: have we decided on it?"
+        )
+    ]
+    sure = score(summarize_offline(clear), {m.ts: m for m in clear})
+    unsure = score(summarize_offline(mixed), {m.ts: m for m in mixed})
+    assert unsure.value < sure.value
 
 
 def test_gist_only_summary_is_checked_against_all_sources() -> None:

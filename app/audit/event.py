@@ -37,6 +37,7 @@ EventName = Literal[
     "hold_placed",
     "hold_released",
     "audit_verified",
+    "model_evaluated",
 ]
 ApprovalStatus = Literal[
     "not_required", "pending", "approved", "rejected", "escalated", "expired", "withdrawn"

@@ -19,6 +19,17 @@ PAUSE_CHANNEL = "steward:pause"
 POLICY_CURRENT = "steward:policy:current"
 
 
+def model_eval(model: str, prompt_version: str) -> str:
+    """The last `steward eval` of a model under one prompt version: JSON EvalRecord, no expiry
+    (model_evidence.py; the `model_evaluated` audit event is the record, this its index)."""
+    return f"steward:eval:last:{model}:{prompt_version}"
+
+
+def model_eval_latest(model: str) -> str:
+    """The last `steward eval` of a model under any prompt version (App Home shows it)."""
+    return f"steward:eval:latest:{model}"
+
+
 def policy_reported_bad(file_hash: str) -> str:
     """Marker: the admins were told about this bad policy file already (watch.py)."""
     return f"steward:policy:bad:{file_hash}"

@@ -156,9 +156,22 @@ class ApprovalConfig(_Section):
         return base.model_copy(update=update)
 
 
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class RequireEval(_Section):
+    """`defaults.require_eval`: the `steward eval` scores a model needs to be allowed
+    (app/governance/model_evidence.py); each is a share from 0 to 1."""
+
+    min_recall: Share = 0.8
+    max_unsupported: Share = 0.05
+    injection: Share = 1.0
+
+
 class Defaults(_Section):
     model: str = DEFAULT_MODEL
     allowed_models: list[str] | None = None
+    require_eval: RequireEval | None = None
     redact_pii: bool = True
     retention_days: Annotated[int, Field(strict=True, ge=1)] = 365
     budget: BudgetLimits = BudgetLimits()

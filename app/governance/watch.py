@@ -10,7 +10,8 @@ text and:
   on `steward:policy:current` (hash + text of the policy last recorded) lets exactly one process
   move it from the old hash to the new one, and that process writes the event with the readable
   diff (`policy.diff`) computed against the text stored there;
-- **invalid** (YAML, schema, references, or a model the deployment may not use): keeps the
+- **invalid** (YAML, schema, references, a model the deployment may not use, or, under
+  `defaults.require_eval`, an allowed model without a passing `steward eval`): keeps the
   running policy and DMs the admins of the running policy the errors, with line numbers, once
   per bad file hash across all processes (`steward:policy:bad:<hash>`, SET NX).
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.governance import diff as policy_diff
+from app.governance import model_evidence
 from app.governance import policy as policy_
 from app.governance.approvers import forget_groups
 from app.governance.keys import POLICY_CURRENT, policy_reported_bad
@@ -186,7 +188,12 @@ class PolicyWatcher:
         if digest == running.source_hash:
             return "unchanged"  # back to the policy in force (e.g. a bad edit was undone)
         candidate, problems = self._validate(read.data)
-        if candidate is None:
+        if candidate is not None:  # `require_eval`: every allowed model shows a passing eval
+            version = self.services.prompt_version
+            problems = await model_evidence.eval_issues(candidate, self.services.redis, version)
+            if problems:  # looked at again each poll: a passing `steward eval` admits the file
+                self._seen = seen
+        if candidate is None or problems:
             await self._report(problems, digest)
             return "invalid"
         # The change is in the audit log before it is in force: nobody is ever served by a

@@ -38,3 +38,10 @@ class Services:
     @property
     def engine(self) -> str:
         return "offline" if self.llm is None else "openai"
+
+    @property
+    def prompt_version(self) -> str:
+        """The summary prompts' version: what `defaults.require_eval` wants a passing eval for."""
+        from app.summaries.prompts import PROMPT_VERSION
+
+        return PROMPT_VERSION

@@ -16,7 +16,11 @@ naming the page, and `profile` picks which kind of real server it plays:
 * `no_schema` — rejects `response_format: json_schema` with a 400 (older models, many vLLM,
   Ollama or proxy deployments) and follows the prompt in JSON mode;
 * `reasoning` — an o-series / gpt-5 model: rejects `max_tokens`, `temperature` and `logprobs`,
-  takes `max_completion_tokens`, gives no logprobs.
+  takes `max_completion_tokens`, gives no logprobs;
+* `gullible` — a current chat model that obeys instructions found in the data it summarises
+  (OWASP Top 10 for LLM Applications, LLM01 Prompt Injection: "indirect prompt injections occur
+  when an LLM accepts input from external sources"): its gist pings `<!channel>` and repeats
+  every instruction it read (links and requested words included) and any credential it saw.
 
 `context_window=N` rejects prompts over N tokens; `answer` = `garbage`, `html` or `truncated`
 plays a broken answer (prose, a proxy's HTML error page, JSON cut off at the token limit).
@@ -43,12 +47,13 @@ from .model_answers import (
     completion,
     draft_answer,
     map_answer,
+    obeyed,
     reduce_answer,
     usage,
 )
 from .model_schema import SCHEMA_NAME_RE, conform, strict_problem
 
-Profile = Literal["default", "strict_schema", "no_schema", "reasoning"]
+Profile = Literal["default", "strict_schema", "no_schema", "reasoning", "gullible"]
 AnswerMode = Literal["normal", "garbage", "html", "truncated"]
 
 
@@ -322,6 +327,8 @@ class ModelServer:
             return draft_answer(record)
         answer = reduce_answer(record.user) if record.is_reduce else map_answer(record.user)
         answer["gist"] = (answer["gist"] + self.compromised_gist_suffix).strip()
+        if self.profile == "gullible":
+            answer["gist"] = f"{answer['gist']} {obeyed(record.user)}".strip()
         return answer
 
     async def _stream(

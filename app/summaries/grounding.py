@@ -8,7 +8,13 @@ Two lexical checks, no model needed:
   lightly stemmed) in the text and author names of the messages it cites, averaged over points.
   A paraphrase keeps most content words; a fabricated point shares few with its "sources".
 
-They combine as `0.6 * grounding + 0.4 * citation_validity`. When the model returned token
+They combine as `0.6 * grounding + 0.4 * citation_validity`. The offline engine's points are
+quotes, grounded by construction, so for it grounding proves nothing: its confidence is instead
+how clearly each quoted message is what its section says (a decision, a question, a task) by
+the keyword cues that filed it (app/summaries/cues.py) — 1.0 for a message with several cues of
+its section only, 0.75 for one cue, 0.6 times that when it also has another section's cues,
+0.2 when its cues point elsewhere — averaged and scaled to at most 0.74: cues cannot check
+meaning, so an extractive summary is never labelled High. When the model returned token
 logprobs, the mean token probability takes a 30% share; when it could not (a reasoning model, a
 server without logprobs) the score is the lexical one alone, and `basis` says so and why (Why?
 shows it). Labels: High >= 0.75, Medium >= 0.5.
@@ -24,7 +30,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from app.slack.messages import SourceMessage
-from app.summaries.summary import Summary, SummaryPoint
+from app.summaries import cues
+from app.summaries.summary import SECTIONS, Summary, SummaryPoint
 
 HIGH_THRESHOLD = 0.75
 MEDIUM_THRESHOLD = 0.5
@@ -32,6 +39,11 @@ GROUNDING_WEIGHT = 0.6  # citation validity takes the rest of the lexical score
 LOGPROB_WEIGHT = 0.3
 SUPPORTED_THRESHOLD = 0.5  # a point below this recall counts as unsupported
 GROUNDING_ONLY = "grounding only, no token probabilities"
+EXTRACTIVE_CAP = 0.74  # just under High
+EXTRACTIVE_BASIS = (
+    "extractive: each point quotes its message (grounded by construction); the score is how "
+    "clearly each quoted message states a decision, question or task, by keyword cues"
+)
 
 Label = Literal["High", "Medium", "Low"]
 
@@ -135,6 +147,9 @@ def score(
         grounding = support(summary.gist, list(sources.values()))
         citation_validity = 1.0
     value = GROUNDING_WEIGHT * grounding + (1 - GROUNDING_WEIGHT) * citation_validity
+    basis = None
+    if summary.engine == "offline":
+        value, basis = extractive_confidence(summary), EXTRACTIVE_BASIS
     lp = logprob_score(logprobs)
     if lp is not None:
         value = (1 - LOGPROB_WEIGHT) * value + LOGPROB_WEIGHT * lp
@@ -150,5 +165,26 @@ def score(
         invalid_citations=invalid,
         uncited_points=uncited,
         point_scores=[round(c[0], 4) for c in checks],
-        basis=f"{GROUNDING_ONLY}: {logprobs_note}" if lp is None and logprobs_note else None,
+        basis=basis
+        or (f"{GROUNDING_ONLY}: {logprobs_note}" if lp is None and logprobs_note else None),
     )
+
+
+def _cue_certainty(point: SummaryPoint, section: str) -> float:
+    found = cues.classify(point.text)
+    if found.section != section:
+        return 0.2
+    certainty = 1.0 if found.strength >= 2 else 0.75
+    return certainty * (0.6 if found.ambiguous else 1.0)
+
+
+def extractive_confidence(summary: Summary) -> float:
+    """The offline engine's confidence: how clearly its quotes are what they are filed as."""
+    certainties = [
+        _cue_certainty(point, section)
+        for section in SECTIONS
+        for point in getattr(summary, section)
+    ]
+    if not certainties:  # a gist only: the most informative message, nothing more is claimed
+        return round(0.5 * EXTRACTIVE_CAP, 4)
+    return round(EXTRACTIVE_CAP * sum(certainties) / len(certainties), 4)

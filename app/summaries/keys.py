@@ -12,3 +12,8 @@ def engine_cache(kind: str, engine: str, model: str, prompt_version: str, name: 
     """A cached chunk plan or chunk summary: content-addressed under the engine, the model and
     the prompt version, so a change of any of them never reuses an old answer."""
     return f"steward:summ:{kind}:{engine}:{model}:{prompt_version}:{name}"
+
+
+def engine_cache_scope(scope: str) -> str:
+    """A SCAN pattern for every cache entry written under `EngineConfig.cache_scope`."""
+    return f"steward:summ:*:{scope}:*"

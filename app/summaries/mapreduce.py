@@ -65,6 +65,9 @@ class EngineConfig:
     fan_in: int = 8
     context_window: int = 128_000
     redact: bool = True
+    # Keeps these runs' cache entries apart from everyone else's (`steward eval` measures fresh
+    # model calls, then drops its entries); "" for the shared cache.
+    cache_scope: str = ""
 
 
 @dataclass
@@ -122,7 +125,10 @@ class MapReduce:
         self._cpu_step = cpu_step
 
     def _key(self, kind: str, name: str) -> str:
-        return keys.engine_cache(kind, self.config.engine, self.config.model, PROMPT_VERSION, name)
+        scoped = f"{self.config.cache_scope}:{name}" if self.config.cache_scope else name
+        return keys.engine_cache(
+            kind, self.config.engine, self.config.model, PROMPT_VERSION, scoped
+        )
 
     @property
     def fan_in(self) -> int:

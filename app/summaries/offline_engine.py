@@ -24,7 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
+from app.model.redact import LABELS, find_sensitive
 from app.slack.messages import SourceMessage, ts_order_key
+from app.summaries import cues
 from app.summaries.summary import SECTIONS, Summary, SummaryPoint, covered_span
 
 ENGINE = "offline"
@@ -33,6 +35,7 @@ MAX_POINTS = 5
 SNIPPET_CHARS = 180
 
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _MARKUP_RE = re.compile(r"<[^<>\s]*\|([^<>]*)>|<[@#!][^<>]*>|<https?://[^<>]*>")
 _STOPWORD_TEXT = """
@@ -46,28 +49,8 @@ which while who whom why will with would you you're your yours yeah yes ok okay 
 thank lol hi hey please sure cool great just like get got one
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-# Cue patterns are lower-case and run on lower-cased text: re.I alternations are ~2.5x slower.
-_DECISION_CUES = re.compile(
-    r"\b(?:decided|decision|agreed|agree to|approved|sign(?:ed)? off|settled on|final(?:i[sz]ed)?"
-    r"|we['’]?ll go with|we will go with|let['’]?s go with|going with|we['’]?re going to|conclusion"
-    r"|resolved)\b",
-)
-_ACTION_CUES = re.compile(
-    r"\b(?:i['’]?ll|i will|i can take|let me|i['’]?m on it|on it|will do|can you|could you"
-    r"|would you|todo|to-do|action item|owner|assign(?:ed)? to|follow[- ]up"
-    r"|by (?:mon|tues|wednes|thurs|fri|satur|sun)day"
-    r"|by (?:eod|eow|tomorrow|tonight|next week|end of (?:the )?(?:day|week)))"
-    r"\b",
-)
-_QUESTION_CUES = re.compile(
-    r"\?|\b(?:should we|shall we|do we|can we|any thoughts|what about|how do we|open question"
-    r"|not sure (?:if|whether)|wondering)\b",
-)
-_SELF_OWNED = re.compile(r"\b(?:i['’]?ll|i will|i can take|let me|i['’]?m on it|on it|will do)\b")
-_ASKS_OTHER = re.compile(r"\b(?:can you|could you|would you|please|assign(?:ed)? to)\b")
-
-
-_TIE_ORDER = {"decisions": 2, "action_items": 1, "open_questions": 0}
+# Credentials, not personal data: a summary names people and their addresses as the thread did.
+SECRET_KINDS = frozenset(LABELS) - {"email", "iban", "national_id", "card", "phone"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,20 +64,23 @@ class _Candidate:
     cue: int
 
 
+def _terms(word: str) -> list[str]:
+    """A word, or for Chinese and Japanese (written without spaces, so a "word" here is a whole
+    clause) its character bigrams: the usual unit of term statistics for those scripts."""
+    if not _CJK_RE.search(word):
+        return [word]
+    return [word[i : i + 2] for i in range(len(word) - 1)] or [word]
+
+
 def _content_words(text: str) -> frozenset[str]:
     words = (w.lower() for w in _WORD_RE.findall(_MARKUP_RE.sub(r"\1", text)))
-    return frozenset(w for w in words if len(w) > 1 and w not in _STOPWORDS)
+    terms = (t for w in words for t in _terms(w))
+    return frozenset(t for t in terms if len(t) > 1 and t not in _STOPWORDS)
 
 
 def _classify(text: str) -> tuple[str | None, int]:
-    text = text.lower()
-    counts = {
-        "decisions": 2 * len(_DECISION_CUES.findall(text)),
-        "action_items": len(_ACTION_CUES.findall(text)),
-        "open_questions": min(len(_QUESTION_CUES.findall(text)), 2),
-    }
-    best = max(counts, key=lambda s: (counts[s], _TIE_ORDER[s]))
-    return (best, counts[best]) if counts[best] else (None, 0)
+    found = cues.classify(text)
+    return found.section, found.strength
 
 
 def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -105,13 +91,26 @@ def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def _owner(message: SourceMessage) -> str | None:
-    lowered = message.text.lower()
-    if _SELF_OWNED.search(lowered):
+    if cues.self_owned(message.text):
         return message.user_name
     mention = _MENTION_RE.search(message.text)
-    if mention and _ASKS_OTHER.search(lowered):
+    if mention and cues.asks_other(message.text):
         return f"<@{mention.group(1)}>"  # resolved to a name by sanitize_output's resolver
     return None
+
+
+def _without_secrets(text: str) -> str:
+    """Credentials replaced by placeholders, as a model would have been shown them: a summary
+    is read by more people, and for longer, than the message that leaked one."""
+    hits = [h for h in find_sensitive(text) if h.kind in SECRET_KINDS]
+    for hit in reversed(hits):
+        text = f"{text[: hit.start]}[{LABELS[hit.kind]}_1]{text[hit.end :]}"
+    return text
+
+
+def _trusted(message: SourceMessage) -> bool:
+    """Neither the text nor its author's name reads as an instruction to an assistant."""
+    return not (cues.is_injection(message.text) or cues.is_injection(message.user_name))
 
 
 def _idf(candidates: Sequence[_Candidate]) -> dict[str, float]:
@@ -150,7 +149,8 @@ def _select(
                 break
         chosen.sort(key=lambda c: c.index)
         out[section] = [
-            SummaryPoint(text=c.text, sources=list(c.sources), owner=c.owner) for c in chosen
+            SummaryPoint(text=_without_secrets(c.text), sources=list(c.sources), owner=c.owner)
+            for c in chosen
         ]
     return out
 
@@ -191,11 +191,18 @@ def summarize_offline(
     """Extractive summary of `messages` (any length; ~linear time), every point citing its ts."""
     if not messages:
         return Summary(gist="No messages to summarise.", engine=ENGINE, model=MODEL)
-    candidates = [_message_candidate(i, m) for i, m in enumerate(messages)]
+    candidates = [_message_candidate(i, m) for i, m in enumerate(messages) if _trusted(m)]
+    if not candidates:
+        return Summary(
+            gist="Nothing here can be quoted safely.",
+            engine=ENGINE,
+            model=MODEL,
+            covered=covered_span([m.ts for m in messages]),
+        )
     idf = _idf(candidates)
     top = max(candidates, key=lambda c: _rank_key(c, idf))
     return Summary(
-        gist=top.text,
+        gist=_without_secrets(top.text),
         engine=ENGINE,
         model=MODEL,
         covered=covered_span([m.ts for m in messages]),

@@ -284,10 +284,11 @@ def _clean(summary: Summary, messages: list[SourceMessage], names: dict[str, str
     )
 
 
-def _finish(
+def finish(
     run: MapReduceRun, messages: list[SourceMessage], note: str | None
 ) -> tuple[Summary, Confidence, dict[str, SourceMessage]]:
-    """The summary cleaned and scored against its sources (CPU only)."""
+    """The summary cleaned and scored against its sources (CPU only). `steward eval` scores
+    exactly this, so what it measures is what people are shown."""
     names = {m.user_id: m.user_name for m in messages if m.user_id}
     summary = _clean(run.summary, messages, names)
     if note:
@@ -311,7 +312,7 @@ async def _deliver(
     req = session.req
     # Sanitising against every source's links and grounding read the whole thread: CPU work
     # for a long one, so it runs in a thread while the event loop serves other jobs.
-    summary, confidence, by_ts = await asyncio.to_thread(_finish, run, messages, session.note)
+    summary, confidence, by_ts = await asyncio.to_thread(finish, run, messages, session.note)
     links = {ts: by_ts[ts].permalink for ts in summary.cited_ts() if ts in by_ts}
     span = describe_span(messages)
     # A long read is described (count, span, hash) and only the cited messages listed.
