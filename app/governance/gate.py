@@ -48,6 +48,12 @@ async def decide(
     a user group the answer is a refusal, never a guess: an empty group would lift a deny.
     """
     policy = services.policy
+    if policy.names:  # not resolved yet (app/governance/name_lookup.py): `@x` could be a deny
+        refused = resolution.resolve(policy, user_id, "", channel_id)
+        reason = "The AI policy's channel and people names are not resolved yet; try again."
+        return dataclasses.replace(
+            refused, rule="policy names unresolved", reason=reason, use_case=use_case
+        )
     grants: list[resolution.Grant] = []
     if use_case in policy.use_cases:  # an unlisted use case cannot be granted: skip the lookup
         stored = await GrantStore(services.redis).get(use_case, channel_id)

@@ -19,6 +19,11 @@ PAUSE_CHANNEL = "steward:pause"
 POLICY_CURRENT = "steward:policy:current"
 
 
+def policy_names(file_hash: str) -> str:
+    """What the names of one policy version resolved to in Slack (name_lookup.py)."""
+    return f"steward:policy:names:{file_hash}"
+
+
 def policy_reported_bad(file_hash: str) -> str:
     """Marker: the admins were told about this bad policy file already (watch.py)."""
     return f"steward:policy:bad:{file_hash}"

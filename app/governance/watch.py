@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.governance import diff as policy_diff
+from app.governance import name_lookup
 from app.governance import policy as policy_
 from app.governance.approvers import forget_groups
 from app.governance.keys import POLICY_CURRENT, policy_reported_bad
@@ -60,7 +61,7 @@ redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'text', ARGV[2])
 return {1, old}
 """
 
-Outcome = Literal["unchanged", "reloaded", "invalid"]
+Outcome = Literal["unchanged", "reloaded", "invalid", "deferred"]
 
 
 def watched_path(settings: Settings) -> Path:
@@ -189,6 +190,17 @@ class PolicyWatcher:
         if candidate is None:
             await self._report(problems, digest)
             return "invalid"
+        try:  # names afresh: a channel renamed in Slack since the last version is seen now
+            in_force = await name_lookup.resolve(
+                self.services.slack, self.services.redis, candidate, fresh=True
+            )
+        except PolicyError as exc:
+            await self._report(exc.errors, digest)
+            return "invalid"
+        except SlackError as exc:  # not a verdict on the file: ask again at the next poll
+            log.warning("policy names could not be resolved", extra={"code": exc.code})
+            self._seen = seen
+            return "deferred"
         # The change is in the audit log before it is in force: nobody is ever served by a
         # policy whose `policy_changed` event is not yet written. Not recorded, not applied;
         # the next poll tries again.
@@ -197,8 +209,8 @@ class PolicyWatcher:
         except BaseException:
             self._seen = seen
             raise
-        self.services.policy = candidate
-        await forget_groups(self.services, running, candidate)
+        self.services.policy = in_force
+        await forget_groups(self.services, running, in_force)
         log.info("policy reloaded", extra={"hash": digest[:12], "path": str(self.path)})
         return "reloaded"
 
