@@ -196,9 +196,10 @@ def _startup_checks(settings: Settings) -> None:
     from app.runtime.process import load_startup_policy
     from app.slack.token_check import check_bot_token
 
-    names_warning = startup_problem(settings, load_startup_policy(settings))
+    policy = load_startup_policy(settings)
     configured_sinks(settings)  # a Splunk URL without its token, say
-    for warning in (names_warning, check_bot_token(settings)):
+    token_warning = check_bot_token(settings)
+    for warning in (token_warning, startup_problem(settings, policy)):  # #names, once the token
         if warning:
             print(f"steward: warning: {warning}", file=sys.stderr)
 

@@ -27,7 +27,7 @@ from app.governance.policy_names import Resolved, rewrite
 from app.governance.policy_schema import Policy
 from app.runtime.services import Services
 from app.slack import directory
-from app.slack.port import SlackPort
+from app.slack.port import SlackError, SlackPort
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +122,24 @@ async def resolve(
     return apply(policy, found)
 
 
-async def ensure_resolved(services: Services) -> None:
+async def ensure_resolved(services: Services) -> SlackError | PolicyError | None:
     """Before a job reads the policy: if the one in force still has names (it was loaded at
-    start, without Slack), put the resolved one in its place. Concurrent callers may both
-    resolve; the answer is the same (cached) and the first swap wins."""
+    start, without Slack), put the resolved one in its place. Returns why it could not (and
+    leaves the policy as it is, which `gate.decide` refuses to apply, so nothing is let in on a
+    guess): Slack unreachable (tried again by the next job) or a name Slack does not know.
+    Concurrent callers may both resolve; the answer is the same (cached) and the first swap
+    wins."""
     policy = services.policy
     if not policy.names:
-        return
+        return None
     try:
         resolved = await resolve(services.slack, services.redis, policy)
     except PolicyError as exc:
         log.error("policy names do not resolve", extra={"problems": len(exc.errors)})
-        raise
+        return exc
+    except SlackError as exc:
+        log.warning("policy names could not be resolved", extra={"code": exc.code})
+        return exc
     if services.policy is policy:
         services.policy = resolved
+    return None
