@@ -37,7 +37,10 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.action(APPROVE_ACTION)
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        job = UseCaseDecision(request_id=_value(body), verdict="approved", **_who(body))
+        request_id, _, grant_for = _value(body).partition("|")  # "Approve for 30 days"
+        job = UseCaseDecision(
+            request_id=request_id, verdict="approved", grant_for=grant_for or None, **_who(body)
+        )
         await submit_click(queue, body, job, respond, lane="interactive")
 
     @app.action(REJECT_ACTION)
@@ -49,6 +52,9 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.action(REVOKE_ACTION)
     async def revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        use_case, _, channel = _value(body).partition(":")
-        job = GrantRevoke(use_case=use_case, grant_channel_id=channel, **_who(body))
+        use_case, _, rest = _value(body).partition(":")
+        channel, _, audience = rest.partition(":")  # a grant for a group names it last
+        job = GrantRevoke(
+            use_case=use_case, grant_channel_id=channel, audience=audience or None, **_who(body)
+        )
         await submit_click(queue, body, job, respond, lane="interactive")

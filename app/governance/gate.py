@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from app.governance import audience, resolution
 from app.governance.approvers import handles_of
@@ -56,10 +57,12 @@ async def decide(
     policy = services.policy
     grants: list[resolution.Grant] = []
     if use_case in policy.use_cases:  # an unlisted use case cannot be granted: skip the lookup
-        stored = await GrantStore(services.redis).get(use_case, channel_id)
-        if stored is not None:
-            grants.append(stored.as_policy_grant())
+        now = datetime.now(UTC)
+        stored = await GrantStore(services.redis).in_force(use_case, channel_id, now)
+        grants = [grant.as_policy_grant() for grant in stored]
     needed = audience.handles_needed(policy, use_case, channel_id)
+    for_groups = audience.handles_in(policy, [g.audience for g in grants if g.audience])
+    needed += [handle for handle in for_groups if handle not in needed]
     try:
         groups = await handles_of(services, user_id, needed) if needed else []
     except SlackError as exc:

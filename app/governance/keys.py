@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-# Grants: hash, field `<use case>:<channel ID>` -> JSON StoredGrant (app/governance/grants.py).
+# Grants: hash, field `<use case>:<channel ID>[:<audience>]` -> JSON StoredGrant (grants.py).
 GRANTS = "steward:grants"
 
 # The pause switch: its state, and the pub/sub channel that announces changes (pause.py).
@@ -64,8 +64,8 @@ def use_case_request_decision(request_id: str) -> str:
     return f"steward:ucr:{request_id}:decision"
 
 
-def open_use_case_request(use_case: str, channel_id: str) -> str:
-    return f"steward:ucr:pending:{use_case}:{channel_id}"
+def open_use_case_request(use_case: str, channel_id: str, audience: str | None = None) -> str:
+    return f"steward:ucr:pending:{use_case}:{channel_id}" + (f":{audience}" if audience else "")
 
 
 # Approver groups (approvers.py).
