@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from app.governance.requests import (
     APPROVE_ACTION,
+    APPROVE_FOR_ACTION,
     REJECT_ACTION,
     REVOKE_ACTION,
     GrantRevoke,
@@ -42,6 +43,8 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             request_id=request_id, verdict="approved", grant_for=grant_for or None, **_who(body)
         )
         await submit_click(queue, body, job, respond, lane="interactive")
+
+    app.action(APPROVE_FOR_ACTION)(approve)  # the same, for a set time
 
     @app.action(REJECT_ACTION)
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

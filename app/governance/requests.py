@@ -55,6 +55,7 @@ USAGE = (
 )
 ADMIN_CHOICE = timedelta(days=30)  # the set time an admin may grant for, besides the asked one
 APPROVE_ACTION = "use_case_approve"
+APPROVE_FOR_ACTION = "use_case_approve_for"  # value "<request id>|<duration>"
 REJECT_ACTION = "use_case_reject"
 REVOKE_ACTION = "grant_revoke"
 
@@ -246,7 +247,7 @@ def request_blocks(request: UseCaseRequest, outcome: str | None = None) -> bk.Me
         if request.duration != ADMIN_CHOICE:  # a set end, whatever was asked
             choice = f"{request.id}|{format_duration(ADMIN_CHOICE)}"
             label = f"Approve for {request_text.shown(ADMIN_CHOICE)}"
-            buttons.append(bk.button(label, APPROVE_ACTION, choice))
+            buttons.append(bk.button(label, APPROVE_FOR_ACTION, choice))
         buttons.append(bk.button("Reject", REJECT_ACTION, request.id, style="danger"))
         parts.append(bk.actions(*buttons, block_id=f"ucr:{request.id}"))
         parts.append(bk.context(f"Request `{request.id}` · any admin may decide"))
