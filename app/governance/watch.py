@@ -14,6 +14,11 @@ text and:
   running policy and DMs the admins of the running policy the errors, with line numbers, once
   per bad file hash across all processes (`steward:policy:bad:<hash>`, SET NX).
 
+A valid file's `#channel` / `@name` entries are then resolved through Slack, afresh (so a rename
+in Slack shows in the next version; app/governance/name_lookup.py): a name that resolves to
+nothing makes the file invalid like any other mistake, with its line; Slack not answering
+defers the reload to the next poll.
+
 Reading a few kilobytes and hashing them once a second is cheaper than it sounds and, unlike
 comparing mtimes, never misses an edit that kept the size and landed within the same tick.
 All processes are expected to read the same file (one deployment, one policy).
