@@ -78,6 +78,21 @@ async def test_people_names_resolve_to_users_and_a_handle_stays_a_group(named: S
     assert await named.runtime.services.pause.state() is not None
 
 
+async def test_slack_not_answering_for_the_names_is_a_clear_refusal_then_served(
+    named: Stack,
+) -> None:
+    sandbox = named.sandbox
+    sandbox.faults.add("conversations.list", "error", error="service_unavailable", times=None)
+    refused = await summary_outcome(sandbox, LAUNCH)
+    assert "Slack did not say what the policy's channel and people names are" in refused
+    assert [e.rule for e in await events(named, "refused")] == [
+        "policy names: Slack unavailable (service_unavailable)"
+    ]
+    assert named.runtime.services.policy.names  # nothing was guessed
+    sandbox.faults.clear()  # Slack is back: the failure was not cached
+    assert await summary_outcome(sandbox, LAUNCH) == "summary"
+
+
 async def test_an_unknown_name_at_reload_is_refused_with_its_line(
     named: Stack, tmp_path: Path
 ) -> None:
