@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from app import policy_cli
 from app.audit import cli_attest as attest
 from app.audit import holds
 from app.evaluation import command as evaluation
@@ -119,12 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     evaluation.add_parser(sub)  # steward eval
-    policy = sub.add_parser("policy", help="policy file tools")
-    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
-    check = policy_sub.add_parser("check", help="validate a policy file (errors name the line)")
-    check.add_argument(
-        "file", nargs="?", help="default: $STEWARD_POLICY, else ./policy.yml, else the built-in"
-    )
+    policy_cli.add_parsers(sub)  # policy check, ids
     return parser
 
 
@@ -145,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "audit": cmd_audit,
         "usage": cmd_usage,
         "demo": cmd_demo,
-        "policy": cmd_policy,
+        "policy": policy_cli.cmd_policy,
+        "ids": policy_cli.cmd_ids,
         "doctor": cmd_doctor,
         "eval": evaluation.run,
     }
@@ -198,14 +195,16 @@ def _startup_checks(settings: Settings) -> None:
     are complete, and Slack accepts the bot token (`auth.test`). Each failure is a ConfigError
     (one line, exit 2)."""
     from app.audit.sinks import configured_sinks
+    from app.names_cli import startup_problem
     from app.runtime.process import load_startup_policy
     from app.slack.token_check import check_bot_token
 
-    load_startup_policy(settings)
+    policy = load_startup_policy(settings)
     configured_sinks(settings)  # a Splunk URL without its token, say
-    warning = check_bot_token(settings)
-    if warning:
-        print(f"steward: warning: {warning}", file=sys.stderr)
+    token_warning = check_bot_token(settings)
+    for warning in (token_warning, startup_problem(settings, policy)):  # #names, once the token
+        if warning:
+            print(f"steward: warning: {warning}", file=sys.stderr)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -471,25 +470,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     status = doctor.exit_status(checks)
     print({0: "ready", 1: "ready, with warnings", 2: "not ready"}[status], file=sys.stderr)
     return status
-
-
-def cmd_policy(args: argparse.Namespace) -> int:
-    """`steward policy check [FILE]`: every problem with its line; exit 1 if any, else 0."""
-    from app.governance.policy import check_source
-
-    # STEWARD_POLICY as every other command reads it: the environment, else `.env`.
-    configured = load_settings().steward_policy
-    result = check_source(args.file or (str(configured) if configured else None))
-    if result.note:
-        print(f"steward: {result.note}", file=sys.stderr)
-    for problem in result.problems:
-        print(f"{result.name}: {problem}")
-    if result.policy is None:
-        print(f"{result.name}: {len(result.problems)} problem(s)", file=sys.stderr)
-        return 1
-    overrides = sum(len(v) for v in result.policy.channels.values())
-    print(f"ok: {len(result.policy.use_cases)} use cases, {overrides} channel overrides")
-    return 0
 
 
 if __name__ == "__main__":

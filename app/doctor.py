@@ -354,4 +354,6 @@ def features_in_use(policy: Policy) -> set[str]:
     handles = any(m.startswith("@") for members in policy.groups.values() for m in members)
     if handles:
         used.add("approvals")
+    if policy.names:  # `#launch` / `@priya`, looked up in Slack at load
+        used.add("policy names")
     return used

@@ -30,6 +30,7 @@ from app.drafts.draft import (
     run_draft_edit,
 )
 from app.drafts.posting import PostCancel, PostRetry, run_post_cancel, run_post_retry
+from app.governance.grant_expiry import GrantExpiry, run_grant_expiry
 from app.governance.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
 from app.runtime.inbox import KIND as SLACK_REQUEST
@@ -95,6 +96,7 @@ KINDS: dict[str, Kind] = {
     "feedback": Kind(FeedbackRequest, run_feedback),
     "use_case_decision": Kind(UseCaseDecision, run_decision),
     "grant_revoke": Kind(GrantRevoke, run_revoke),
+    "grant_expiry": Kind(GrantExpiry, run_grant_expiry),
     "draft": Kind(DraftRequest, run_draft),
     "draft_action": Kind(DraftAction, run_draft_action),
     "draft_edit": Kind(DraftEdit, run_draft_edit),

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from app.governance.requests import (
     APPROVE_ACTION,
+    APPROVE_FOR_ACTION,
     REJECT_ACTION,
     REVOKE_ACTION,
     GrantRevoke,
@@ -37,8 +38,13 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.action(APPROVE_ACTION)
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        job = UseCaseDecision(request_id=_value(body), verdict="approved", **_who(body))
+        request_id, _, grant_for = _value(body).partition("|")  # "Approve for 30 days"
+        job = UseCaseDecision(
+            request_id=request_id, verdict="approved", grant_for=grant_for or None, **_who(body)
+        )
         await submit_click(queue, body, job, respond, lane="interactive")
+
+    app.action(APPROVE_FOR_ACTION)(approve)  # the same, for a set time
 
     @app.action(REJECT_ACTION)
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -49,6 +55,9 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.action(REVOKE_ACTION)
     async def revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        use_case, _, channel = _value(body).partition(":")
-        job = GrantRevoke(use_case=use_case, grant_channel_id=channel, **_who(body))
+        use_case, _, rest = _value(body).partition(":")
+        channel, _, audience = rest.partition(":")  # a grant for a group names it last
+        job = GrantRevoke(
+            use_case=use_case, grant_channel_id=channel, audience=audience or None, **_who(body)
+        )
         await submit_click(queue, body, job, respond, lane="interactive")

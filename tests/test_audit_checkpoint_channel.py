@@ -81,7 +81,7 @@ def test_the_policy_takes_an_audit_channel_id_and_names_mistakes_by_line() -> No
     from app.governance.policy import check_policy_text
 
     assert load_policy_text("audit:\n  checkpoint_channel: C0AUDIT\n").audit.checkpoint_channel
-    problems = check_policy_text("audit:\n  checkpoint_channel: '#audit'\n  sink: x\n")
+    problems = check_policy_text("audit:\n  checkpoint_channel: 'audit'\n  sink: x\n")
     assert [(p.line, p.path) for p in problems] == [
         (2, "audit.checkpoint_channel"),
         (3, "audit.sink"),

@@ -85,7 +85,7 @@ groups:
   managers: [U0MGR1]
 use_cases:
   summarize:
-    channels: ["#general"]
+    channels: ["general"]
   draft:
     approval:
       approvers: manager
@@ -113,8 +113,8 @@ def test_policy_check_reports_all_three_mistakes_with_line_numbers(tmp_path: Pat
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     assert lines == [
-        "bad.yml: line 6: use_cases.summarize.channels[0]: '#general' is a channel name; "
-        "use its ID (like C0123ABCD)",
+        "bad.yml: line 6: use_cases.summarize.channels[0]: 'general' is not a channel ID "
+        "(like C0123ABCD) or name (like #launch)",
         "bad.yml: line 9: use_cases.draft.approval.approvers: unknown group 'manager' "
         "(did you mean 'managers'?)",
         "bad.yml: line 10: use_cases.draft.approval.expire_after: invalid duration '4 hours': "

@@ -102,7 +102,8 @@ def test_three_mistakes_are_all_reported_with_their_lines(tmp_path: Path) -> Non
 
 def test_issue_fields() -> None:
     [issue] = check_policy_text("admins: [bob]\n")
-    assert issue == PolicyIssue(1, "admins[0]", "'bob' is not a Slack user ID (like U0123ABCD)")
+    message = "'bob' is not a Slack user ID (like U0123ABCD) or @name"
+    assert issue == PolicyIssue(1, "admins[0]", message)
 
 
 def test_yaml_syntax_error_names_its_line() -> None:
@@ -135,7 +136,7 @@ def test_duplicate_key_is_reported_at_the_second_occurrence() -> None:
         ("use_cases: {Draft: {}}\n", "line 1: use_cases.Draft: 'Draft' is not a valid name"),
         ("use_cases:\n  draft: {channels: [general]}\n", "line 2: use_cases.draft.channels[0]: "),
         ("use_cases:\n  draft: {deny_channels: ['*']}\n", "line 2: use_cases.draft.deny_channels"),
-        ("channels: {'#general': {}}\n", "line 1: channels.#general: '#general' is a channel name"),
+        ("channels: {'#two words': {}}\n", "line 1: channels.#two words: '#two words' is not"),
         ("use_cases: {draft: {}}\nchannels: {C1AA: {drafts: {}}}\n", "did you mean 'draft'?"),
         ("use_cases: {draft: {channels: [C1AA], deny_channels: [C1AA]}}\n", "also listed"),
         ("- a\n- b\n", "line 1: expected a mapping of keys to values"),

@@ -45,6 +45,7 @@ STEWARD_METHODS = frozenset(
         "conversations.history",
         "conversations.info",
         "conversations.join",
+        "conversations.list",  # policy #names (app/slack/directory.py)
         "conversations.members",
         "conversations.open",
         "conversations.replies",
@@ -53,6 +54,7 @@ STEWARD_METHODS = frozenset(
         "usergroups.list",
         "usergroups.users.list",
         "users.info",
+        "users.list",  # policy @names (app/slack/directory.py)
         "views.open",
         "views.publish",
     }
@@ -191,6 +193,7 @@ RECIPES: dict[str, Recipe] = {
     "conversations.info": lambda sb: {"channel": "C0LAUNCH"},
     "conversations.join": lambda sb: {"channel": "C0RANDOM"},
     "conversations.members": lambda sb: {"channel": "C0LAUNCH"},
+    "conversations.list": lambda sb: {"types": "public_channel", "limit": 2},
     "conversations.open": lambda sb: {"users": "U0EMP"},
     "conversations.replies": lambda sb: {"channel": "C0LAUNCH", "ts": LAUNCH_TS},
     "files.completeUploadExternal": _uploaded_file,
@@ -198,12 +201,14 @@ RECIPES: dict[str, Recipe] = {
     "usergroups.list": lambda sb: {"include_users": True},
     "usergroups.users.list": lambda sb: {"usergroup": "S0LEGAL"},
     "users.info": lambda sb: {"user": "U0EMP"},
+    "users.list": lambda sb: {"limit": 2},
     "views.open": lambda sb: {"trigger_id": sb.interactions.issue_trigger("U0EMP"), "view": MODAL},
     "views.publish": lambda sb: {"user_id": "U0EMP", "view": HOME},
 }
 # The conversation a recipe touches, for methods whose scope follows its kind.
 RECIPE_KIND = {"conversations.history": "channel", "conversations.replies": "channel"}
 RECIPE_KIND |= {"conversations.info": "channel", "conversations.members": "channel"}
+RECIPE_KIND |= {"conversations.list": "channel"}  # types=public_channel: channels:read
 
 
 def _form(args: dict[str, Any]) -> dict[str, str]:

@@ -48,7 +48,7 @@ channels:
 """
     problems = [str(p) for p in check_policy_text(text)]
     assert problems == [
-        "line 2: auditors[0]: 'alice' is not a Slack user ID (like U0123ABCD)",
+        "line 2: auditors[0]: 'alice' is not a Slack user ID (like U0123ABCD) or @name",
         "line 7: use_cases.summarize.users[0]: unknown group 'mangers' (did you mean 'managers'?)",
         "line 7: use_cases.summarize.users[1]: '@Eng Managers' is not a Slack user ID (like "
         'U0123ABCD), a user group handle (like "@eng-managers") or a group name from `groups`',

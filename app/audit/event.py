@@ -32,6 +32,7 @@ EventName = Literal[
     "policy_changed",
     "use_case_requested",
     "use_case_granted",
+    "grant_expired",
     "paused",
     "resumed",
     "hold_placed",

@@ -52,12 +52,22 @@ def handles_needed(policy: Policy, use_case: str, channel_id: str) -> list[str]:
     for layer in (config, override):
         if layer is not None:
             entries += [*(layer.users or []), *layer.deny_users]
+    return handles_in(policy, entries)
+
+
+def handles_in(policy: Policy, entries: Collection[str]) -> list[str]:
+    """The user-group handles among `entries` (policy groups expanded), each once."""
     handles = (e.lower() for e in _expand(policy, entries) if e.startswith("@"))
     return list(dict.fromkeys(handles))
 
 
 def _matches(policy: Policy, entries: Collection[str], user_id: str, handles: set[str]) -> bool:
     return any(entry == user_id or entry.lower() in handles for entry in _expand(policy, entries))
+
+
+def is_in(policy: Policy, entry: str, user_id: str, user_handles: Collection[str]) -> bool:
+    """Whether the person is `entry` (a user ID), in it (a handle) or in its members (a group)."""
+    return _matches(policy, [entry], user_id, {h.lower() for h in user_handles})
 
 
 def shown(entries: list[str]) -> str:

@@ -24,6 +24,7 @@ from app.governance.admins import require_role
 from app.governance.approvers import handle_members
 from app.governance.budget import Budget, LimitName, Usage
 from app.governance.durations import format_duration
+from app.governance.grant_expiry import who_for
 from app.governance.grants import GrantStore, StoredGrant
 from app.governance.requests import REVOKE_ACTION
 from app.runtime.services import Services
@@ -230,13 +231,15 @@ def _grant_blocks(grants: list[StoredGrant], policy: policy_.Policy, user_id: st
     admin = roles.may(policy, user_id, "grants.revoke")
     parts: list[Any] = [bk.divider(), bk.section("*Granted here by request*")]
     for grant in grants:
+        ends = grant.expires_at
         line = (
-            f"*{grant.use_case}* — granted by <@{grant.granted_by}> on "
+            f"*{grant.use_case}*{who_for(grant)} — granted by <@{grant.granted_by}> on "
             f"{grant.at.strftime('%Y-%m-%d')} at the request of <@{grant.requested_by}>"
+            + (f", expires {ends.strftime('%Y-%m-%d %H:%M UTC')}" if ends else ", until revoked")
             + (f": _{escape(grant.purpose[:200])}_" if grant.purpose else "")
         )
         parts.append(bk.section(line))
         if admin:
-            value = f"{grant.use_case}:{grant.channel_id}"
+            value = grant.field  # use case:channel[:audience]
             parts.append(bk.actions(bk.button("Revoke", REVOKE_ACTION, value, style="danger")))
     return parts

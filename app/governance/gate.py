@@ -15,11 +15,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from app.governance import audience, resolution
 from app.governance.approvers import handles_of
 from app.governance.budget import BudgetExceeded, Reservation
 from app.governance.grants import GrantStore
+from app.governance.name_lookup import ensure_resolved
+from app.governance.policy_issues import PolicyError
 from app.runtime import metrics
 from app.runtime.services import Services
 from app.slack.mrkdwn import escape
@@ -47,24 +50,58 @@ async def decide(
     request in every process (app/governance/watch.py swaps it). When Slack cannot say who is in
     a user group the answer is a refusal, never a guess: an empty group would lift a deny.
     """
+    if services.policy.names:  # `#x` / `@x` not resolved yet: either could be a deny
+        problem = await ensure_resolved(services)
+        if problem is not None:
+            return _unresolved(services, user_id, use_case, channel_id, problem)
     policy = services.policy
     grants: list[resolution.Grant] = []
     if use_case in policy.use_cases:  # an unlisted use case cannot be granted: skip the lookup
-        stored = await GrantStore(services.redis).get(use_case, channel_id)
-        if stored is not None:
-            grants.append(stored.as_policy_grant())
+        now = datetime.now(UTC)
+        stored = await GrantStore(services.redis).in_force(use_case, channel_id, now)
+        grants = [grant.as_policy_grant() for grant in stored]
     needed = audience.handles_needed(policy, use_case, channel_id)
+    for_groups = audience.handles_in(policy, [g.audience for g in grants if g.audience])
+    needed += [handle for handle in for_groups if handle not in needed]
     try:
         groups = await handles_of(services, user_id, needed) if needed else []
     except SlackError as exc:
-        refused = resolution.resolve(policy, user_id, "", channel_id)
-        rule = f"users of {use_case}: Slack user groups unavailable ({exc.code})"
+        return _unresolved(services, user_id, use_case, channel_id, exc, needed)
+    return resolution.resolve(policy, user_id, use_case, channel_id, grants, groups)
+
+
+def _unresolved(
+    services: Services,
+    user_id: str,
+    use_case: str,
+    channel_id: str,
+    problem: SlackError | PolicyError,
+    handles: list[str] | None = None,
+) -> resolution.Decision:
+    """A refusal because Slack could not say who or where the policy means: never a guess, as
+    an empty group or an unknown name would lift a deny."""
+    refused = resolution.resolve(services.policy, user_id, "", channel_id)
+    if isinstance(problem, PolicyError):
+        rule = "policy names: not found in Slack"
+        reason = (
+            f"Couldn't check who may use '{use_case}' here: the AI policy names channels or "
+            "people Slack does not know. The admins can see which with "
+            "`steward policy check --resolve`."
+        )
+    elif problem.method.startswith("usergroups."):
+        rule = f"users of {use_case}: Slack user groups unavailable ({problem.code})"
+        named = ", ".join(handles) if handles else "the policy's user groups"
         reason = (
             f"Couldn't check who may use '{use_case}' here: Slack did not say who is in "
-            f"{escape(', '.join(needed))}. Try again in a few minutes."
+            f"{escape(named)}. Try again in a few minutes."
         )
-        return dataclasses.replace(refused, rule=rule, reason=reason, use_case=use_case)
-    return resolution.resolve(policy, user_id, use_case, channel_id, grants, groups)
+    else:
+        rule = f"policy names: Slack unavailable ({problem.code})"
+        reason = (
+            f"Couldn't check who may use '{use_case}' here: Slack did not say what the "
+            "policy's channel and people names are. Try again in a few minutes."
+        )
+    return dataclasses.replace(refused, rule=rule, reason=reason, use_case=use_case)
 
 
 async def check(services: Services, decision: resolution.Decision) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-# Grants: hash, field `<use case>:<channel ID>` -> JSON StoredGrant (app/governance/grants.py).
+# Grants: hash, field `<use case>:<channel ID>[:<audience>]` -> JSON StoredGrant (grants.py).
 GRANTS = "steward:grants"
 
 # The pause switch: its state, and the pub/sub channel that announces changes (pause.py).
@@ -28,6 +28,11 @@ def model_eval(model: str, prompt_version: str) -> str:
 def model_eval_latest(model: str) -> str:
     """The last `steward eval` of a model under any prompt version (App Home shows it)."""
     return f"steward:eval:latest:{model}"
+
+
+def policy_names(file_hash: str) -> str:
+    """What the names of one policy version resolved to in Slack (name_lookup.py)."""
+    return f"steward:policy:names:{file_hash}"
 
 
 def policy_reported_bad(file_hash: str) -> str:
@@ -70,8 +75,8 @@ def use_case_request_decision(request_id: str) -> str:
     return f"steward:ucr:{request_id}:decision"
 
 
-def open_use_case_request(use_case: str, channel_id: str) -> str:
-    return f"steward:ucr:pending:{use_case}:{channel_id}"
+def open_use_case_request(use_case: str, channel_id: str, audience: str | None = None) -> str:
+    return f"steward:ucr:pending:{use_case}:{channel_id}" + (f":{audience}" if audience else "")
 
 
 # Approver groups (approvers.py).

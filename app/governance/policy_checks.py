@@ -167,9 +167,10 @@ def _checked(check: Callable[[Any], str], value: Any, path: PathT, issues: Issue
 
 
 def _parse_people(key: str, data: Any, issues: Issues) -> list[str]:
-    """`admins` / `auditors`: user IDs only, so a role never waits on Slack to be known."""
+    """`admins` / `auditors`: user IDs, or `@names` resolved at load (so a role never waits
+    on Slack to be known)."""
     items = _as_list(data, (key,), issues)
-    checked = (_checked(schema.user_id, v, (key, i), issues) for i, v in enumerate(items))
+    checked = (_checked(schema.person, v, (key, i), issues) for i, v in enumerate(items))
     return [v for v in checked if v is not None]
 
 

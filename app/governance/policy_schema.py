@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from app.governance.budget import Budget
 from app.governance.durations import parse_duration
+from app.governance.name_refs import CHANNEL_NAME, NameRef
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
@@ -35,12 +36,13 @@ def _duration(value: Any) -> timedelta:
 
 
 def channel_id(value: Any) -> str:
+    """A channel ID, or a `#name` (resolved to its ID through Slack: policy_names.py)."""
     if not isinstance(value, str):
         raise ValueError(f"expected a channel ID like C0123ABCD, got {value!r}")
-    if value.startswith("#"):
-        raise ValueError(f"{value!r} is a channel name; use its ID (like C0123ABCD)")
+    if value.startswith("#") and CHANNEL_NAME.fullmatch(value):
+        return value
     if not CHANNEL_ID.fullmatch(value):
-        raise ValueError(f"{value!r} is not a channel ID (like C0123ABCD)")
+        raise ValueError(f"{value!r} is not a channel ID (like C0123ABCD) or name (like #launch)")
     return value
 
 
@@ -51,6 +53,15 @@ def _channel_pattern(value: Any) -> str:
 def user_id(value: Any) -> str:
     if not isinstance(value, str) or not USER_ID.fullmatch(value):
         raise ValueError(f"{value!r} is not a Slack user ID (like U0123ABCD)")
+    return value
+
+
+def person(value: Any) -> str:
+    """`admins` / `auditors`: a user ID, or an `@name` resolved through Slack at load."""
+    if isinstance(value, str) and HANDLE.fullmatch(value):
+        return value
+    if not isinstance(value, str) or not USER_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Slack user ID (like U0123ABCD) or @name")
     return value
 
 
@@ -227,6 +238,8 @@ class Policy(BaseModel):
     audit: AuditSettings = AuditSettings()
     source_name: str = "<policy>"
     source_hash: str = ""  # sha256 of the file's bytes, recorded in policy_changed events
+    # Names written where IDs could be (`#launch`, `@priya`), until resolved (policy_names.py).
+    names: tuple[NameRef, ...] = ()
 
 
 TOP_LEVEL: dict[str, type[BaseModel] | None] = {

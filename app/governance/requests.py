@@ -25,16 +25,19 @@ spam the admins), and
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
-from app.governance import keys, resolution
+from app.governance import grant_expiry, keys, request_text, resolution
 from app.governance import policy_schema as policy_
 from app.governance.admins import require_role
-from app.governance.grants import GrantStore
+from app.governance.approvers import group_members
+from app.governance.durations import format_duration, parse_duration
+from app.governance.grants import GrantStore, StoredGrant
 from app.runtime.services import Services
 from app.slack import blocks as bk
 from app.slack.mrkdwn import escape
@@ -46,10 +49,13 @@ log = logging.getLogger(__name__)
 
 REQUEST_TTL = timedelta(days=90)
 USAGE = (
-    "Usage: `/steward request <use-case> <purpose>`, e.g. "
-    "`/steward request draft to draft the weekly release notes`."
+    "Usage: `/steward request <use-case> [@user-group | --group <group>] [for 30 days] "
+    "<purpose>`, e.g. `/steward request draft to draft the weekly release notes` or "
+    "`/steward request draft @legal-team for 30 days contract review`."
 )
+ADMIN_CHOICE = timedelta(days=30)  # the set time an admin may grant for, besides the asked one
 APPROVE_ACTION = "use_case_approve"
+APPROVE_FOR_ACTION = "use_case_approve_for"  # value "<request id>|<duration>"
 REJECT_ACTION = "use_case_reject"
 REVOKE_ACTION = "grant_revoke"
 
@@ -67,6 +73,12 @@ class UseCaseRequest(BaseModel):
     status: Literal["pending", "approved", "rejected"] = "pending"
     decided_by: str | None = None
     admin_messages: list[tuple[str, str]] = []  # (DM channel, ts) of each admin's copy
+    audience: str | None = None  # for these people only: "@handle" or a policy group
+    duration_s: int | None = None  # asked to last this long; None: until revoked
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.duration_s is None else timedelta(seconds=self.duration_s)
 
 
 class UseCaseDecision(BaseModel):
@@ -78,6 +90,7 @@ class UseCaseDecision(BaseModel):
     team_id: str
     channel_id: str | None = None
     response_url: str | None = None
+    grant_for: str | None = None  # "Approve for 30 days": this duration, not the asked one
 
 
 class GrantRevoke(BaseModel):
@@ -85,6 +98,7 @@ class GrantRevoke(BaseModel):
 
     use_case: str
     grant_channel_id: str
+    audience: str | None = None
     user_id: str
     team_id: str
     channel_id: str | None = None
@@ -111,14 +125,18 @@ async def load_request(services: Services, request_id: str) -> UseCaseRequest | 
 
 
 async def run_request(services: Services, reply_to: ReplyTo, cmd: StewardCommand) -> None:
-    """`/steward request <use-case> <purpose…>` in the channel that should get it."""
-    use_case, _, purpose = cmd.text.strip().partition(" ")
-    use_case, purpose = use_case.lower(), purpose.strip()
-    problem = _request_problem(services.policy, use_case, purpose, cmd.channel_id)
+    """`/steward request <use-case> [who] [how long] <purpose…>` in the channel that should
+    get it (app/governance/request_text.py reads the options)."""
+    asked = request_text.parse(cmd.text)
+    use_case, purpose, audience = asked.use_case, asked.purpose.strip(), asked.audience
+    problem = asked.problem and f"{asked.problem} {USAGE}"
+    problem = problem or _request_problem(services.policy, use_case, purpose, cmd.channel_id)
+    problem = problem or await _audience_problem(services, audience)
     if problem is not None:
         await services.slack.tell(reply_to, problem)
         return
     assert cmd.channel_id is not None  # checked by _request_problem
+    duration = asked.duration
     request = UseCaseRequest(
         id=f"ucr_{uuid.uuid4().hex[:16]}",
         team_id=cmd.team_id,
@@ -127,16 +145,18 @@ async def run_request(services: Services, reply_to: ReplyTo, cmd: StewardCommand
         requested_by=cmd.user_id,
         purpose=purpose[:1000],
         at=datetime.now(UTC),
+        audience=audience,
+        duration_s=None if duration is None else int(duration.total_seconds()),
     )
-    pending = keys.open_use_case_request(use_case, cmd.channel_id)
+    pending = keys.open_use_case_request(use_case, cmd.channel_id, audience)
     if not await services.redis.set(pending, request.id, nx=True, ex=REQUEST_TTL):
         open_id = await _get(services, pending)
         existing = await load_request(services, open_id) if open_id else None
         who = f" (asked by <@{existing.requested_by}>)" if existing else ""
         await services.slack.tell(
             reply_to,
-            f":hourglass: A request for *{use_case}* in <#{cmd.channel_id}> is already waiting "
-            f"for the admins{who}.",
+            f":hourglass: A request for *{use_case}* in <#{cmd.channel_id}>{_for(audience)} is "
+            f"already waiting for the admins{who}.",
         )
         return
     await services.audit.record(
@@ -147,15 +167,39 @@ async def run_request(services: Services, reply_to: ReplyTo, cmd: StewardCommand
         channel_id=cmd.channel_id,
         use_case=use_case,
         approval_status="pending",
-        extra={"purpose": request.purpose},
+        extra={"purpose": request.purpose, "audience": audience, "duration_s": request.duration_s},
     )
     request.admin_messages = await _ask_admins(services, request)
     await _save(services, request)
     await services.slack.tell(
         reply_to,
-        f":envelope_with_arrow: Asked the admins to enable *{use_case}* in <#{cmd.channel_id}>. "
-        "You'll get a message when they decide.",
+        f":envelope_with_arrow: Asked the admins to enable *{use_case}* in <#{cmd.channel_id}>"
+        f"{_for(audience)}{_lasting(duration)}. You'll get a message when they decide.",
     )
+
+
+def _for(audience: str | None) -> str:
+    return f" for {escape(audience)}" if audience else ""
+
+
+def _lasting(duration: timedelta | None) -> str:
+    return f" for {request_text.shown(duration)}" if duration is not None else ""
+
+
+async def _audience_problem(services: Services, audience: str | None) -> str | None:
+    """Why a request cannot be for `audience` (an unknown group); None when it can."""
+    if audience is None or audience in services.policy.groups:
+        return None
+    if not audience.startswith("@"):
+        known = ", ".join(f"`{g}`" for g in sorted(services.policy.groups)) or "none"
+        return f"There is no group *{escape(audience)}* in the AI policy (groups: {known})."
+    try:
+        members = await group_members(services, audience)
+    except SlackError:
+        return "Couldn't check that user group with Slack just now. Try again in a few minutes."
+    if not members:
+        return f"Slack has no user group *{escape(audience)}* with anyone in it."
+    return None
 
 
 def _request_problem(
@@ -191,19 +235,21 @@ def _request_problem(
 
 def request_blocks(request: UseCaseRequest, outcome: str | None = None) -> bk.Message:
     """An admin's copy of a request: with buttons while pending, with the outcome after."""
+    how_long = _lasting(request.duration) if request.duration else " until revoked"
     summary = (
         f"*<@{request.requested_by}>* asks to enable *{request.use_case}* in "
-        f"<#{request.channel_id}>.\n*Purpose:* {escape(request.purpose)}"
+        f"<#{request.channel_id}>{_for(request.audience)}{how_long}.\n"
+        f"*Purpose:* {escape(request.purpose)}"
     )
     parts = [bk.header("AI use-case request"), bk.section(summary)]
     if outcome is None:
-        parts.append(
-            bk.actions(
-                bk.button("Approve", APPROVE_ACTION, request.id, style="primary"),
-                bk.button("Reject", REJECT_ACTION, request.id, style="danger"),
-                block_id=f"ucr:{request.id}",
-            )
-        )
+        buttons = [bk.button("Approve", APPROVE_ACTION, request.id, style="primary")]
+        if request.duration != ADMIN_CHOICE:  # a set end, whatever was asked
+            choice = f"{request.id}|{format_duration(ADMIN_CHOICE)}"
+            label = f"Approve for {request_text.shown(ADMIN_CHOICE)}"
+            buttons.append(bk.button(label, APPROVE_FOR_ACTION, choice))
+        buttons.append(bk.button("Reject", REJECT_ACTION, request.id, style="danger"))
+        parts.append(bk.actions(*buttons, block_id=f"ucr:{request.id}"))
         parts.append(bk.context(f"Request `{request.id}` · any admin may decide"))
     else:
         parts.append(bk.context(outcome))
@@ -268,27 +314,37 @@ async def run_decision(services: Services, click: UseCaseDecision) -> None:
         return
     # Won the decision (or a retry of this same decision): every step below is idempotent.
     if click.verdict == "approved":
-        await _grant(services, request, click.user_id)
+        chosen = parse_duration(click.grant_for) if click.grant_for else request.duration
+        await _grant(services, request, click.user_id, chosen)
     else:
         await _reject(services, request, click.user_id)
 
 
-async def _grant(services: Services, request: UseCaseRequest, admin: str) -> None:
-    await GrantStore(services.redis).add(
+async def _grant(
+    services: Services, request: UseCaseRequest, admin: str, duration: timedelta | None
+) -> None:
+    # time.time(), not datetime.now(): the clock the timer poller is tested against reads it too.
+    ends = None if duration is None else datetime.fromtimestamp(time.time(), UTC) + duration
+    grant = await GrantStore(services.redis).add(
         request_id=request.id,
         use_case=request.use_case,
         channel_id=request.channel_id,
         granted_by=admin,
         requested_by=request.requested_by,
         purpose=request.purpose,
+        audience=request.audience,
+        expires_at=ends,
     )
+    await grant_expiry.schedule(services, grant, request.team_id)
+    until = f" until {ends.strftime('%Y-%m-%d %H:%M UTC')}" if ends else ""
     await _decided(
         services,
         request,
         admin,
         "approved",
         f":white_check_mark: <@{admin}> approved your request: *{request.use_case}* is now on "
-        f"in <#{request.channel_id}>.",
+        f"in <#{request.channel_id}>{_for(request.audience)}{until}.",
+        grant,
     )
 
 
@@ -309,6 +365,7 @@ async def _decided(
     admin: str,
     status: Verdict,
     told: str,
+    grant: StoredGrant | None = None,
 ) -> None:
     """Close the request, audit the decision, update the admins' copies, tell the requester."""
     approved = status == "approved"
@@ -323,9 +380,12 @@ async def _decided(
         approval_status=status,
         approver_id=admin,
         rule=f"granted request {request.id}" if approved else None,
+        extra=_grant_extra(grant),
     )
+    ends = grant.expires_at if grant is not None else None
     outcome = (
-        f":white_check_mark: Approved by <@{admin}>."
+        f":white_check_mark: Approved by <@{admin}>"
+        + (f", until {ends.strftime('%Y-%m-%d %H:%M UTC')}." if ends else ".")
         if approved
         else f":x: Rejected by <@{admin}>."
     )
@@ -333,10 +393,17 @@ async def _decided(
     await services.slack.tell(ReplyTo.dm(request.requested_by), told)
 
 
+def _grant_extra(grant: StoredGrant | None) -> dict[str, str | None] | None:
+    if grant is None:
+        return None
+    ends = grant.expires_at.isoformat() if grant.expires_at else None
+    return {"audience": grant.audience, "expires_at": ends}
+
+
 async def _close(services: Services, request: UseCaseRequest, verdict: Verdict, by: str) -> None:
     request.status, request.decided_by = verdict, by
     await _save(services, request)
-    pending = keys.open_use_case_request(request.use_case, request.channel_id)
+    pending = keys.open_use_case_request(request.use_case, request.channel_id, request.audience)
     if await _get(services, pending) == request.id:
         await services.redis.delete(pending)
 
@@ -368,7 +435,11 @@ async def run_revoke(services: Services, click: GrantRevoke) -> None:
         use_case=click.use_case,
     ):
         return
-    grant = await GrantStore(services.redis).revoke(click.use_case, click.grant_channel_id)
+    grant = await GrantStore(services.redis).revoke(
+        click.use_case, click.grant_channel_id, click.audience
+    )
+    if grant is not None:
+        await grant_expiry.cancel(services, grant)
     if grant is None:
         await services.slack.tell(
             reply_to, f"*{click.use_case}* has no grant in <#{click.grant_channel_id}> any more."
@@ -388,7 +459,7 @@ async def run_revoke(services: Services, click: GrantRevoke) -> None:
     await services.slack.tell(
         reply_to,
         f":wastebasket: Revoked: *{click.use_case}* is no longer granted in "
-        f"<#{click.grant_channel_id}>.",
+        f"<#{click.grant_channel_id}>{_for(click.audience)}.",
     )
     await services.slack.tell(
         ReplyTo.dm(grant.requested_by),

@@ -43,6 +43,7 @@ from app.governance.policy_schema import (
     approval_rule,
     first_set,
 )
+from app.slack.mrkdwn import escape
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Grant:
     channel_id: str
     id: str
     granted_by: str
+    audience: str | None = None  # only for these people: "@handle" or a policy group name
 
 
 @dataclass(frozen=True)
@@ -122,17 +124,20 @@ def resolve(
     override = policy.channels.get(channel_id, {}).get(use_case)
     refusal = _denied(config, use_case, channel_id, override)
     who = audience.verdict(policy, user_id, use_case, channel_id, user_handles)
+    # A grant for a group counts only for its members (`user_handles` holds its handle then).
+    offered = [g for g in grants if g.use_case == use_case and g.channel_id == channel_id]
+    grants = [
+        g
+        for g in offered
+        if g.audience is None or audience.is_in(policy, g.audience, user_id, user_handles)
+    ]
     if refusal is None and not who.allowed:
         refusal = (who.rule, who.reason)
     rule, grant_id = (None, None)
     if config is not None and refusal is None:
         rule, grant_id = _allowing_rule(config, use_case, channel_id, override, grants)
         if rule is None:
-            refusal = (
-                f"use_cases.{use_case}.channels",
-                f"'{use_case}' is not enabled in this channel. "
-                f"You can ask the admins for it with `/steward request {use_case}`.",
-            )
+            refusal = _not_on(use_case, offered)
     common = {"use_case": use_case, "channel_id": channel_id, "policy_hash": policy.source_hash}
     if refusal is not None or rule is None:
         model, redact, budget, _ = _settings(policy, None, None)
@@ -150,6 +155,23 @@ def resolve(
         **common,
         grant_id=grant_id,
         audience_rule=who.rule,
+    )
+
+
+def _not_on(use_case: str, offered: list[Grant]) -> tuple[str, str]:
+    """(rule, reason) when nothing turns the use case on here for this person."""
+    if offered:  # on here, but only for a group they are not in
+        grant = min(offered, key=lambda g: g.id)
+        return (
+            f"granted request {grant.id} (for {grant.audience})",
+            f"'{use_case}' is on in this channel only for {escape(str(grant.audience))} "
+            f"(granted request {grant.id}). You can ask the admins for it with "
+            f"`/steward request {use_case}`.",
+        )
+    return (
+        f"use_cases.{use_case}.channels",
+        f"'{use_case}' is not enabled in this channel. "
+        f"You can ask the admins for it with `/steward request {use_case}`.",
     )
 
 

@@ -15,6 +15,11 @@ text and:
   running policy and DMs the admins of the running policy the errors, with line numbers, once
   per bad file hash across all processes (`steward:policy:bad:<hash>`, SET NX).
 
+A valid file's `#channel` / `@name` entries are then resolved through Slack, afresh (so a rename
+in Slack shows in the next version; app/governance/name_lookup.py): a name that resolves to
+nothing makes the file invalid like any other mistake, with its line; Slack not answering
+defers the reload to the next poll.
+
 Reading a few kilobytes and hashing them once a second is cheaper than it sounds and, unlike
 comparing mtimes, never misses an edit that kept the size and landed within the same tick.
 All processes are expected to read the same file (one deployment, one policy).
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.governance import diff as policy_diff
-from app.governance import model_evidence
+from app.governance import model_evidence, name_lookup
 from app.governance import policy as policy_
 from app.governance.approvers import forget_groups
 from app.governance.keys import POLICY_CURRENT, policy_reported_bad
@@ -62,7 +67,7 @@ redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'text', ARGV[2])
 return {1, old}
 """
 
-Outcome = Literal["unchanged", "reloaded", "invalid"]
+Outcome = Literal["unchanged", "reloaded", "invalid", "deferred"]
 
 
 def watched_path(settings: Settings) -> Path:
@@ -196,6 +201,17 @@ class PolicyWatcher:
         if candidate is None or problems:
             await self._report(problems, digest)
             return "invalid"
+        try:  # names afresh: a channel renamed in Slack since the last version is seen now
+            in_force = await name_lookup.resolve(
+                self.services.slack, self.services.redis, candidate, fresh=True
+            )
+        except PolicyError as exc:
+            await self._report(exc.errors, digest)
+            return "invalid"
+        except SlackError as exc:  # not a verdict on the file: ask again at the next poll
+            log.warning("policy names could not be resolved", extra={"code": exc.code})
+            self._seen = seen
+            return "deferred"
         # The change is in the audit log before it is in force: nobody is ever served by a
         # policy whose `policy_changed` event is not yet written. Not recorded, not applied;
         # the next poll tries again.
@@ -204,8 +220,8 @@ class PolicyWatcher:
         except BaseException:
             self._seen = seen
             raise
-        self.services.policy = candidate
-        await forget_groups(self.services, running, candidate)
+        self.services.policy = in_force
+        await forget_groups(self.services, running, in_force)
         log.info("policy reloaded", extra={"hash": digest[:12], "path": str(self.path)})
         return "reloaded"
 

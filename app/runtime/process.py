@@ -12,6 +12,7 @@ from app import jobs
 from app.audit import checkpoints, retention, sinks
 from app.audit.log import AuditLog
 from app.governance.budget import Budgets
+from app.governance.name_lookup import ensure_resolved
 from app.governance.pause import PauseSwitch
 from app.governance.policy_issues import PolicyError
 from app.governance.policy_schema import Policy
@@ -77,6 +78,8 @@ class Runtime:
         return self.services.queue
 
     async def handle(self, job: Job) -> None:
+        # A policy written with names (`#launch`) is usable once Slack has said what they are.
+        await ensure_resolved(self.services)
         await jobs.dispatch(self.services, job)
 
     async def on_dead(self, job: Job, error: str) -> None:

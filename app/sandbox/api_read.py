@@ -20,7 +20,7 @@ from .api_core import (
     page_meta,
 )
 from .contract import kind_scope
-from .records import Message, Thread, micros_from_ts, ts_from_micros
+from .records import Kind, Message, Thread, micros_from_ts, ts_from_micros
 
 FAR_FUTURE = "9999999999.999999"
 
@@ -196,6 +196,46 @@ def join(ctx: ApiContext, args: Args) -> JsonDict:
     return body
 
 
+# Source: SPEC conversations.list (`types`: "a comma-separated list of any combination of
+# public_channel, private_channel, mpim, im"; `limit` "no larger than 1000"; `cursor` from
+# `response_metadata.next_cursor`; 200 schema requires ok, channels); REF conversations.list —
+# `types` defaults to public_channel, `limit` to 100, error invalid_types, and the bot scopes are
+# channels:read, groups:read, im:read, mpim:read: one per conversation type asked for. A private
+# channel is listed only to a member (github.com/slack-go/slack/issues/797: "This API does not
+# allow you to get a private channel that you are not participating in").
+LIST_TYPES: dict[str, Kind] = {
+    "public_channel": "channel",
+    "private_channel": "group",
+    "mpim": "mpim",
+    "im": "im",
+}
+
+
+def conversations_list(ctx: ApiContext, args: Args) -> JsonDict:
+    """Every conversation of the asked-for types the bot can see, paged by channel ID."""
+    asked = [t.strip() for t in (args.opt("types") or "public_channel").split(",") if t.strip()]
+    if not asked or any(t not in LIST_TYPES for t in asked):
+        raise SlackError("invalid_types")
+    kinds = {LIST_TYPES[t] for t in asked}
+    for kind in sorted(kinds):
+        ctx.require(kind_scope(kind, "read"))
+    bot = ctx.workspace.bot_user_id
+    skip_archived = args.flag("exclude_archived")
+    listed = {
+        c.id: c
+        for c in ctx.workspace.channels.values()
+        if c.kind in kinds
+        and (c.kind == "channel" or bot in c.members)
+        and not (skip_archived and c.is_archived)
+    }
+    page, next_key = _paged(sorted(listed), args, 100)
+    return {
+        "ok": True,
+        "channels": [listed[c].to_api(bot) for c in page],
+        **page_meta(next_key),
+    }
+
+
 def users_info(ctx: ApiContext, args: Args) -> JsonDict:
     user = ctx.workspace.users[ctx.user(args.opt("user"))]
     return {"ok": True, "user": user.to_api(ctx.workspace.team_id)}
@@ -241,6 +281,7 @@ METHODS = {
     "conversations.members": members,
     "conversations.open": open_conversation,
     "conversations.join": join,
+    "conversations.list": conversations_list,
     "users.info": users_info,
     "users.list": users_list,
     "usergroups.list": usergroups_list,

@@ -42,6 +42,11 @@ NEEDS: tuple[Need, ...] = (
     Need("groups:history", "draft", "a reply's thread in a private channel"),
     Need("usergroups:read", "approvals", "approver groups written as @user-group handles"),
     Need("files:write", "audit export", "the Export file sent to an admin's DM"),
+    # conversations.list / users.list / usergroups.list (app/slack/directory.py), per the spec.
+    Need("channels:read", "policy names", "#channel names in the policy (conversations.list)"),
+    Need("groups:read", "policy names", "#names of private channels Steward is in"),
+    Need("users:read", "policy names", "@person names in the policy (users.list)"),
+    Need("usergroups:read", "policy names", "@user-group names in the policy (usergroups.list)"),
 )
 
 
