@@ -51,6 +51,7 @@ from .model_answers import (
     reduce_answer,
     usage,
 )
+from .model_ask import ask_answer, question_of
 from .model_schema import SCHEMA_NAME_RE, conform, strict_problem
 
 Profile = Literal["default", "strict_schema", "no_schema", "reasoning"]
@@ -357,6 +358,8 @@ class ModelServer:
             return {"ok": True}  # the connection probe
         if record.is_draft:
             return draft_answer(record)
+        if question_of(record.user) is not None:
+            return ask_answer(record.user, self.compromised_gist_suffix)
         answer = reduce_answer(record.user) if record.is_reduce else map_answer(record.user)
         answer["gist"] = (answer["gist"] + self.compromised_gist_suffix).strip()
         return answer
