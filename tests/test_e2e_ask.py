@@ -203,3 +203,31 @@ async def test_bad_ask_arguments_get_usage_at_once(stack: Stack, args: str) -> N
     )
     assert "`/steward ask <thread link> <question>`" in usage.text
     assert await audit_events(stack) == []  # refused before any job: nothing to audit
+
+
+async def test_a_long_thread_sends_only_the_relevant_messages_and_cites_the_right_one(
+    stack: Stack, model: ModelServer
+) -> None:
+    ws = stack.sandbox.workspace
+    root = ws.add_message(GENERAL, "Thread for the Q3 data platform migration.", user=EMPLOYEE)
+    filler = [
+        "Standup notes: nothing blocking on the mobile app today.",
+        "The staging cluster was restarted overnight, all green now.",
+        "Reminder to fill in the quarterly survey by the end of the week.",
+    ]
+    for i in range(3000):
+        text = filler[i % 3]
+        if i == 2100:
+            text = "Decision: the warehouse cutover happens on the 14th, Rosa signs off."
+        ws.add_message(GENERAL, f"{text} ({i})", user="U0ENG", thread_ts=root.ts)
+    link = f"https://acme.slack.com/archives/{GENERAL}/p{root.ts.replace('.', '')}"
+    result = await ask(stack, f"{link} when is the warehouse cutover?")
+    rendered = json.dumps(result.blocks)
+    assert "warehouse cutover happens on the 14th" in rendered
+    [request] = model.requests
+    assert len(request.message_ids) < 200  # a selection, not 3,001 messages
+    assert "M1" in request.message_ids and "M2102" in request.message_ids  # root, the answer
+    generated = (await audit_events(stack))[-1]
+    assert generated.extra["whole_conversation"] is False
+    assert generated.extra["sources_read"]["count"] == 3001
+    assert len(generated.sources) == 1  # only the cited message is listed
