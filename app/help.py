@@ -8,6 +8,7 @@ from app.slack import blocks as bk
 
 COMMANDS = [
     ("/summarize [3d | 6h | #channel 2d | thread link]", "summarise this channel or a thread"),
+    ("/steward ask [thread link | #channel] <question>", "an answer from those messages only"),
     ("/draft <what you want>", "draft a message; a manager approves it when policy says so"),
     ("/steward policy", "what you may use here and why, your role, who approves, budget left"),
     ("/steward request <use-case>", "ask the admins to enable a use case here"),

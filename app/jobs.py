@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from app import help as help_
+from app.ask.ask import run_ask
+from app.ask.request import AskRequest
 from app.audit.admin import AuditExportRequest, run_audit_export
 from app.audit.evidence_export import EvidenceExportRequest, run_evidence_export
 from app.audit.feedback import FeedbackRequest, run_feedback
@@ -92,6 +94,7 @@ KINDS: dict[str, Kind] = {
     "home": Kind(HomeRequest, run_home),
     "summarize": Kind(SummarizeRequest, run_summarize),
     "share": Kind(ShareRequest, run_share),
+    "ask": Kind(AskRequest, run_ask),
     "why": Kind(WhyRequest, run_why),
     "feedback": Kind(FeedbackRequest, run_feedback),
     "use_case_decision": Kind(UseCaseDecision, run_decision),

@@ -186,7 +186,7 @@ def test_unknown_use_case_names_are_errors_with_a_suggestion() -> None:
     found = issues_of("use_cases:\n  summarise: {channels: ['*']}\n  draft: {}\n")
     assert found == [
         "line 2: use_cases.summarise: unknown use case 'summarise' (did you mean 'summarize'?); "
-        "Steward's use cases are summarize, draft"
+        "Steward's use cases are summarize, draft, ask"
     ]
 
 

@@ -16,7 +16,7 @@ from app.governance.policy_schema import Policy
 from app.governance.resolution import Decision, Grant, grantable, resolve
 
 CHANNELS = ["C1AA", "C2AA", "C3AA", "C4AA", "C5AA"]
-USE_CASES = ["summarize", "draft"]  # every use case a policy may name
+USE_CASES = ["summarize", "draft", "ask"]  # every use case a policy may name
 UNLISTED = "brainstorm"  # never in a generated policy
 GROUPS = {"managers": ["U0MGR1"], "legal": ["@legal-team"]}
 

@@ -189,8 +189,8 @@ def _parse_groups(data: Any, issues: Issues) -> dict[str, list[str]]:
     return groups
 
 
-# The use cases Steward has (app/summaries, app/drafts); a policy may name no other.
-USE_CASES = ("summarize", "draft")
+# The use cases Steward has (app/summaries, app/drafts, app/ask); a policy may name no other.
+USE_CASES = ("summarize", "draft", "ask")
 
 
 def _parse_use_cases(data: Any, issues: Issues) -> tuple[dict[str, UseCase], set[str]]:

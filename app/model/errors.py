@@ -14,6 +14,7 @@ ErrorKind = Literal[
     "too_long",  # the prompt is past the model's context window
     "unreadable",  # an answer came, but not one we can use (HTML, garbage, invalid JSON)
     "truncated",  # the answer was cut off at the token limit
+    "interrupted",  # a streamed answer stopped midway (connection lost, an error event)
     "timeout",
     "unreachable",
     "auth",  # 401/403: the key or the deployment's permissions
@@ -28,6 +29,7 @@ USER_MESSAGES: dict[ErrorKind, str] = {
     "too_long": "The conversation is too long for the AI model's context window.",
     "unreadable": "The AI model's answer could not be read.",
     "truncated": "The AI model's answer was cut off before it was complete.",
+    "interrupted": "The AI model's answer stopped midway.",
     "timeout": "The AI model took too long to answer.",
     "unreachable": "The AI model could not be reached.",
     "auth": "The AI model rejected Steward's credentials.",
@@ -42,6 +44,7 @@ NEXT_STEPS: dict[ErrorKind, str] = {
     "too_long": "Try a shorter time window or a single thread.",
     "unreadable": "Please try again; if it keeps happening, tell a Steward admin.",
     "truncated": "Please try again; if it keeps happening, tell a Steward admin.",
+    "interrupted": "Please try again in a minute.",
     "timeout": "Please try again in a few minutes.",
     "unreachable": "Please try again in a few minutes.",
     "auth": "Please tell a Steward admin: the model's credentials need fixing.",

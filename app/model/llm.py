@@ -126,6 +126,19 @@ class LLM:
         """Close the HTTP connections of the SDK client (a process's runtime does at exit)."""
         await self._client.close()
 
+    @property
+    def sdk(self) -> AsyncOpenAI:
+        """The SDK client, for the streamed calls of app/model/streaming.py."""
+        return self._client
+
+    async def whole(
+        self, prompt: Prompt, output: type[BaseModel] | None, model: str, max_tokens: int
+    ) -> Completion:
+        """One answer in one response, in the best format the server takes, not validated
+        (app/model/streaming.py's fallback when a server will not stream)."""
+        completion, _ = await self._call(chat_messages(prompt), model, output, max_tokens)
+        return completion
+
     async def capabilities(self, model: str | None = None) -> Capabilities:
         chosen = model or self.model
         return await self.memory.get(self.endpoint, self.deployment(chosen))
@@ -138,7 +151,7 @@ class LLM:
         """One chat completion answered in free text. The model gets no tools."""
         chosen = model or self.model
         try:
-            completion, _ = await self._call(_messages(prompt), chosen, None, max_tokens)
+            completion, _ = await self._call(chat_messages(prompt), chosen, None, max_tokens)
         except ModelError as exc:
             raise self._logged(exc, chosen) from None
         except Exception as exc:
@@ -165,7 +178,7 @@ class LLM:
     async def _structured(
         self, prompt: Prompt, output: type[T], chosen: str, max_tokens: int
     ) -> Answer[T]:
-        messages = _messages(prompt)
+        messages = chat_messages(prompt)
         first, caps = await self._call(messages, chosen, output, max_tokens)
         try:
             return Answer(read_answer(first.text, output), first, caps.format)
@@ -216,9 +229,9 @@ class LLM:
                     model=deployment, messages=messages, **params
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                adjusted = _adjust(caps, exc, params)
+                adjusted = adjust_after_refusal(caps, exc, params)
                 if adjusted is None:
-                    raise _status_error(exc) from None
+                    raise status_error(exc) from None
                 log.info(
                     "model server refused part of the request; sending it again without",
                     extra={
@@ -234,7 +247,7 @@ class LLM:
                 caps, learnt = adjusted, True
                 continue
             except openai.APIStatusError as exc:
-                raise _status_error(exc) from None
+                raise status_error(exc) from None
             except openai.APITimeoutError:
                 raise ModelError.of("timeout", "timeout") from None
             except openai.APIConnectionError:
@@ -293,14 +306,14 @@ def build_llm(settings: Settings, redis: aioredis.Redis | None = None) -> LLM | 
     )
 
 
-def _messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:
+def chat_messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:
     return [
         {"role": "system", "content": prompt.system},
         {"role": "user", "content": prompt.user},
     ]
 
 
-def _adjust(
+def adjust_after_refusal(
     caps: Capabilities, exc: openai.APIStatusError, sent: dict[str, Any]
 ) -> Capabilities | None:
     """What to change after a 400/422, or None when the refusal is about something else."""
@@ -318,7 +331,7 @@ def _adjust(
     return None
 
 
-def _status_error(exc: openai.APIStatusError) -> ModelError:
+def status_error(exc: openai.APIStatusError) -> ModelError:
     status = exc.status_code
     detail: dict[str, Any] = {
         "status": status,

@@ -25,6 +25,11 @@ naming the page, and `profile` picks which kind of real server it plays:
 `context_window=N` rejects prompts over N tokens; `answer` = `garbage`, `html` or `truncated`
 plays a broken answer (prose, a proxy's HTML error page, JSON cut off at the token limit).
 
+Streaming (`stream: true`) is served as OpenAI's server-sent events; `stream_cut_after=K` closes
+the connection after K content chunks (no finish_reason, no `[DONE]`), `stream_error_after=K`
+sends an `error` event there instead, `stream_stall_after=K` waits there for `stream_release`, and
+`stream_unverified=True` refuses streaming as OpenAI does for an unverified organisation.
+
 Its "model" is deterministic and honest: it reads the delimited message block (or the partial
 summaries of a reduce step, or a draft's request) and answers a JSON summary whose points quote
 the messages they cite, so grounding and citations can be checked end to end.
@@ -51,6 +56,7 @@ from .model_answers import (
     reduce_answer,
     usage,
 )
+from .model_ask import ask_answer, question_of
 from .model_schema import SCHEMA_NAME_RE, conform, strict_problem
 
 Profile = Literal["default", "strict_schema", "no_schema", "reasoning", "gullible"]
@@ -87,6 +93,12 @@ class ModelServer:
     hold: asyncio.Event | None = None
     # Appended to every gist: plays a model that was talked into obeying an injection.
     compromised_gist_suffix: str = ""
+    # Streaming faults (see the module doc): after K content chunks.
+    stream_cut_after: int | None = None
+    stream_error_after: int | None = None
+    stream_stall_after: int | None = None
+    stream_release: asyncio.Event | None = None  # what a stalled stream waits for
+    stream_unverified: bool = False
     requests: list[ModelRequest] = field(default_factory=list)
     _arrived: asyncio.Condition | None = None
     _failures: list[tuple[int, int]] = field(default_factory=list)  # (status, retry_after)
@@ -115,6 +127,8 @@ class ModelServer:
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        if self.stream_release is not None:
+            self.stream_release.set()
         if self.hold is not None:
             self.hold.set()  # a held call must not outlive the server (nor hang a test's teardown)
         if self._runner is not None:
@@ -186,7 +200,10 @@ class ModelServer:
             return web.Response(text=HTML_PAGE, content_type="text/html", headers=headers)
         content, finish_reason = self._content(record)
         if body.get("stream"):
-            return await self._stream(request, record, content, finish_reason, headers)
+            try:
+                return await self._stream(request, record, content, finish_reason, headers)
+            except ConnectionResetError:  # the client went away mid-stream (aiohttp's subclass)
+                return web.Response(status=499)
         return web.json_response(completion(record, content, finish_reason), headers=headers)
 
     # ---- what real servers refuse ------------------------------------------------------------
@@ -212,6 +229,7 @@ class ModelServer:
             )
         if self.profile == "reasoning":
             self._check_reasoning(body)
+        self._check_streaming(body)
         self._check_response_format(record)
 
     @staticmethod
@@ -241,6 +259,26 @@ class ModelServer:
                     param,
                     "unsupported_parameter",
                 )
+
+    def _check_streaming(self, body: dict[str, Any]) -> None:
+        if body.get("stream_options") is not None and not body.get("stream"):
+            # API reference, `stream_options`: "Only set this when you set `stream: true`"; the
+            # API's 400 as reported in BerriAI/litellm#5803.
+            raise Refused(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+                None,
+            )
+        if body.get("stream") and self.stream_unverified:
+            # o3 / gpt-5 class models stream only for verified organisations; the 400 as quoted
+            # in simonw/llm-openai-plugin#15 (help.openai.com "API Organization Verification").
+            raise Refused(
+                "Your organization must be verified to stream this model. Please go to: "
+                "https://platform.openai.com/settings/organization/general and click on Verify "
+                "Organization.",
+                "stream",
+                "unsupported_value",
+            )
 
     def _check_response_format(self, record: ModelRequest) -> None:
         fmt = record.body.get("response_format")
@@ -325,6 +363,8 @@ class ModelServer:
             return {"ok": True}  # the connection probe
         if record.is_draft:
             return draft_answer(record)
+        if question_of(record.user) is not None:
+            return ask_answer(record.user, self.compromised_gist_suffix)
         answer = reduce_answer(record.user) if record.is_reduce else map_answer(record.user)
         answer["gist"] = (answer["gist"] + self.compromised_gist_suffix).strip()
         if self.profile == "gullible":
@@ -341,13 +381,16 @@ class ModelServer:
     ) -> web.StreamResponse:
         # Streaming (API reference, "The chat completion chunk object"): server-sent events,
         # each `data: {chat.completion.chunk}` then a blank line; the first delta carries the
-        # role, the last one the finish_reason, an optional usage chunk (stream_options.
-        # include_usage) has empty choices, and the stream ends with `data: [DONE]`.
+        # role, the last one the finish_reason; with stream_options.include_usage every chunk
+        # has `usage: null` and one more chunk, with empty choices, carries the usage; the
+        # stream ends with `data: [DONE]`. Logprobs, when asked for, ride on each delta.
         response = web.StreamResponse(
             headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        base = {
+        options = record.body.get("stream_options") or {}
+        with_usage = bool(options.get("include_usage"))
+        base: dict[str, Any] = {
             "id": f"chatcmpl-{int(record.at * 1000)}",
             "object": "chat.completion.chunk",
             "created": int(record.at),
@@ -355,18 +398,53 @@ class ModelServer:
         }
 
         async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
-            payload = {**base, "choices": choices, **extra}
-            await response.write(f"data: {json.dumps(payload)}\n\n".encode())
+            payload = {**base, "choices": choices, **({"usage": None} if with_usage else {})}
+            await response.write(f"data: {json.dumps({**payload, **extra})}\n\n".encode())
+
+        def logprobs(piece: str) -> dict[str, Any] | None:
+            if not record.body.get("logprobs"):
+                return None
+            tokens: list[dict[str, Any]] = [
+                {"token": w, "logprob": -0.05, "bytes": None, "top_logprobs": []}
+                for w in piece.split()
+            ]
+            return {"content": tokens}
 
         delta: dict[str, Any] = {"role": "assistant", "content": ""}
         await send([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
-        for start in range(0, len(content), 16):
-            piece = {"content": content[start : start + 16]}
-            await send([{"index": 0, "delta": piece, "logprobs": None, "finish_reason": None}])
+        pieces = [content[start : start + 16] for start in range(0, len(content), 16)]
+        for sent, piece in enumerate(pieces):
+            if await self._stream_fault(request, response, sent):
+                return response
+            choice = {"index": 0, "delta": {"content": piece}, "logprobs": logprobs(piece)}
+            await send([{**choice, "finish_reason": None}])
+        if await self._stream_fault(request, response, len(pieces)):
+            return response
         await send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}])
-        options = record.body.get("stream_options") or {}
-        if options.get("include_usage"):
+        if with_usage:
             await send([], usage=usage(record, content, self.profile == "reasoning"))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _stream_fault(
+        self, request: web.Request, response: web.StreamResponse, sent: int
+    ) -> bool:
+        """Play a stream that goes wrong after `sent` content chunks; True when it ended."""
+        if sent == self.stream_stall_after and self.stream_release is not None:
+            await self.stream_release.wait()
+        if sent == self.stream_error_after:
+            # A server error mid-generation arrives as an event whose data is an `error` object
+            # (openai-python's _streaming.py raises APIError on `data.get("error")`).
+            message = "The server had an error while processing your request."
+            error = {"error": {"message": message, "type": "server_error", "param": None}}
+            await response.write(f"data: {json.dumps(error)}\n\n".encode())
+            await response.write_eof()
+            return True
+        if sent == self.stream_cut_after:
+            # The connection drops mid-answer: no final chunk, no [DONE], the chunked body left
+            # incomplete (the client sees "peer closed connection").
+            assert request.transport is not None
+            request.transport.close()
+            return True
+        return False
