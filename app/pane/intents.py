@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel
 
@@ -82,9 +82,9 @@ def parse(text: str, viewing: Viewing | None = None) -> Intent:
     original = " ".join(text.split())
     words = original.lower()
     if APPROVERS.search(words):
-        return Intent(kind="approvers", **_channel(original, words, viewing))
+        return Intent(kind="approvers", **_channel(original, words, viewing)._asdict())
     if POLICY.search(words):
-        return Intent(kind="policy", **_channel(original, words, viewing))
+        return Intent(kind="policy", **_channel(original, words, viewing)._asdict())
     draft = DRAFT_START.match(words)
     if draft is not None:
         return _draft(original, words, draft.end(), viewing)
@@ -102,20 +102,28 @@ def _only_link(text: str) -> bool:
     return PERMALINK.sub("", text).strip(" <>") == ""
 
 
-def _channel(original: str, words: str, viewing: Viewing | None) -> dict[str, str | None]:
+class Where(NamedTuple):
+    channel_id: str | None = None
+    channel_name: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.channel_id or self.channel_name)
+
+
+def _channel(original: str, words: str, viewing: Viewing | None) -> Where:
     """The channel named in the words, else the one in view; empty when neither."""
     ref = CHANNEL_ID.search(original)
     if ref is not None:
-        return {"channel_id": ref["id"]}
+        return Where(channel_id=ref["id"])
     named = CHANNEL_NAME.search(words)
     if named is not None:
         name = named["name"]
         if viewing is not None and viewing.channel_name == name:
-            return {"channel_id": viewing.channel_id}
-        return {"channel_name": name}
+            return Where(channel_id=viewing.channel_id)
+        return Where(channel_name=name)
     if viewing is not None:
-        return {"channel_id": viewing.channel_id}
-    return {}
+        return Where(channel_id=viewing.channel_id)
+    return Where()
 
 
 def _summary(original: str, words: str, viewing: Viewing | None) -> Intent:
@@ -129,7 +137,7 @@ def _summary(original: str, words: str, viewing: Viewing | None) -> Intent:
     where = _channel(original, words, viewing)
     if not where:
         return Intent(kind="summarize", missing="channel")
-    return Intent(kind="summarize", window_seconds=_window_seconds(words), **where)
+    return Intent(kind="summarize", window_seconds=_window_seconds(words), **where._asdict())
 
 
 def _window_seconds(words: str) -> int:
@@ -155,10 +163,8 @@ def _draft(original: str, words: str, end: int, viewing: Viewing | None) -> Inte
     content = original[end:].strip().strip("\"'“”").strip()
     where = _channel(original[:end], words[:end], viewing)
     if not content:
-        return Intent(kind="draft", missing="content", **where)
+        return Intent(kind="draft", missing="content", **where._asdict())
     if not where:
         return Intent(kind="draft", text=content[:2000], missing="channel")
-    thread = (
-        viewing.thread_ts if viewing and where.get("channel_id") == viewing.channel_id else None
-    )
-    return Intent(kind="draft", text=content[:2000], thread_ts=thread, **where)
+    thread = viewing.thread_ts if viewing and where.channel_id == viewing.channel_id else None
+    return Intent(kind="draft", text=content[:2000], thread_ts=thread, **where._asdict())
