@@ -40,6 +40,14 @@ def _person(event: dict[str, Any], body: dict[str, Any]) -> str:
     return ""
 
 
+def _when(event: dict[str, Any], body: dict[str, Any]) -> float:
+    """The event's time: `event_ts` when given, else the envelope's `event_time`."""
+    try:
+        return float(event.get("event_ts") or body.get("event_time") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 async def _messages_tab(event: dict[str, Any]) -> bool:
     return event.get("tab") == "messages"
 
@@ -67,7 +75,11 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
             return
         channel, thread = entities_in_view(event.get("context") or {})
         job = PaneContext(
-            team_id=body.get("team_id", ""), user_id=user, channel_id=channel, thread_ts=thread
+            team_id=body.get("team_id", ""),
+            user_id=user,
+            channel_id=channel,
+            thread_ts=thread,
+            event_ts=_when(event, body),
         )
         await submit(queue, job, dedupe_key=_event_id(body), lane="interactive")
 

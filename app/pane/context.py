@@ -36,15 +36,26 @@ def entities_in_view(context: dict[str, Any]) -> tuple[str | None, str | None]:
     return channel, thread if channel else None
 
 
+# Two context changes can be handled at once by two workers: the later event wins, whichever
+# job finishes last (ARGV: the event's time, the view's JSON or "" for nothing, the TTL).
+_NEWER = """
+local seen = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
+if tonumber(ARGV[1]) < seen then return 0 end
+redis.call('HSET', KEYS[1], 'at', ARGV[1], 'view', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
 async def remember(
-    redis: aioredis.Redis, team_id: str, user_id: str, viewing: Viewing | None
-) -> None:
-    if viewing is None:
-        await redis.delete(key(team_id, user_id))
-    else:
-        await redis.set(key(team_id, user_id), viewing.model_dump_json(), ex=VIEW_TTL_S)
+    redis: aioredis.Redis, team_id: str, user_id: str, viewing: Viewing | None, at: float
+) -> bool:
+    """Keep what is in view as of the event at `at`; False when a later one is already kept."""
+    view = viewing.model_dump_json() if viewing is not None else ""
+    kept = await redis.eval(_NEWER, 1, key(team_id, user_id), repr(at), view, VIEW_TTL_S)
+    return bool(kept)
 
 
 async def recall(redis: aioredis.Redis, team_id: str, user_id: str) -> Viewing | None:
-    raw = await redis.get(key(team_id, user_id))
+    raw = await redis.hget(key(team_id, user_id), "view")
     return Viewing.model_validate_json(raw) if raw else None

@@ -69,6 +69,7 @@ class PaneContext(BaseModel):
     user_id: str
     channel_id: str | None = None  # what is in view (None: nothing)
     thread_ts: str | None = None
+    event_ts: float = 0.0  # orders context changes handled at the same time
 
 
 def interaction_for(req: PaneMessage) -> str:
@@ -94,7 +95,8 @@ async def run_pane_context(services: Services, req: PaneContext) -> None:
         except SlackError:  # a private channel Steward is not in: known by its ID only
             name = None
         viewing = Viewing(channel_id=req.channel_id, channel_name=name, thread_ts=req.thread_ts)
-    await context.remember(services.redis, req.team_id, req.user_id, viewing)
+    if not await context.remember(services.redis, req.team_id, req.user_id, viewing, req.event_ts):
+        return  # a later change is already known and its prompts set
     dm = await services.slack.open_dm(req.user_id)
     await _offer(services, req.team_id, req.user_id, dm)
 
