@@ -13,8 +13,16 @@ import pytest
 
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.pane import PaneSide
-from tests.e2e import ADMIN, EMPLOYEE, GENERAL, LAUNCH, LEADERSHIP, Stack, model_settings
-from tests.e2e import running_stack
+from tests.e2e import (
+    ADMIN,
+    EMPLOYEE,
+    GENERAL,
+    LAUNCH,
+    LEADERSHIP,
+    Stack,
+    model_settings,
+    running_stack,
+)
 
 POLICY = """\
 admins: [U0ADMIN]
