@@ -178,6 +178,28 @@ async def scene_summarize(demo: Demo) -> None:
     demo.show.steward("opens the trace", render_blocks(modal.blocks))
 
 
+async def scene_pane(demo: Demo) -> None:
+    demo.show.title("The agent pane: prompts fitted to #launch, a summary streamed in the thread")
+    sandbox = demo.sandbox
+    pane = sandbox.user("U0EMP").pane
+    demo.show.person(name_of(sandbox, "U0EMP"), "opens Steward's pane beside #launch")
+    await pane.open(viewing="C0LAUNCH")
+    prompts = await demo.until(
+        lambda: (p := pane.prompts()) and any("#launch" in t for t in p) and p, "the prompts"
+    )
+    demo.show.steward("suggests", " · ".join(prompts))
+    parent = launch_thread(sandbox)
+    link = f"https://acme.slack.com/archives/C0LAUNCH/p{parent.ts.replace('.', '')}"
+    demo.show.person(name_of(sandbox, "U0EMP"), "types: summarise <the #launch thread link>")
+    asked = (await pane.type(f"summarise {link}")).message
+    replies = await demo.until(
+        lambda: [m for m in pane.replies(asked.ts) if not m.streaming], "the streamed answer"
+    )
+    statuses = sandbox.workspace.pane.statuses_in(pane.dm, asked.ts)
+    demo.show.steward("shows what it is doing", " → ".join(statuses))
+    demo.show.steward("streams the answer into the thread", replies[-1].text)
+
+
 DEMO_POLICY = """\
 # Written by `steward demo`: drafts need a manager's approval before they are posted.
 admins: [U0ADMIN]
@@ -319,6 +341,7 @@ SCENES: list[Scene] = [
     scene_home,
     scene_help,
     scene_summarize,
+    scene_pane,
     scene_draft,
     scene_policy,
     scene_audit,

@@ -35,6 +35,14 @@ from app.drafts.posting import PostCancel, PostRetry, run_post_cancel, run_post_
 from app.governance.grant_expiry import GrantExpiry, run_grant_expiry
 from app.governance.requests import GrantRevoke, UseCaseDecision, run_decision, run_revoke
 from app.home import HomeRequest, run_home  # handlers/events.py imports HomeRequest from here
+from app.pane.conversation import (
+    PaneContext,
+    PaneMessage,
+    PaneOpened,
+    run_pane_context,
+    run_pane_message,
+    run_pane_opened,
+)
 from app.runtime.inbox import KIND as SLACK_REQUEST
 from app.runtime.inbox import SlackRequest
 from app.runtime.queue import Job
@@ -109,6 +117,9 @@ KINDS: dict[str, Kind] = {
     "post_cancel": Kind(PostCancel, run_post_cancel),
     "audit_export": Kind(AuditExportRequest, run_audit_export),
     "evidence_export": Kind(EvidenceExportRequest, run_evidence_export),
+    "pane_opened": Kind(PaneOpened, run_pane_opened),
+    "pane_context": Kind(PaneContext, run_pane_context),
+    "pane_message": Kind(PaneMessage, run_pane_message),
     SLACK_REQUEST: Kind(SlackRequest, run_replay),
 }
 

@@ -17,7 +17,10 @@ Prints:
 - model tokens (in + out) of the first run and of a re-summary after 20 new replies, at 5,000
   and 20,000 messages (target: incremental < 2% of the first run, not growing with length);
 - prompt tokens ÷ thread tokens: the whole first run as sent, and the message block alone with
-  the old marking (datamarking every space) and the new (boundary marking). Target ≤ 1.3.
+  the old marking (datamarking every space) and the new (boundary marking). Target ≤ 1.3;
+- the agent pane, 5,000 messages, model 1 s per call: time from the pane message's job start to
+  the first visible progress (the first assistant.threads.setStatus answered; target < 1 s) and
+  to the first streamed summary text (chat.startStream answered; target < 2.5 s).
 """
 
 from __future__ import annotations
@@ -125,6 +128,7 @@ async def _fakes(conn: Connection, small: int, large: int) -> None:
             "large": [thread(5000, f"l{n}") for n in range(large)],
             "slow": thread(5000, "slow"),
             "slow20k": thread(20_000, "slow20k"),
+            "pane": thread(5000, "pane"),
         }
         conn.send(
             {
@@ -143,6 +147,10 @@ async def _fakes(conn: Connection, small: int, large: int) -> None:
             if isinstance(command, tuple) and command[0] == "thread_tokens":
                 replies = sandbox.thread(CHANNEL, command[1])
                 conn.send(sum(count_tokens(m.text) for m in replies))
+            if command == "pane_asked":  # a person asks in the pane for the pane thread
+                dm = ws.open_im("U0EMP").id
+                asked = ws.add_message(dm, "summarise the pane thread", user="U0EMP")
+                conn.send((dm, asked.ts))
             if command == "marking":
                 conn.send(marking_ratios(ws, sandbox.thread(CHANNEL, threads["slow"])))
 
@@ -268,6 +276,11 @@ async def measure(fakes: dict[str, Any], conn: Connection, redis_url: str, data:
             (first.tokens_in or 0) + (first.tokens_out or 0),
             (again.tokens_in or 0) + (again.tokens_out or 0),
         )
+    status_s, text_s = await pane_first_text(slow, fakes, conn)
+    print(
+        f"agent pane, 5,000 messages, model 1 s per call: first progress {status_s:.2f} s "
+        f"(target < 1 s), first streamed text {text_s:.2f} s (target < 2.5 s)"
+    )
     await slow.close()
     print("model tokens (in + out), first run and re-summary after 20 new replies:")
     for label, (first_cost, again_cost) in costs.items():
@@ -287,6 +300,42 @@ async def measure(fakes: dict[str, Any], conn: Connection, redis_url: str, data:
         f"  message block alone: old marking (every space) {old_block:.2f}, "
         f"new marking (per-message boundary, random key) {new_block:.2f}"
     )
+
+
+async def pane_first_text(
+    slow: Any, fakes: dict[str, Any], conn: Connection
+) -> tuple[float, float]:
+    """Seconds to the first status and to the first streamed text, for a pane message."""
+    from app.pane import conversation
+    from app.slack import agent
+
+    conn.send("pane_asked")
+    dm, ts = conn.recv()
+    seen: dict[str, float] = {}
+    real_status, real_start = agent.set_status, agent.start_stream
+
+    async def timed_status(*args: Any, **kwargs: Any) -> None:
+        await real_status(*args, **kwargs)
+        seen.setdefault("status", time.perf_counter())
+
+    async def timed_start(*args: Any, **kwargs: Any) -> str:
+        answer = await real_start(*args, **kwargs)
+        seen.setdefault("text", time.perf_counter())
+        return answer
+
+    agent.set_status = timed_status  # type: ignore[assignment]  # timestamps, nothing else
+    agent.start_stream = timed_start  # type: ignore[assignment]
+    try:
+        pane_ts = fakes["threads"]["pane"].replace(".", "")
+        link = f"https://acme.slack.com/archives/{CHANNEL}/p{pane_ts}"
+        job = conversation.PaneMessage(
+            team_id="T0STEWARD", user_id="U0EMP", channel_id=dm, ts=ts, text=f"summarise {link}"
+        )
+        started = time.perf_counter()
+        await conversation.run_pane_message(slow.services, job)
+    finally:
+        agent.set_status, agent.start_stream = real_status, real_start
+    return seen["status"] - started, seen["text"] - started
 
 
 def main(runs: int, offline_only: bool) -> None:

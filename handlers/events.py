@@ -1,5 +1,6 @@
-"""Events API: App Home, mentions and DMs. Slack retries an event it thinks we missed, with the
-same event_id: the queue drops the duplicate, so each event is processed once."""
+"""Events API: App Home and mentions (DMs belong to the agent pane: handlers/pane.py). Slack
+retries an event it thinks we missed, with the same event_id: the queue drops the duplicate, so
+each event is processed once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from app.jobs import HelpRequest, HomeRequest
 from app.runtime.queue import JobQueue
 from app.slack.reply import ReplyTo
 from app.summaries.summarize import SummarizeRequest
-from app.summaries.targets import DEFAULT_WINDOW, Target, find_permalink
+from app.summaries.targets import DEFAULT_WINDOW, Target
 from handlers.common import submit
 
 MENTION = re.compile(r"<@[A-Z0-9]+>")
@@ -62,23 +63,6 @@ def mention_job(event: dict[str, Any], team_id: str) -> BaseModel:
     )
 
 
-def dm_job(event: dict[str, Any], team_id: str) -> BaseModel:
-    """A DM holding a thread link asks for that thread's summary; anything else gets help."""
-    target = find_permalink(event.get("text", ""))
-    if target is None:
-        note = "Send me a link to a thread (⋯ → Copy link) and I'll summarise it for you."
-        return HelpRequest(
-            team_id=team_id, user_id=event["user"], channel_id=event["channel"], note=note
-        )
-    return SummarizeRequest(
-        team_id=team_id,
-        user_id=event["user"],
-        target=target,
-        trigger="dm",
-        reply_channel=event["channel"],
-    )
-
-
 def register(app: AsyncApp, queue: JobQueue) -> None:
     # A QueueUnavailable raised here becomes an HTTP 500, so Slack redelivers the event later:
     # events are never dropped silently.
@@ -93,13 +77,5 @@ def register(app: AsyncApp, queue: JobQueue) -> None:
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], body: dict[str, Any]) -> None:
         job = mention_job(event, body.get("team_id", ""))
-        notify = ReplyTo(user_id=event["user"], channel_id=event["channel"])
-        await submit(queue, job, notify=notify, dedupe_key=_event_id(body))
-
-    @app.event("message")
-    async def direct_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
-            return
-        job = dm_job(event, body.get("team_id", ""))
         notify = ReplyTo(user_id=event["user"], channel_id=event["channel"])
         await submit(queue, job, notify=notify, dedupe_key=_event_id(body))

@@ -143,8 +143,9 @@ async def test_dm_with_a_thread_link(stack: Stack, model: ModelServer) -> None:
     sandbox = stack.sandbox
     parent = launch_thread(sandbox)
     link = f"https://acme.slack.com/archives/{LAUNCH}/p{parent.ts.replace('.', '')}"
-    await sandbox.user(EMPLOYEE).dm(f"can you summarise <{link}> please")
-    await sandbox.wait_for(lambda: results(sandbox))
+    pane = sandbox.user(EMPLOYEE).pane  # a DM is the agent pane: the answer streams into its thread
+    asked = (await pane.type(f"can you summarise <{link}> please")).message
+    await sandbox.wait_for(lambda: [m for m in pane.replies(asked.ts) if not m.streaming])
     assert model.requests and len(model.requests[0].message_ids) == 40
 
 

@@ -29,7 +29,7 @@ def test_commands_shortcuts_and_events() -> None:
         "Draft a reply": ("message", "draft_reply"),
     }
     events = set(manifest()["settings"]["event_subscriptions"]["bot_events"])
-    assert events == {"app_mention", "app_home_opened", "message.im"}
+    assert events == {"app_mention", "app_home_opened", "app_context_changed", "message.im"}
     assert features["app_home"]["home_tab_enabled"] is True
 
 

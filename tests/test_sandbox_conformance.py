@@ -38,10 +38,15 @@ LAUNCH_TS = "1732460219.000300"  # the seeded #launch thread's parent
 STEWARD_METHODS = frozenset(
     {
         "apps.connections.open",  # Socket Mode (slack_bolt's AsyncSocketModeHandler)
+        "assistant.threads.setStatus",  # the agent pane (app/slack/agent.py)
+        "assistant.threads.setSuggestedPrompts",
         "auth.test",
         "chat.postEphemeral",
         "chat.postMessage",
         "chat.update",
+        "chat.startStream",
+        "chat.appendStream",
+        "chat.stopStream",
         "conversations.history",
         "conversations.info",
         "conversations.join",
@@ -178,6 +183,33 @@ def _uploaded_file(sb: Sandbox) -> dict[str, Any]:
     return {"files": [{"id": record.id, "title": "a"}], "channel_id": "C0LAUNCH"}
 
 
+def _asked(sb: Sandbox) -> tuple[str, str]:
+    """A person's message in their DM with the app (what a stream answers)."""
+    dm = sb.workspace.open_im("U0EMP").id
+    return dm, sb.workspace.add_message(dm, "summarise this channel", user="U0EMP").ts
+
+
+def _streaming(sb: Sandbox) -> dict[str, Any]:
+    dm, asked = _asked(sb)
+    message = sb.workspace.add_message(dm, "", bot=True, thread_ts=asked, streaming=True)
+    return {"channel": dm, "ts": message.ts}
+
+
+def _start(sb: Sandbox) -> dict[str, Any]:
+    dm, asked = _asked(sb)
+    return {"channel": dm, "thread_ts": asked, "markdown_text": "**Summary**"}
+
+
+def _status(sb: Sandbox) -> dict[str, Any]:
+    dm, asked = _asked(sb)
+    return {"channel_id": dm, "thread_ts": asked, "status": "Reading 3 messages…"}
+
+
+def _prompts(sb: Sandbox) -> dict[str, Any]:
+    dm, _ = _asked(sb)
+    return {"channel_id": dm, "prompts": [{"title": "Summarise", "message": "summarise"}]}
+
+
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
 MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Steward"}, "blocks": [SECTION]}
 HOME = {"type": "home", "blocks": [SECTION]}
@@ -185,10 +217,15 @@ HOME = {"type": "home", "blocks": [SECTION]}
 # Valid arguments for one call of each method (fresh each time: triggers are single-use).
 RECIPES: dict[str, Recipe] = {
     "apps.connections.open": lambda sb: {},
+    "assistant.threads.setStatus": _status,
+    "assistant.threads.setSuggestedPrompts": _prompts,
     "auth.test": lambda sb: {},
     "chat.postEphemeral": lambda sb: {"channel": "C0LAUNCH", "user": "U0EMP", "text": "hi"},
     "chat.postMessage": lambda sb: {"channel": "C0LAUNCH", "text": "hi"},
     "chat.update": _bot_message,
+    "chat.startStream": _start,
+    "chat.appendStream": lambda sb: {**_streaming(sb), "markdown_text": " more"},
+    "chat.stopStream": _streaming,
     "conversations.history": lambda sb: {"channel": "C0LAUNCH", "limit": 5},
     "conversations.info": lambda sb: {"channel": "C0LAUNCH"},
     "conversations.join": lambda sb: {"channel": "C0RANDOM"},

@@ -352,7 +352,11 @@ async def test_update_delete_and_permalink(sandbox: Sandbox, client: AsyncWebCli
 async def test_streaming_into_a_message(sandbox: Sandbox, client: AsyncWebClient) -> None:
     parent = sandbox.workspace.add_message("C0LAUNCH", "summarise please", user="U0EMP")
     started = await client.chat_startStream(
-        channel="C0LAUNCH", thread_ts=parent.ts, markdown_text="**Summary**"
+        channel="C0LAUNCH",
+        thread_ts=parent.ts,
+        markdown_text="**Summary**",
+        recipient_user_id="U0EMP",  # required outside a DM (tests/test_sandbox_pane.py)
+        recipient_team_id=sandbox.workspace.team_id,
     )
     await client.chat_appendStream(channel="C0LAUNCH", ts=started["ts"], markdown_text=" part 1")
     stopped = await client.chat_stopStream(

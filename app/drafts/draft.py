@@ -38,7 +38,7 @@ from app.slack.reply import AskedPrivately, ReplyTo
 
 log = logging.getLogger(__name__)
 
-Trigger = Literal["command", "shortcut", "mention"]
+Trigger = Literal["command", "shortcut", "mention", "pane"]
 
 
 class DraftRequest(AskedPrivately):

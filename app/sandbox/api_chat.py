@@ -175,9 +175,43 @@ def _append(message: Message, text: str) -> None:
     message.text += text
 
 
+def _user_request(ctx: ApiContext, channel: Channel, thread_ts: str | None) -> str:
+    """The thread a stream answers: it must hold a person's message.
+
+    Source: docs.slack.dev/reference/methods/chat.startStream — thread_ts: "Streamed messages
+    should always be replies to a user request"; slack_sdk's ``chat_startStream`` and bolt's
+    ``say_stream`` require it ("say_stream without thread_ts here is unsupported"). The error for
+    a missing or bot-only thread is not published: ``invalid_arguments``, the conservative answer.
+    """
+    parent = _thread_parent(channel, thread_ts)
+    if parent is None:
+        raise SlackError("invalid_arguments", detail="thread_ts is required")
+    replies = channel.threads.get(parent)
+    thread = [channel.by_ts[parent], *(replies.replies if replies else [])]
+    if not any(m.user and m.bot_id is None and m.user != ctx.workspace.bot_user_id for m in thread):
+        raise SlackError("invalid_arguments", detail="a stream must answer a user's request")
+    return parent
+
+
+def _recipient(ctx: ApiContext, channel: Channel, args: Args) -> None:
+    """Source: docs.slack.dev/reference/methods/chat.startStream — recipient_user_id and
+    recipient_team_id: "Required when streaming to channels"; @slack/web-api's
+    ChatStartStreamArguments: "required when starting a streaming conversation outside of a DM".
+    The error is not published: ``invalid_arguments``; an unknown user is ``user_not_found``."""
+    user, team = args.opt("recipient_user_id"), args.opt("recipient_team_id")
+    if channel.is_im and user is None and team is None:
+        return
+    if user is None or team is None:
+        raise SlackError("invalid_arguments", detail="recipient_user_id and recipient_team_id")
+    ctx.user(user)
+    if team != ctx.workspace.team_id:
+        raise SlackError("invalid_arguments", detail="recipient_team_id is not this team")
+
+
 def start_stream(ctx: ApiContext, args: Args) -> JsonDict:
     channel = _postable(ctx, args.opt("channel"))
-    thread_ts = _thread_parent(channel, args.opt("thread_ts"))
+    thread_ts = _user_request(ctx, channel, args.opt("thread_ts"))
+    _recipient(ctx, channel, args)
     text = _markdown(args, required=False)
     message = ctx.workspace.add_message(
         channel.id, text, bot=True, thread_ts=thread_ts, streaming=True

@@ -16,7 +16,10 @@ from .workspace import Workspace
 JsonDict = dict[str, Any]
 
 # Arguments that form-encoded callers send as JSON strings.
-JSON_ARGS = frozenset({"blocks", "attachments", "view", "files", "metadata", "chunks", "unfurls"})
+JSON_ARGS = frozenset(
+    {"blocks", "attachments", "view", "files", "metadata", "chunks", "unfurls", "prompts"}
+    | {"loading_messages"}
+)
 
 
 class SlackError(Exception):

@@ -123,6 +123,21 @@ CONTRACT: dict[str, MethodContract] = {
     "chat.stopStream": _row(
         JSON_TOO, "chat:write", "docs.slack.dev/reference/methods/chat.stopStream"
     ),
+    # Source: docs.slack.dev/reference/methods/assistant.threads.setStatus — "Content types:
+    # application/x-www-form-urlencoded, application/json"; bot scope chat:write.
+    "assistant.threads.setStatus": _row(
+        JSON_TOO, "chat:write", "docs.slack.dev/reference/methods/assistant.threads.setStatus"
+    ),
+    # Source: docs.slack.dev/reference/methods/assistant.threads.setSuggestedPrompts (and
+    # .setTitle) — form and JSON; bot scope assistant:write.
+    "assistant.threads.setSuggestedPrompts": _row(
+        JSON_TOO,
+        "assistant:write",
+        "docs.slack.dev/reference/methods/assistant.threads.setSuggestedPrompts",
+    ),
+    "assistant.threads.setTitle": _row(
+        JSON_TOO, "assistant:write", "docs.slack.dev/reference/methods/assistant.threads.setTitle"
+    ),
     # conversations.open: im:write for one user, mpim:write for several — decided in the method.
     # Source: REF conversations.open, bot scopes im:write / mpim:write (channels:manage and
     # groups:write too, for which it is not used).
@@ -163,3 +178,15 @@ def manifest_bot_scopes(path: Path = MANIFEST) -> frozenset[str]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     scopes = ((data.get("oauth_config") or {}).get("scopes") or {}).get("bot") or []
     return frozenset(str(s) for s in scopes)
+
+
+def manifest_features(path: Path = MANIFEST) -> dict[str, object]:
+    """``features`` of ``manifest.yml``, e.g. whether ``agent_view`` is there.
+
+    Source: docs.slack.dev/reference/app-manifest — ``features.agent_view`` (with
+    ``agent_description``) turns on the Agent messaging experience; docs.slack.dev/reference/
+    events/app_context_changed — "The agent_view feature must be enabled in order to receive this
+    event".
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return dict(data.get("features") or {})

@@ -14,7 +14,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from .api_core import ApiContext
-from .contract import manifest_bot_scopes
+from .contract import manifest_bot_scopes, manifest_features
 from .delivery import Deliverer, Transport
 from .faults import Faults
 from .interactions import TRIGGER_TTL, Interactions
@@ -57,6 +57,7 @@ class Sandbox:
         self.workspace.on_change = self.recorder.changed
         self.interactions = Interactions(trigger_ttl=trigger_ttl)
         granted = manifest_bot_scopes() if scopes is None else frozenset(scopes)
+        self.workspace.pane.agent_view = "agent_view" in manifest_features()
         self._ctx = ApiContext(self.workspace, self.interactions, lambda: self._base_url, granted)
         self.socket = SocketHub(self.interactions, self.workspace.app_id, ack_timeout)
         self.http = HttpTransport(app_url, signing_secret, timeout=ack_timeout)

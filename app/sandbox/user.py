@@ -24,6 +24,7 @@ from .blockkit import (
 )
 from .delivery import Deliverer, Transport
 from .interactions import Interactions
+from .pane import PaneSide
 from .records import Channel, Ephemeral, Message, ViewRecord
 from .transport import Delivery
 from .workspace import Workspace
@@ -60,6 +61,11 @@ class SandboxUser:
         self.deliverer = deliverer
         self.base_url = base_url
         self.transport = transport
+
+    @property
+    def pane(self) -> PaneSide:
+        """This person's side of the agent pane (``app/sandbox/pane.py``)."""
+        return PaneSide(self)
 
     # ------------------------------------------------------------------ handles
     def _channel(self, ref: str) -> Channel:

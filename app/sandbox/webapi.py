@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import api_chat, api_read, api_views
+from . import api_assistant, api_chat, api_read, api_views
 from .api_core import ApiContext, Args, JsonDict, SlackError
 from .contract import CONTRACT
 from .faults import Fault, Faults
@@ -25,7 +25,12 @@ from .recorder import Recorder
 
 Method = Callable[[ApiContext, Args], JsonDict]
 
-METHODS: dict[str, Method] = {**api_chat.METHODS, **api_read.METHODS, **api_views.METHODS}
+METHODS: dict[str, Method] = {
+    **api_chat.METHODS,
+    **api_read.METHODS,
+    **api_views.METHODS,
+    **api_assistant.METHODS,
+}
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 # Source: docs.slack.dev/reference/methods/apps.connections.open — app-level token scope.
 APP_TOKEN_SCOPES = "connections:write"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .pane_state import PaneState
 from .records import (
     Channel,
     Ephemeral,
@@ -56,6 +57,7 @@ class Workspace:
         self.usergroups: dict[str, UserGroup] = {}
         self.files: dict[str, FileRecord] = {}
         self.on_change: Callable[[], None] = lambda: None
+        self.pane = PaneState()  # the agent pane's statuses, prompts, titles (pane_state.py)
         self._clock = clock
         self._last_micros = 0
         self._ids = itertools.count(1)

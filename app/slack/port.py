@@ -112,6 +112,7 @@ _JOIN_IMPOSSIBLE = {
 # safe to repeat; a views.open trigger_id is single-use, so a repeat cannot open a second modal.)
 NOT_REPEATABLE = frozenset(
     {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
+    | {"chat.startStream", "chat.appendStream", "chat.stopStream"}  # a repeat doubles the text
 )
 
 

@@ -29,6 +29,7 @@ NEEDS: tuple[Need, ...] = (
     Need("im:write", "core", "direct messages to requesters, approvers and admins"),
     Need("im:read", "core", "knowing a DM is a DM before answering in it"),
     Need("im:history", "core", "reading DMs sent to Steward"),
+    Need("assistant:write", "core", "suggested prompts and thread titles in the agent pane"),
     Need("app_mentions:read", "core", "@Steward mentions in channels and threads"),
     Need("users:read", "core", "names of authors and requesters instead of IDs"),
     Need("channels:read", "core", "whether a channel is public and Steward is in it"),

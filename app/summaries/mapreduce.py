@@ -141,13 +141,17 @@ class MapReduce:
         conversation: str,
         messages: Sequence[SourceMessage],
         before_model: Callable[[int], Awaitable[None]] | None = None,
+        on_plan: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> MapReduceRun:
         """Summarise `messages`. `before_model(estimated_tokens)` runs once, before the first
-        model call, with an estimate of the tokens the uncached work will use (for budgets)."""
+        model call, with an estimate of the tokens the uncached work will use (for budgets).
+        `on_plan(parts, redacted)` runs once the text is redacted and chunked (progress)."""
         plan_key = self._key("plan", conversation)
         stored = await self.redis.get(plan_key)
         prepared = await asyncio.to_thread(self._prepare, messages, stored)
         chunks = prepared.chunks
+        if on_plan is not None:
+            await on_plan(len(chunks), sum(prepared.redactions.values()))
         run = MapReduceRun(
             summary=Summary(gist="", engine=self.config.engine, model=self.config.model),
             chunks=len(chunks),

@@ -29,17 +29,17 @@ from app.governance.gate import Refusal
 from app.model.errors import ModelError
 from app.model.sanitize import links_in, sanitize_output
 from app.runtime.services import Services
-from app.slack import delivery, reading
+from app.slack import reading
 from app.slack.messages import SourceMessage
-from app.slack.port import SlackError
 from app.slack.reply import AskedPrivately, ReplyTo
 from app.summaries import keys
 from app.summaries.grounding import Confidence, score
 from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
 from app.summaries.prompts import PROMPT_VERSION
 from app.summaries.summary import Summary, SummaryPoint
+from app.summaries.surface import Finished, PrivateSurface, Progress, Surface
 from app.summaries.targets import Target
-from app.summaries.views import as_plain_text, describe_span, result_message, shared_message
+from app.summaries.views import as_plain_text, describe_span, shared_message
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ USE_CASE = "summarize"
 # summary then says exactly which span it covers; nothing is dropped silently.
 MAX_MESSAGES = 25_000
 SUMMARY_TTL_S = 30 * 24 * 3600
-Trigger = Literal["shortcut", "mention", "command", "dm"]
+Trigger = Literal["shortcut", "mention", "command", "dm", "pane"]
 
 
 class SummarizeRequest(AskedPrivately):
@@ -73,9 +73,10 @@ class StoredSummary(BaseModel):
 class Session:
     """One summary request in flight: who to answer and what to audit."""
 
-    def __init__(self, services: Services, req: SummarizeRequest) -> None:
+    def __init__(self, services: Services, req: SummarizeRequest, surface: Surface) -> None:
         self.services = services
         self.req = req
+        self.surface = surface
         self.started = time.perf_counter()
         self.note: str | None = None  # set when the hard cap shortened what was read
 
@@ -96,15 +97,20 @@ class Session:
         return (time.perf_counter() - self.started) * 1000
 
 
-async def run_summarize(services: Services, req: SummarizeRequest) -> None:
-    if await delivery.resume(services.redis, services.slack, req.interaction_id):
+async def run_summarize(
+    services: Services, req: SummarizeRequest, surface: Surface | None = None
+) -> None:
+    """`surface`: where the person reads (default: privately, beside where they asked)."""
+    surface = surface or PrivateSurface(services, req.reply_to)
+    if await surface.resume(req.interaction_id):
         return  # a re-run after the result was made: shown again if it never got out
     async with governance.in_flight(services, req.team_id, req.user_id, req.interaction_id) as slot:
-        await _run(services, req, slot)
+        await _run(services, req, slot, surface)
 
 
-async def _run(services: Services, req: SummarizeRequest, slot: bool) -> None:
-    session = Session(services, req)
+async def _run(services: Services, req: SummarizeRequest, slot: bool, surface: Surface) -> None:
+    session = Session(services, req, surface)
+    await surface.progress(Progress("checking_policy"))
     decision = await governance.decide(services, req.user_id, USE_CASE, req.target.channel_id)
     await session.audit(
         "requested",
@@ -130,28 +136,15 @@ async def _run(services: Services, req: SummarizeRequest, slot: bool) -> None:
         messages = cap(session, await fetching)
     except Refusal as refusal:
         await session.audit("refused", reason=refusal.code, rule=decision.full_rule)
-        await services.slack.tell(req.reply_to, refusal.message)
+        await surface.tell(refusal.message)
         return
-    progress = asyncio.ensure_future(
-        _progress_note(
-            services,
-            req.reply_to,
-            f":hourglass_flowing_sand: Summarising {len(messages)} messages…",
-        )
-    )
+    # On its way while the engine starts: the note never holds the work up.
+    progress = asyncio.ensure_future(surface.progress(Progress("reading", len(messages))))
     try:
         await _summarize(services, session, decision, messages, progress)
     finally:
         if not progress.done():
             progress.cancel()
-
-
-async def _progress_note(services: Services, to: ReplyTo, text: str) -> None:
-    """A courtesy while the model works: if Slack does not take it, the result still comes."""
-    try:
-        await services.slack.tell(to, text)
-    except SlackError as exc:
-        log.info("progress note not shown", extra={"code": exc.code})
 
 
 def cap(session: Session, messages: list[SourceMessage]) -> list[SourceMessage]:
@@ -216,7 +209,7 @@ async def _summarize(
     except Refusal as refusal:
         await progress
         await session.audit("refused", reason=refusal.code, rule=decision.full_rule)
-        await services.slack.tell(req.reply_to, refusal.message)
+        await session.surface.tell(refusal.message)
         return
     except ModelError as exc:
         await progress
@@ -229,7 +222,7 @@ async def _summarize(
             latency_ms=session.elapsed_ms(),
         )
         failed = f":warning: {exc.user_message} No summary was made. {exc.next_step}"
-        await services.slack.tell(req.reply_to, failed)
+        await session.surface.tell(failed)
         return
     await progress
     await _deliver(services, session, decision, messages, run)
@@ -252,8 +245,13 @@ async def _with_budget(
             await governance.reserve(services, req.team_id, req.user_id, estimate, decision)
         )
 
+    async def planned(parts: int, redacted: int) -> None:
+        if redacted:
+            await session.surface.progress(Progress("redacting", redacted))
+        await session.surface.progress(Progress("summarising", parts))
+
     try:
-        run = await engine.run(conversation, messages, before_model=reserve)
+        run = await engine.run(conversation, messages, before_model=reserve, on_plan=planned)
     except BaseException:
         for reservation in held:
             await services.budgets.settle(reservation, 0)
@@ -355,23 +353,16 @@ async def _deliver(
     await services.redis.set(
         keys.stored_summary(req.interaction_id), stored.model_dump_json(), ex=SUMMARY_TTL_S
     )
-    message = result_message(
-        summary,
-        confidence,
-        links,
-        title=title,
+    finished = Finished(
         interaction_id=req.interaction_id,
+        summary=summary,
+        confidence=confidence,
+        links=links,
+        title=title,
         span=span,
         redactions=sum(run.redactions.values()),
     )
-    await delivery.deliver(
-        services.redis,
-        services.slack,
-        req.interaction_id,
-        session.req.reply_to,
-        message.text,
-        message.blocks,
-    )
+    await session.surface.show(finished)
     log.info(
         "summary delivered",
         extra={
