@@ -122,7 +122,7 @@ async def test_ask_is_not_available_in_this_build(
         redis_url, tmp_path, "--use-case", "ask", STEWARD_ENGINE="offline"
     )
     assert status == 2 and out == ""
-    assert "ask use case is not available in this build" in err
+    assert "evaluating the ask use case is not available in this build" in err
     assert await evaluated(redis_url) == []
     assert all(case.follow_ups for case in load_set().cases)  # kept for when it is
 

@@ -93,8 +93,8 @@ def prompt_version(use_case: str) -> str:
 def _unavailable(use_case: str) -> str:
     if use_case == "ask":
         return (
-            "the ask use case is not available in this build; its follow-up questions are in "
-            "the set, ready for when it is"
+            "evaluating the ask use case is not available in this build yet (not wired to "
+            "app/ask/); the set's follow-up questions are ready for it"
         )
     return f"the {use_case} use case cannot be evaluated in this build yet"
 
