@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Unpack
 
 from app.ask.engine import AskRun, Delta, Engine
+from app.ask.offline import MODEL as OFFLINE_MODEL
 from app.ask.prompts import PROMPT_VERSION
 from app.ask.request import AskRequest
 from app.ask.result import AskResult, Citation
@@ -98,7 +99,7 @@ async def answer(
         messages = await _admitted(services, req, decision, slot)
     except Refusal as refusal:
         return await _refused(session, decision, refusal)
-    model = governance.model_for(services, decision) if services.llm else "extractive-v1"
+    model = governance.model_for(services, decision) if services.llm else OFFLINE_MODEL
     engine = Engine(services.llm, model, redact=decision.redact_pii)
     prepared = await engine.prepare(req.question, messages)
     reservation = None

@@ -153,9 +153,9 @@ class LLM:
         try:
             completion, _ = await self._call(chat_messages(prompt), chosen, None, max_tokens)
         except ModelError as exc:
-            raise self._logged(exc, chosen) from None
+            raise self.logged(exc, chosen) from None
         except Exception as exc:
-            raise self._logged(_unexpected(exc), chosen) from None
+            raise self.logged(_unexpected(exc), chosen) from None
         return completion
 
     async def structured(
@@ -171,9 +171,9 @@ class LLM:
         try:
             return await self._structured(prompt, output, chosen, max_tokens)
         except ModelError as exc:
-            raise self._logged(exc, chosen) from None
+            raise self.logged(exc, chosen) from None
         except Exception as exc:
-            raise self._logged(_unexpected(exc), chosen) from None
+            raise self.logged(_unexpected(exc), chosen) from None
 
     async def _structured(
         self, prompt: Prompt, output: type[T], chosen: str, max_tokens: int
@@ -263,7 +263,7 @@ class LLM:
             return completion, caps
         raise ModelError.of("refused", "too_many_refusals")
 
-    def _logged(self, exc: ModelError, chosen: str) -> ModelError:
+    def logged(self, exc: ModelError, chosen: str) -> ModelError:
         log.warning(
             "model call failed",
             extra={

@@ -104,9 +104,9 @@ class ModelStream:
                     self.partial += delta
                     yield delta
         except ModelError as exc:
-            raise self.llm._logged(exc, self.model) from None
+            raise self.llm.logged(exc, self.model) from None
         except (TimeoutError, openai.APITimeoutError):
-            raise self.llm._logged(ModelError.of("timeout", "timeout"), self.model) from None
+            raise self.llm.logged(ModelError.of("timeout", "timeout"), self.model) from None
 
     async def _run(self, deadline: float) -> AsyncIterator[str]:
         deployment = self.llm.deployment(self.model)
