@@ -253,7 +253,7 @@ async def test_request_rejected(gov: Stack) -> None:
 @pytest.mark.parametrize(
     ("text", "channel", "answer"),
     [
-        ("request", LAUNCH, "Usage: `/steward request <use-case> <purpose>`"),
+        ("request", LAUNCH, "Usage: `/steward request <use-case> [@user-group | --group <group>]"),
         ("request summarize", LAUNCH, "Please say what you need *summarize* for"),
         ("request translate to translate", LAUNCH, "*translate* is not a use case"),
         ("request summarize again", GENERAL, "*summarize* is already on"),
