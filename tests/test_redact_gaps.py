@@ -186,6 +186,12 @@ def test_dates_versions_prices_and_times_are_never_redacted(words: list[str], se
     assert redact(text).text == text
 
 
+def test_a_date_after_digit_lines_is_not_a_card() -> None:
+    # Found by the property above: "2024 12345 2024-05" passes Luhn with its short last group.
+    text = "2024\n12345\n2024-05-12"
+    assert redact(text).text == text
+
+
 def test_years_between_dates_are_not_a_card() -> None:
     # Found by the property above: "2024 2024 2024 12" between two slashes passes Luhn.
     text = "12/05/2024 2024 2024 12/05/2024"

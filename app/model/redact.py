@@ -243,9 +243,16 @@ def _longest_card_from(run: str, groups: list[tuple[int, int]], i: int) -> int |
         digits += run[groups[j][0] : groups[j][1]]
         if len(digits) > 19:
             break
+        if groups[j][1] - groups[j][0] < 3 and _continued(run, groups, j):
+            continue  # a short group ends a card: `2024 12345 2024-05-12` (a date) is not one
         if len(digits) >= 13 and luhn_is_valid(digits):
             best = j
     return best
+
+
+def _continued(run: str, groups: list[tuple[int, int]], j: int) -> bool:
+    """Group `j` is followed by another on the same line (`05` in `2024-05-12`)."""
+    return j + 1 < len(groups) and "\n" not in run[groups[j][1] : groups[j + 1][0]]
 
 
 # --- national ids ----------------------------------------------------------------------------
