@@ -157,3 +157,19 @@ async def test_ask_turned_off_by_policy_is_refused_with_the_rule(
     refused = [e for e in await audit_events(no_ask) if e.event == "refused"]
     assert [e.reason for e in refused] == ["policy", "policy"]
     assert all(e.use_case == "ask" for e in refused)
+
+
+async def test_a_follow_up_whose_model_dies_midway_ends_with_a_clear_line(
+    stack: Stack, model: ModelServer
+) -> None:
+    pane, root = await summarised(stack)
+    model.stream_cut_after = 4  # the model's stream closes after 4 chunks, mid-answer
+    reply = await follow_up(stack, pane, root, "who owns the status page?")
+    assert "stopped midway" in reply.text and "incomplete" in reply.text
+    assert not any(b["type"] == "context_actions" for b in reply.blocks)  # nothing to rate
+    assert '"Why?"' in json.dumps(reply.blocks)
+    [failed] = [
+        e for e in await audit_events(stack) if e.use_case == "ask" and e.event != "requested"
+    ]
+    assert failed.event == "failed" and failed.reason == "model: stream_interrupted"
+    assert failed.output and failed.output.splitlines()[-1] in reply.text
