@@ -5,6 +5,7 @@ and rated like a summary; the messages' silence and policy's refusal are said as
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from app.pane.followup import HOW_TO_ASK
 from app.sandbox.openai_compat import ModelServer
 from app.sandbox.pane import PaneSide
 from app.sandbox.records import Message
-from tests.e2e import EMPLOYEE, LAUNCH, Stack, model_settings, running_stack
+from tests.e2e import EMPLOYEE, LAUNCH, Stack, model_settings, pending, running_stack
 
 NEWS = [
     ("U0ENG", "Decision: the launch moves to Tuesday, the export is ready."),
@@ -57,6 +58,14 @@ async def no_ask(
 
 async def audit_events(stack: Stack) -> list[Any]:
     return [e async for e in stack.runtime.services.audit.export()]
+
+
+async def drained(stack: Stack, timeout: float = 10.0) -> None:
+    """Wait (polling, like Sandbox.wait_for) until no job is left unacknowledged."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await pending(stack.runtime.services.redis):
+        assert asyncio.get_running_loop().time() < deadline, "jobs still pending"
+        await asyncio.sleep(0.02)
 
 
 def finished(pane: PaneSide, root: Message) -> list[Message]:
@@ -173,3 +182,22 @@ async def test_a_follow_up_whose_model_dies_midway_ends_with_a_clear_line(
     ]
     assert failed.event == "failed" and failed.reason == "model: stream_interrupted"
     assert failed.output and failed.output.splitlines()[-1] in reply.text
+
+
+async def test_the_same_follow_up_delivered_three_times_streams_one_answer(
+    stack: Stack, model: ModelServer
+) -> None:
+    sandbox = stack.sandbox
+    pane, root = await summarised(stack)
+    calls = len(model.requests)
+    posted = await pane.reply(root.ts, "who owns the status page?")
+    assert posted.delivery is not None
+    for retry in (1, 2):  # Slack's retries: the same body and event_id, X-Slack-Retry-Num
+        again = await sandbox.user(EMPLOYEE).redeliver(posted.delivery, retry_num=retry)
+        assert again.status == 200
+    await sandbox.wait_for(lambda: len(finished(pane, root)) == 2 or None)
+    await drained(stack)
+    assert len(finished(pane, root)) == 2 and len(sandbox.calls("chat.startStream")) == 2
+    assert len(model.requests) == calls + 1
+    asked = [e.event for e in await audit_events(stack) if e.use_case == "ask"]
+    assert asked == ["requested", "generated"]

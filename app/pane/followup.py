@@ -90,7 +90,7 @@ async def run_followup(
         reply_channel=thread.channel_id,
         reply_thread_ts=thread.thread_ts,
     )
-    await _status(services, thread, "Reading the conversation…")
+    await _status(services, thread, "Checking policy and reading the conversation…")
     await _answer(services, thread, req)
 
 
