@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from app.drafts.draft import DraftRequest, run_draft
 from app.governance import gate as governance
 from app.governance import resolution
-from app.pane import context
+from app.pane import context, followup
 from app.pane.intents import Intent, Viewing, parse
 from app.pane.prompts import TITLE, suggest
 from app.pane.surface import PaneSurface
@@ -29,15 +29,13 @@ from app.slack.port import SlackError
 from app.summaries.summarize import SummarizeRequest, run_summarize
 from app.summaries.targets import Target
 
-ASK_STUB = (
-    "Follow-up questions are not available yet. For now I can summarise a channel or a thread "
-    "again, or draft a reply."
-)
 CAN_DO = (
     "Here is what I can do from this pane:\n"
     "• *summarise this channel* (the one open beside me), *summarise #channel this week*, "
     "*summarise this thread* or *summarise* with a thread link\n"
     "• *draft a reply saying …* (a draft for the channel in view, approved where policy says)\n"
+    "• a question about a conversation, e.g. *who owns the status page?* (in the thread of a "
+    "summary I made, or about the channel in view)\n"
     "• *what may AI do here?* and *who approves drafts here?*"
 )
 NEEDS = {
@@ -123,7 +121,13 @@ async def run_pane_message(services: Services, req: PaneMessage) -> None:
     elif intent.kind == "approvers":
         await _say(services, thread, await _approvers_answer(services, req.user_id, intent))
     elif intent.kind == "ask":
-        await _say(services, thread, ASK_STUB)
+        await followup.run_followup(
+            services,
+            thread,
+            interaction_id=interaction_for(req),
+            question=intent.text,
+            viewing=viewing,
+        )
     else:
         await _say(services, thread, CAN_DO)
 
@@ -151,6 +155,7 @@ async def _summarize(
         thread_ts=intent.thread_ts,
         window_seconds=None if intent.thread_ts else intent.window_seconds,
     )
+    await followup.remember_target(services.redis, thread, target)  # what follow-ups ask about
     summarize = SummarizeRequest(
         interaction_id=interaction_for(req),
         team_id=req.team_id,

@@ -61,10 +61,10 @@ def _label(finished: Finished) -> Any:
     )
 
 
-def final_blocks(finished: Finished) -> list[dict[str, Any]]:
-    """What ends a complete answer: the label, Why?, and 👍 / 👎 as feedback_buttons."""
-    iid = finished.interaction_id
-    feedback = {
+def feedback_block(interaction_id: str) -> dict[str, Any]:
+    """Slack's 👍 / 👎 for one answer, recorded as a `feedback` event of its interaction."""
+    iid = interaction_id
+    return {
         "type": "context_actions",
         "block_id": f"rate:{iid}",
         "elements": [
@@ -84,8 +84,13 @@ def final_blocks(finished: Finished) -> list[dict[str, Any]]:
             }
         ],
     }
+
+
+def final_blocks(finished: Finished) -> list[dict[str, Any]]:
+    """What ends a complete answer: the label, Why?, and 👍 / 👎 as feedback_buttons."""
+    iid = finished.interaction_id
     why = bk.actions(bk.button("Why?", "why", iid), block_id=f"why:{iid}")
-    return [*bk.to_dicts([_label(finished), why]), feedback]
+    return [*bk.to_dicts([_label(finished), why]), feedback_block(iid)]
 
 
 def cut_blocks(finished: Finished) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ answer without notice; `Streamed` says what was shown.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,9 @@ class Streamed:
     reason: str | None = None  # why it stopped early
 
 
+Blocks = Sequence[dict[str, Any]] | Callable[[], Sequence[dict[str, Any]]]
+
+
 def _pieces(text: str) -> list[str]:
     return [text[i : i + agent.MAX_MARKDOWN] for i in range(0, len(text), agent.MAX_MARKDOWN)]
 
@@ -76,10 +79,12 @@ class Streamer:
     async def run(
         self,
         chunks: AsyncIterator[str],
-        blocks: Sequence[dict[str, Any]],
-        cut_blocks: Sequence[dict[str, Any]] | None = None,
+        blocks: Blocks,
+        cut_blocks: Blocks | None = None,
     ) -> Streamed:
-        """Stream `chunks`; `blocks` end a complete answer, `cut_blocks` one that stopped."""
+        """Stream `chunks`; `blocks` end a complete answer, `cut_blocks` one that stopped.
+        Either may be a function, called once the chunks are done (an answer's citations and
+        confidence are known only then)."""
         ts: str | None = None
         shown, buffer, last = "", "", 0.0
         reason: str | None = None
@@ -112,7 +117,8 @@ class Streamer:
         for piece in middle:  # more than one stopStream can carry: sent as appends first
             await agent.append_stream(self.port, self.thread, ts, piece)
             self.appends += 1
-        ending = blocks if reason is None else (cut_blocks or [])
+        chosen = blocks if reason is None else (cut_blocks or [])
+        ending = chosen() if callable(chosen) else chosen
         await agent.stop_stream(self.port, self.thread, ts, final, ending)
         return Streamed(ts=ts, shown=shown + buffer, complete=reason is None, reason=reason)
 

@@ -101,6 +101,10 @@ class PaneSide:
         """Send a message in the pane: a new root in the DM (``message.im``)."""
         return await self.user.dm(text)
 
+    async def reply(self, thread_ts: str, text: str) -> Any:
+        """Reply inside a pane thread (``message.im`` with ``thread_ts``): a follow-up."""
+        return await self.user.dm(text, thread_ts=thread_ts)
+
     def prompts(self) -> list[str]:
         """The titles of the suggested prompts the app set for this person's pane."""
         _, prompts = self.workspace.pane.prompts.get(self.dm, (None, []))
