@@ -41,6 +41,7 @@ from app.model.redact import Redactor
 from app.runtime.services import Services
 from app.slack import delivery, reading
 from app.slack.messages import SourceMessage
+from app.summaries import targets
 
 log = logging.getLogger(__name__)
 
@@ -180,19 +181,8 @@ async def _admitted(
 
 
 async def _fetch(services: Services, req: AskRequest) -> list[SourceMessage]:
-    target = req.target
-    try:
-        messages = await reading.read(
-            services.slack,
-            target.channel_id,
-            thread_ts=target.thread_ts,
-            window_seconds=target.window_seconds,
-        )
-    except reading.Unreadable as exc:
-        raise Refusal(exc.message, exc.code) from None
-    if not messages:
-        raise Refusal("There are no messages there to answer from in that time window.", "empty")
-    return messages
+    empty = "There are no messages there to answer from in that time window."
+    return await targets.read_target(services.slack, req.target, empty)
 
 
 async def _refused(session: _Session, decision: resolution.Decision, refusal: Refusal) -> AskResult:

@@ -32,7 +32,7 @@ from app.runtime.services import Services
 from app.slack import reading
 from app.slack.messages import SourceMessage
 from app.slack.reply import AskedPrivately, ReplyTo
-from app.summaries import keys
+from app.summaries import keys, targets
 from app.summaries.grounding import Confidence, score
 from app.summaries.mapreduce import EngineConfig, MapReduce, MapReduceRun
 from app.summaries.prompts import PROMPT_VERSION
@@ -167,19 +167,9 @@ async def _check_access(services: Services, req: SummarizeRequest) -> None:
 
 
 async def _fetch(services: Services, req: SummarizeRequest) -> list[SourceMessage]:
-    target = req.target
-    try:
-        messages = await reading.read(
-            services.slack,
-            target.channel_id,
-            thread_ts=target.thread_ts,
-            window_seconds=target.window_seconds,
-        )
-    except reading.Unreadable as exc:
-        raise Refusal(exc.message, exc.code) from None
-    if not messages:
-        raise Refusal("There is nothing to summarise there in that time window.", "empty")
-    return messages
+    return await targets.read_target(
+        services.slack, req.target, "There is nothing to summarise there in that time window."
+    )
 
 
 def _engine(services: Services, decision: resolution.Decision) -> MapReduce:

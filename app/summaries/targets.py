@@ -8,6 +8,10 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from app.governance.durations import parse_duration
+from app.governance.gate import Refusal
+from app.slack import reading
+from app.slack.messages import SourceMessage
+from app.slack.port import SlackPort
 
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=90)
@@ -83,3 +87,20 @@ def _window(word: str) -> timedelta:
     if window <= timedelta(0) or window > MAX_WINDOW:
         raise TargetError("The window must be between 1 minute and 90 days.")
     return window
+
+
+async def read_target(slack: SlackPort, target: Target, nothing_there: str) -> list[SourceMessage]:
+    """The target's messages; a Refusal (with `nothing_there` when it holds none) when they
+    cannot be read."""
+    try:
+        messages = await reading.read(
+            slack,
+            target.channel_id,
+            thread_ts=target.thread_ts,
+            window_seconds=target.window_seconds,
+        )
+    except reading.Unreadable as exc:
+        raise Refusal(exc.message, exc.code) from None
+    if not messages:
+        raise Refusal(nothing_there, "empty")
+    return messages
